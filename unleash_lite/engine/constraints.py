@@ -1,0 +1,244 @@
+"""Constraint compilation: every operator of the Unleash client specification.
+
+Each constraint compiles once into a ``check(context) -> bool`` closure with its values already
+parsed (sets, floats, datetimes, versions, networks, RE2 programs). A constraint that cannot
+be compiled (unknown operator, unparsable value, invalid pattern) never matches, inverted or
+not, and records why in ``problem``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .context import (
+    Context,
+    StaticContext,
+    always_false,
+    current_time,
+    field_getter,
+    parse_datetime,
+)
+from .regex import InvalidPattern, compile_search
+from .semver import Version, parse_version
+
+Check = Callable[[Context], bool]
+Test = Callable[[str], bool]
+
+_ORDINAL: dict[str, Callable[[Any, Any], bool]] = {
+    "EQ": lambda a, b: a == b,
+    "GT": lambda a, b: a > b,
+    "GTE": lambda a, b: a >= b,
+    "LT": lambda a, b: a < b,
+    "LTE": lambda a, b: a <= b,
+}
+_DATE_ORDINAL = {"DATE_AFTER": _ORDINAL["GT"], "DATE_BEFORE": _ORDINAL["LT"]}
+
+
+class ConstraintError(ValueError):
+    """A constraint definition that cannot be evaluated."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledConstraint:
+    """One compiled constraint: its definition (for explanations) and its ``check``."""
+
+    context_name: str
+    operator: str
+    values: tuple[str, ...]
+    inverted: bool
+    case_insensitive: bool
+    check: Check
+    read: Callable[[Context], Any]
+    problem: str | None = None
+
+    def describe(self) -> str:
+        """A one-line human description, e.g. ``userId IN [a, b]``."""
+        negation = "NOT " if self.inverted else ""
+        case = " (case-insensitive)" if self.case_insensitive else ""
+        shown = ", ".join(self.values[:5]) + (", ..." if len(self.values) > 5 else "")
+        return f"{negation}{self.context_name} {self.operator} [{shown}]{case}"
+
+
+def compile_constraint(raw: Mapping[str, Any], static: StaticContext) -> CompiledConstraint:
+    """Compile one constraint from its payload form."""
+    context_name = str(raw.get("contextName") or "")
+    operator = str(raw.get("operator") or "")
+    inverted = bool(raw.get("inverted", False))
+    case_insensitive = bool(raw.get("caseInsensitive", False))
+    values = _listed_values(raw)
+    get = field_getter(context_name, static)
+    read: Callable[[Context], Any] = get
+    try:
+        if not context_name:
+            raise ConstraintError("constraint has no contextName")
+        if operator in ("IN", "NOT_IN"):
+            check = _membership(get, frozenset(values), operator == "NOT_IN", inverted)
+        else:
+            if operator in ("DATE_AFTER", "DATE_BEFORE"):
+                if context_name == "currentTime":
+                    read = current_time
+                test = _date_test(operator, _single_value(raw))
+            else:
+                test = _value_test(operator, raw, values, case_insensitive)
+            check = _tested(read, test, inverted)
+        problem = None
+    except ConstraintError as error:
+        check, problem = always_false, str(error)
+    shown = values or ((str(raw["value"]),) if raw.get("value") is not None else ())
+    return CompiledConstraint(
+        context_name, operator, shown, inverted, case_insensitive, check, read, problem
+    )
+
+
+def _listed_values(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    values = raw.get("values")
+    if not isinstance(values, list):
+        return ()
+    return tuple(str(value) for value in values if value is not None)
+
+
+def _single_value(raw: Mapping[str, Any]) -> str:
+    value = raw.get("value")
+    if value is None:
+        values = raw.get("values")
+        if isinstance(values, list) and values:
+            value = values[0]
+    if value is None:
+        raise ConstraintError(f"{raw.get('operator')} constraint has no value")
+    return str(value)
+
+
+def _membership(
+    get: Callable[[Context], str | None], values: frozenset[str], negate: bool, inverted: bool
+) -> Check:
+    # A missing field is "not in" any list: IN fails and NOT_IN holds.
+    if negate != inverted:
+        return lambda context: get(context) not in values
+    return lambda context: get(context) in values
+
+
+def _tested(read: Callable[[Context], Any], test: Callable[[Any], bool], inverted: bool) -> Check:
+    if inverted:
+
+        def check_inverted(context: Context) -> bool:
+            value = read(context)
+            return value is None or not test(value)
+
+        return check_inverted
+
+    def check(context: Context) -> bool:
+        value = read(context)
+        return value is not None and test(value)
+
+    return check
+
+
+def _value_test(
+    operator: str, raw: Mapping[str, Any], values: tuple[str, ...], case_insensitive: bool
+) -> Test:
+    if operator.startswith("STR_"):
+        return _string_test(operator, values, case_insensitive)
+    if operator.startswith("NUM_"):
+        return _number_test(operator, _single_value(raw))
+    if operator.startswith("SEMVER_"):
+        return _semver_test(operator, _single_value(raw))
+    if operator == "REGEX":
+        try:
+            return compile_search(_single_value(raw), ignore_case=case_insensitive)
+        except InvalidPattern as error:
+            raise ConstraintError(str(error)) from None
+    if operator == "IN_CIDR":
+        return cidr_test(values)
+    raise ConstraintError(f"unknown operator {operator!r}")
+
+
+def _string_test(operator: str, values: tuple[str, ...], case_insensitive: bool) -> Test:
+    wanted = tuple(value.lower() for value in values) if case_insensitive else values
+    fold: Callable[[str], str] = str.lower if case_insensitive else str
+    if operator == "STR_STARTS_WITH":
+        return lambda text: fold(text).startswith(wanted)
+    if operator == "STR_ENDS_WITH":
+        return lambda text: fold(text).endswith(wanted)
+    if operator == "STR_CONTAINS":
+        return lambda text: any(part in fold(text) for part in wanted)
+    raise ConstraintError(f"unknown operator {operator!r}")
+
+
+def _ordinal(operator: str, prefix: str) -> Callable[[Any, Any], bool]:
+    compare = _ORDINAL.get(operator[len(prefix) :])
+    if compare is None:
+        raise ConstraintError(f"unknown operator {operator!r}")
+    return compare
+
+
+def _number_test(operator: str, value: str) -> Test:
+    compare = _ordinal(operator, "NUM_")
+    target = as_number(value)
+    if target is None:
+        raise ConstraintError(f"{operator} value {value!r} is not a number")
+
+    def test(text: str) -> bool:
+        number = as_number(text)
+        return number is not None and compare(number, target)
+
+    return test
+
+
+def as_number(text: str) -> float | None:
+    """A float from a context value; ``None`` when it does not read as a number."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _date_test(operator: str, value: str) -> Callable[[Any], bool]:
+    compare = _DATE_ORDINAL[operator]
+    target = parse_datetime(value)
+    if target is None:
+        raise ConstraintError(f"{operator} value {value!r} is not an ISO 8601 date")
+
+    def test(moment: Any) -> bool:
+        if not isinstance(moment, datetime):
+            moment = parse_datetime(moment)
+            if moment is None:
+                return False
+        return compare(moment, target)
+
+    return test
+
+
+def _semver_test(operator: str, value: str) -> Test:
+    compare = _ordinal(operator, "SEMVER_")
+    target: Version | None = parse_version(value)
+    if target is None:
+        raise ConstraintError(f"{operator} value {value!r} is not a semantic version")
+
+    def test(text: str) -> bool:
+        version = parse_version(text)
+        return version is not None and compare(version, target)
+
+    return test
+
+
+def cidr_test(values: tuple[str, ...]) -> Test:
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            continue  # one bad entry does not spoil the others, as in the reference engine
+    frozen_networks = tuple(networks)
+
+    def test(text: str) -> bool:
+        try:
+            address = ipaddress.ip_address(text.strip())
+        except ValueError:
+            return False
+        return any(address in network for network in frozen_networks)
+
+    return test

@@ -1,0 +1,160 @@
+"""Reading values out of an evaluation context.
+
+A context is the plain mapping users pass to ``is_enabled`` (the official SDK's shape):
+``userId``, ``sessionId``, ``remoteAddress``, ``environment``, ``appName``, ``currentTime``,
+``properties`` and, as the official SDK allows, any other top-level field. Rules compile into
+getters that read one field straight from that mapping, so evaluating never copies or
+normalises the whole context.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+Context = Mapping[str, Any]
+Getter = Callable[[Context], str | None]
+
+STANDARD_FIELDS = frozenset(
+    {"userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime", "properties"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticContext:
+    """Values that hold for every evaluation of one client: its app name, environment, host."""
+
+    app_name: str = ""
+    environment: str = "default"
+    hostname: str = ""
+
+    def default_for(self, field: str) -> str | None:
+        """The static value of a context field, if the client supplies one."""
+        if field == "appName":
+            return self.app_name or None
+        if field == "environment":
+            return self.environment or None
+        return None
+
+    def merged_with(self, context: Context) -> dict[str, Any]:
+        """The full context as a new dict (static values first), for custom strategies."""
+        merged: dict[str, Any] = {"appName": self.app_name, "environment": self.environment}
+        merged.update(context)
+        return merged
+
+
+def always_true(_context: Context) -> bool:
+    """A check that every context passes."""
+    return True
+
+
+def always_false(_context: Context) -> bool:
+    """A check that no context passes."""
+    return False
+
+
+def as_text(value: Any) -> str | None:
+    """The string form Unleash rules compare against; ``None`` stays ``None``.
+
+    Booleans become ``true``/``false`` and whole floats lose their ``.0``, as in the Unleash
+    UI and the JavaScript SDKs; datetimes become ISO 8601; anything else goes through ``str``.
+    """
+    if type(value) is str or value is None:
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def raw_field(context: Context, field: str) -> Any:
+    """A field's raw value: top level first, then ``properties``; ``None`` when absent."""
+    value = context.get(field)
+    if value is None and field != "properties":
+        properties = context.get("properties")
+        if isinstance(properties, Mapping):
+            value = properties.get(field)
+    return value
+
+
+def field_getter(field: str, static: StaticContext) -> Getter:
+    """Compile a getter returning a field as text, falling back to the client's static value."""
+    default = static.default_for(field)
+
+    def get(context: Context) -> str | None:
+        value = context.get(field)
+        if value is None:
+            properties = context.get("properties")
+            if isinstance(properties, Mapping):
+                value = properties.get(field)
+            if value is None:
+                return default
+        if type(value) is str:
+            return value
+        return as_text(value)
+
+    return get
+
+
+def random_seed(_context: Context) -> str:
+    """A fresh random stickiness seed, for rollouts with nothing to stick to."""
+    return str(random.randint(1, 10000))
+
+
+def stickiness_getter(
+    stickiness: str | None, static: StaticContext, random_when_missing: bool = False
+) -> Getter:
+    """Compile the seed a rollout or variant hashes on.
+
+    ``default`` (or none) means userId, then sessionId, then (when ``random_when_missing``,
+    as flexibleRollout wants) a random seed; ``random`` a random seed; any other value names a
+    context field. Otherwise a missing seed is ``None`` and the caller decides what it means.
+    """
+    if stickiness in (None, "", "default"):
+        user_id = field_getter("userId", static)
+        session_id = field_getter("sessionId", static)
+
+        def user_or_session(context: Context) -> str | None:
+            seed = user_id(context)
+            if seed is None:
+                seed = session_id(context)
+                if seed is None and random_when_missing:
+                    return random_seed(context)
+            return seed
+
+        return user_or_session
+    if stickiness == "random":
+        return random_seed
+    return field_getter(stickiness, static)
+
+
+def current_time(context: Context) -> datetime | None:
+    """The context's ``currentTime`` as an aware datetime; now when absent; None if unreadable."""
+    value = raw_field(context, "currentTime")
+    if value is None:
+        return datetime.now(UTC)
+    return parse_datetime(value)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """An aware datetime from a datetime or an ISO 8601 string (naive means UTC)."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed

@@ -1,0 +1,336 @@
+"""Compiled snapshots: a flag state turned into closures, evaluated without parsing anything.
+
+A :class:`Snapshot` is immutable. A refresh compiles a new one (reusing every feature whose
+definition and segments did not change) and the client swaps it in with a single reference
+assignment, so readers never see a half-built state and never take a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from .constraints import CompiledConstraint, compile_constraint
+from .context import Context, StaticContext, always_false, always_true
+from .state import FlagState, RawFeature, RawSegment
+from .strategies import CompiledStrategy, CustomStrategy, compile_strategy
+from .variants import VariantSet, compile_variants
+
+LOGGER = logging.getLogger("unleash_lite")
+
+Check = Callable[[Context], bool]
+
+
+def disabled_variant(feature_enabled: bool) -> dict[str, Any]:
+    """The official SDK's variant result when no variant applies."""
+    return {"name": "disabled", "enabled": False, "feature_enabled": feature_enabled}
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """A parent flag this flag depends on."""
+
+    feature: str
+    enabled: bool  # the state the parent must be in
+    variants: frozenset[str]  # when not empty, the parent's variant must be one of these
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFeature:
+    """A feature flag compiled for evaluation."""
+
+    name: str
+    enabled: bool
+    project: str
+    type: str
+    impression_data: bool
+    strategies: tuple[CompiledStrategy, ...]
+    variants: VariantSet | None
+    dependencies: tuple[Dependency, ...]
+    matches: Check  # any strategy matches (ignores ``enabled`` and dependencies)
+    constant: bool | None  # the is_enabled answer when it does not depend on the context
+    problem: str | None
+    definition: RawFeature
+    segment_ids: frozenset[int]
+
+
+class Snapshot:
+    """An immutable, compiled set of flags that answers ``is_enabled`` and ``get_variant``."""
+
+    __slots__ = ("custom_strategies", "features", "state", "static", "warnings")
+
+    def __init__(
+        self,
+        state: FlagState,
+        features: Mapping[str, CompiledFeature],
+        static: StaticContext,
+        custom_strategies: Mapping[str, CustomStrategy],
+        warnings: tuple[str, ...],
+    ) -> None:
+        self.state = state
+        self.features = features
+        self.static = static
+        self.custom_strategies = custom_strategies
+        self.warnings = warnings
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.features
+
+    def is_enabled(self, name: str, context: Context) -> bool | None:
+        """Whether the flag is on for ``context``; ``None`` when the flag is unknown."""
+        feature = self.features.get(name)
+        if feature is None:
+            return None
+        if feature.constant is not None:
+            return feature.constant
+        return self.evaluate(feature, context)
+
+    def evaluate(self, feature: CompiledFeature, context: Context) -> bool:
+        """Whether a known feature is on for ``context``."""
+        if not feature.enabled:
+            return False
+        if feature.dependencies and not self.dependencies_met(feature, context):
+            return False
+        return feature.matches(context)
+
+    def get_variant(self, name: str, context: Context) -> dict[str, Any] | None:
+        """The variant dict for ``context``; ``None`` when the flag is unknown."""
+        feature = self.features.get(name)
+        if feature is None:
+            return None
+        if not feature.enabled or (
+            feature.dependencies and not self.dependencies_met(feature, context)
+        ):
+            return disabled_variant(False)
+        matched, variants = self.variants_for(feature, context)
+        if not matched:
+            return disabled_variant(False)
+        variant = variants.select(context) if variants is not None else None
+        return variant.result() if variant is not None else disabled_variant(True)
+
+    def variants_for(
+        self, feature: CompiledFeature, context: Context
+    ) -> tuple[bool, VariantSet | None]:
+        """Whether a strategy matches, and the variants that apply: those of the first
+        matching strategy when it has some, else the feature's."""
+        if feature.problem is not None:
+            return False, None
+        if not feature.strategies:
+            return True, feature.variants
+        for strategy in feature.strategies:
+            if strategy.matches(context):
+                return True, strategy.variants or feature.variants
+        return False, None
+
+    def dependencies_met(self, feature: CompiledFeature, context: Context) -> bool:
+        """Whether every parent is in the required state (one level deep, as in Unleash)."""
+        return all(self.dependency_met(dependency, context) for dependency in feature.dependencies)
+
+    def dependency_met(self, dependency: Dependency, context: Context) -> bool:
+        """Whether one parent is in the state (and variant) this dependency requires."""
+        parent = self.features.get(dependency.feature)
+        if parent is None or parent.dependencies:
+            return False
+        parent_enabled = parent.enabled and parent.matches(context)
+        if dependency.variants:
+            _, variants = self.variants_for(parent, context)
+            variant = variants.select(context) if variants is not None else None
+            if variant is not None and variant.name not in dependency.variants:
+                return False
+        return parent_enabled == dependency.enabled
+
+    def apply(self, payload: Any) -> Snapshot:
+        """A new snapshot with ``payload`` (full or delta) applied; this one is unchanged."""
+        return compile_snapshot(
+            self.state.apply(payload), self.static, self.custom_strategies, previous=self
+        )
+
+
+def compile_snapshot(
+    source: FlagState | Any,
+    static: StaticContext | None = None,
+    custom_strategies: Mapping[str, CustomStrategy] | None = None,
+    previous: Snapshot | None = None,
+) -> Snapshot:
+    """Compile a flag state (or a raw payload, full or delta) into a snapshot.
+
+    With ``previous``, features whose definitions and segments are unchanged are reused as
+    they are, so a delta touching one flag recompiles one flag. Malformed features compile to
+    "always off" with a warning; only a payload that is not a payload at all raises
+    :class:`~unleash_lite.engine.state.PayloadError`.
+    """
+    state = source if isinstance(source, FlagState) else FlagState().apply(source)
+    static = static or StaticContext()
+    custom_strategies = MappingProxyType(dict(custom_strategies or {}))
+    reusable = (
+        previous is not None
+        and previous.static == static
+        and (previous.custom_strategies == custom_strategies)
+    )
+    old_features = previous.features if previous is not None and reusable else {}
+    old_segments = previous.state.segments if previous is not None else {}
+    changed_segments = {
+        segment_id
+        for segment_id in set(old_segments) | set(state.segments)
+        if old_segments.get(segment_id) != state.segments.get(segment_id)
+    }
+    compiler = _Compiler(state.segments, static, custom_strategies)
+    features: dict[str, CompiledFeature] = {}
+    warnings = list(state.warnings)
+    for name, definition in state.features.items():
+        old = old_features.get(name)
+        if (
+            old is not None
+            and (old.definition is definition or old.definition == definition)
+            and not (old.segment_ids & changed_segments)
+        ):
+            features[name] = old
+        else:
+            features[name] = compiler.feature(name, definition)
+        if features[name].problem:
+            warnings.append(f"feature {name!r}: {features[name].problem}")
+    return Snapshot(state, MappingProxyType(features), static, custom_strategies, tuple(warnings))
+
+
+class _Compiler:
+    """Compiles features against one set of segments (segment constraints compiled once)."""
+
+    def __init__(
+        self,
+        segments: Mapping[int, RawSegment],
+        static: StaticContext,
+        custom_strategies: Mapping[str, CustomStrategy],
+    ) -> None:
+        self.segments = segments
+        self.static = static
+        self.custom_strategies = custom_strategies
+        self._segment_constraints: dict[int, tuple[CompiledConstraint, ...]] = {}
+
+    def feature(self, name: str, definition: RawFeature) -> CompiledFeature:
+        try:
+            return self._feature(name, definition)
+        except Exception as error:  # a malformed definition must never break a refresh
+            LOGGER.debug("feature %r does not compile", name, exc_info=True)
+            return CompiledFeature(
+                name,
+                False,
+                str(definition.get("project") or "default"),
+                str(definition.get("type") or "release"),
+                False,
+                (),
+                None,
+                (),
+                always_false,
+                False,
+                f"definition does not compile ({type(error).__name__}: {error})",
+                definition,
+                frozenset(),
+            )
+
+    def _feature(self, name: str, definition: RawFeature) -> CompiledFeature:
+        enabled = definition.get("enabled") is True
+        raw_strategies = [
+            strategy
+            for strategy in _list(definition.get("strategies"))
+            if isinstance(strategy, Mapping) and strategy.get("disabled") is not True
+        ]
+        had_strategies = bool(_list(definition.get("strategies")))
+        segment_ids: set[int] = set()
+        problem = None
+        strategies = []
+        for raw in raw_strategies:
+            constraints = [self._constraint(c) for c in _list(raw.get("constraints"))]
+            for segment_id in _list(raw.get("segments")):
+                resolved = self._segment(segment_id)
+                if resolved is None:
+                    problem = (
+                        f"strategy {raw.get('name')!r} references unknown segment {segment_id}"
+                    )
+                    continue
+                segment_ids.add(int(segment_id))
+                constraints.extend(resolved)
+            strategies.append(
+                compile_strategy(raw, name, tuple(constraints), self.static, self.custom_strategies)
+            )
+        if had_strategies and not strategies and problem is None:
+            problem = "every strategy is disabled"
+        variants = compile_variants(definition.get("variants"), name, None, self.static)
+        dependencies = tuple(
+            _dependency(raw)
+            for raw in _list(definition.get("dependencies"))
+            if isinstance(raw, Mapping) and raw.get("feature")
+        )
+        matches = _any_of(tuple(strategies)) if problem is None else always_false
+        return CompiledFeature(
+            name=name,
+            enabled=enabled,
+            project=str(definition.get("project") or "default"),
+            type=str(definition.get("type") or "release"),
+            impression_data=definition.get("impressionData") is True,
+            strategies=tuple(strategies),
+            variants=variants,
+            dependencies=dependencies,
+            matches=matches,
+            constant=_constant(enabled, dependencies, matches),
+            problem=problem,
+            definition=definition,
+            segment_ids=frozenset(segment_ids),
+        )
+
+    def _constraint(self, raw: Any) -> CompiledConstraint:
+        return compile_constraint(raw if isinstance(raw, Mapping) else {}, self.static)
+
+    def _segment(self, segment_id: Any) -> tuple[CompiledConstraint, ...] | None:
+        try:
+            key = int(segment_id)
+        except (TypeError, ValueError):
+            return None
+        if key not in self._segment_constraints:
+            segment = self.segments.get(key)
+            if segment is None:
+                return None
+            self._segment_constraints[key] = tuple(
+                self._constraint(raw) for raw in _list(segment.get("constraints"))
+            )
+        return self._segment_constraints[key]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dependency(raw: Mapping[str, Any]) -> Dependency:
+    variants = raw.get("variants")
+    names = frozenset(str(v) for v in variants) if isinstance(variants, list) else frozenset()
+    return Dependency(str(raw["feature"]), raw.get("enabled", True) is not False, names)
+
+
+def _any_of(strategies: tuple[CompiledStrategy, ...]) -> Check:
+    if not strategies:
+        return always_true
+    checks = tuple(strategy.matches for strategy in strategies)
+    if any(check is always_true for check in checks):
+        return always_true
+    if len(checks) == 1:
+        return checks[0]
+
+    def matches(context: Context) -> bool:
+        return any(check(context) for check in checks)
+
+    return matches
+
+
+def _constant(enabled: bool, dependencies: tuple[Dependency, ...], matches: Check) -> bool | None:
+    if not enabled or matches is always_false:
+        return False
+    if dependencies:
+        return None
+    if matches is always_true:
+        return True
+    return None

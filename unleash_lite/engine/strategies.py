@@ -1,0 +1,231 @@
+"""Activation strategies: the built-in ones, user-registered custom ones, and unknown ones.
+
+A strategy compiles into a ``matches(context)`` closure: its constraints (its own, then those
+of its segments) and then its own rule, such as a rollout percentage or a list of user ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .constraints import CompiledConstraint, cidr_test
+from .context import (
+    Context,
+    Getter,
+    StaticContext,
+    always_false,
+    always_true,
+    field_getter,
+    stickiness_getter,
+)
+from .hashing import bucket_function
+from .variants import VariantSet, compile_variants
+
+LOGGER = logging.getLogger("unleash_lite")
+
+Check = Callable[[Context], bool]
+
+BUILTIN_STRATEGIES = (
+    "default",
+    "userWithId",
+    "gradualRolloutUserId",
+    "gradualRolloutSessionId",
+    "gradualRolloutRandom",
+    "flexibleRollout",
+    "remoteAddress",
+    "applicationHostname",
+)
+
+
+class CustomStrategy(Protocol):
+    """What ``custom_strategies`` values provide (the official SDK 6.x interface)."""
+
+    def apply(self, parameters: Mapping[str, Any], context: Mapping[str, Any]) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A percentage of a population, bucketed by a stickiness seed (for explanations)."""
+
+    percentage: int
+    group_id: str
+    stickiness: str
+    seed: Getter
+    bucket: Callable[[str], int]
+
+    def bucket_of(self, context: Context) -> int | None:
+        """The context's 1..100 bucket; ``None`` when it has no value to stick to."""
+        seed = self.seed(context)
+        return None if seed is None else self.bucket(seed)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStrategy:
+    """One compiled strategy of a feature."""
+
+    name: str
+    parameters: Mapping[str, Any]
+    constraints: tuple[CompiledConstraint, ...]
+    rule: Check  # the strategy's own rule, without constraints
+    matches: Check  # constraints and rule together: the hot path
+    variants: VariantSet | None
+    rollout: Rollout | None = None
+    problem: str | None = None
+
+    @property
+    def always_matches(self) -> bool:
+        """True when the strategy matches every context (a plain ``default``)."""
+        return self.matches is always_true
+
+
+def compile_strategy(
+    raw: Mapping[str, Any],
+    feature_name: str,
+    constraints: tuple[CompiledConstraint, ...],
+    static: StaticContext,
+    custom_strategies: Mapping[str, CustomStrategy],
+) -> CompiledStrategy:
+    """Compile one strategy; ``constraints`` already include its segments' constraints."""
+    name = str(raw.get("name") or "")
+    raw_parameters = raw.get("parameters")
+    parameters: Mapping[str, Any] = raw_parameters if isinstance(raw_parameters, Mapping) else {}
+    rollout: Rollout | None = None
+    problem: str | None = None
+
+    if name == "default":
+        rule: Check = always_true
+    elif name == "userWithId":
+        rule = _user_with_id(parameters, static)
+    elif name in (
+        "flexibleRollout",
+        "gradualRolloutUserId",
+        "gradualRolloutSessionId",
+        "gradualRolloutRandom",
+    ):
+        rollout, problem = _rollout(name, parameters, feature_name, static)
+        rule = _rollout_rule(rollout) if rollout else always_false
+    elif name == "remoteAddress":
+        rule = _remote_address(parameters, static)
+    elif name == "applicationHostname":
+        hosts = {host.strip().lower() for host in str(parameters.get("hostNames", "")).split(",")}
+        rule = always_true if static.hostname.lower() in hosts else always_false
+    elif name in custom_strategies:
+        rule = _custom(name, custom_strategies[name], parameters, static)
+    else:
+        rule, problem = always_false, f"unknown strategy {name!r} (not built in, not registered)"
+
+    group_id = str(parameters.get("groupId") or feature_name)
+    stickiness = parameters.get("stickiness")
+    variants = compile_variants(
+        raw.get("variants"), group_id, str(stickiness) if stickiness else "default", static
+    )
+    return CompiledStrategy(
+        name,
+        parameters,
+        constraints,
+        rule,
+        _with_constraints(constraints, rule),
+        variants,
+        rollout,
+        problem,
+    )
+
+
+def _with_constraints(constraints: tuple[CompiledConstraint, ...], rule: Check) -> Check:
+    checks = tuple(constraint.check for constraint in constraints)
+    if not checks:
+        return rule
+    if len(checks) == 1 and rule is always_true:
+        return checks[0]
+
+    def matches(context: Context) -> bool:
+        for check in checks:
+            if not check(context):
+                return False
+        return rule(context)
+
+    return matches
+
+
+def _csv(value: Any) -> list[str]:
+    return [part.strip() for part in str(value or "").split(",") if part.strip()]
+
+
+def _user_with_id(parameters: Mapping[str, Any], static: StaticContext) -> Check:
+    user_ids = frozenset(_csv(parameters.get("userIds")))
+    user_id = field_getter("userId", static)
+    return lambda context: user_id(context) in user_ids
+
+
+def _remote_address(parameters: Mapping[str, Any], static: StaticContext) -> Check:
+    in_ranges = cidr_test(tuple(_csv(parameters.get("IPs"))))
+    remote_address = field_getter("remoteAddress", static)
+
+    def rule(context: Context) -> bool:
+        address = remote_address(context)
+        return address is not None and in_ranges(address)
+
+    return rule
+
+
+def _percentage(value: Any) -> int | None:
+    text = str(value).strip() if value is not None else ""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return int(number) if number.is_integer() else None
+
+
+def _rollout(
+    name: str, parameters: Mapping[str, Any], feature_name: str, static: StaticContext
+) -> tuple[Rollout | None, str | None]:
+    if name == "flexibleRollout":
+        percentage = _percentage(parameters.get("rollout"))
+        stickiness = str(parameters.get("stickiness") or "default")
+        group_id = str(parameters.get("groupId") or feature_name)
+    else:
+        percentage = _percentage(parameters.get("percentage"))
+        stickiness = {"gradualRolloutUserId": "userId", "gradualRolloutSessionId": "sessionId"}.get(
+            name, "random"
+        )
+        group_id = str(parameters.get("groupId") or "")
+        if not group_id and stickiness != "random":
+            return None, f"{name} has no groupId parameter"
+    if percentage is None:
+        return None, f"{name} has no valid percentage"
+    seed = stickiness_getter(stickiness, static, random_when_missing=stickiness == "default")
+    return Rollout(percentage, group_id, stickiness, seed, bucket_function(group_id)), None
+
+
+def _rollout_rule(rollout: Rollout) -> Check:
+    percentage, seed, bucket = rollout.percentage, rollout.seed, rollout.bucket
+    if percentage <= 0:
+        return always_false
+
+    def rule(context: Context) -> bool:
+        value = seed(context)
+        return value is not None and bucket(value) <= percentage
+
+    return rule
+
+
+def _custom(
+    name: str, strategy: CustomStrategy, parameters: Mapping[str, Any], static: StaticContext
+) -> Check:
+    def rule(context: Context) -> bool:
+        try:
+            return bool(strategy.apply(parameters, static.merged_with(context)))
+        except Exception:
+            LOGGER.debug(
+                "custom strategy %r raised; treating it as not matching", name, exc_info=True
+            )
+            return False
+
+    return rule
