@@ -1,0 +1,41 @@
+"""Reading bootstrap flag definitions from a dict, a JSON string or a JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+BootstrapSource = Mapping[str, Any] | str | bytes | os.PathLike[str]
+
+
+def load_bootstrap(source: BootstrapSource) -> Mapping[str, Any]:
+    """Return the payload a bootstrap source holds (full or delta format).
+
+    A string is JSON when it starts with ``{``, otherwise a path. Raises ``ValueError`` for
+    unreadable or malformed sources.
+    """
+    if isinstance(source, Mapping):
+        return source
+    if isinstance(source, bytes):
+        source = source.decode("utf-8")
+    if isinstance(source, str) and source.lstrip().startswith("{"):
+        return _parse(source, "bootstrap string")
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"cannot read bootstrap file {path}: {error.strerror}") from None
+    return _parse(text, f"bootstrap file {path}")
+
+
+def _parse(text: str, origin: str) -> Mapping[str, Any]:
+    try:
+        payload = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"{origin} is not valid JSON: {error}") from None
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"{origin} does not hold a JSON object")
+    return payload

@@ -1,0 +1,173 @@
+"""Caches compatible with the official SDK's ``UnleashClient.cache`` module.
+
+``FileCache`` keeps the official API (``bootstrap_from_dict/file/url``, ``get``, ``set``,
+``mset``, ``exists``, ``destroy``, ``bootstrapped``) but stores its entries in one JSON file
+written atomically, so several processes can share a cache directory safely, and
+``destroy()`` removes only its own file, never a directory other processes use.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ._files import default_cache_directory, read_json, write_json_atomic
+
+LOGGER = logging.getLogger("unleash_lite")
+
+FEATURES_URL = "/client/features"  # the key the official SDK stores the flags payload under
+ETAG = "etag"
+REQUEST_TIMEOUT = 30
+
+
+class BaseCache(abc.ABC):
+    """The official SDK's cache interface; implement it to store flags elsewhere (Redis...).
+
+    A cache that was pre-filled with flag definitions sets ``bootstrapped = True``; the
+    client then starts from its ``FEATURES_URL`` entry (a JSON string or a dict).
+    """
+
+    bootstrapped = False
+
+    @abc.abstractmethod
+    def set(self, key: str, value: Any) -> None:
+        """Store one entry."""
+
+    @abc.abstractmethod
+    def mset(self, data: Mapping[str, Any]) -> None:
+        """Store several entries at once."""
+
+    @abc.abstractmethod
+    def get(self, key: str, default: Any | None = None) -> Any:
+        """Return an entry, or ``default``."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether the entry is present."""
+
+    @abc.abstractmethod
+    def destroy(self) -> None:
+        """Remove everything this cache stored."""
+
+
+class FileCache(BaseCache):
+    """A JSON-file cache, drop-in for the official ``FileCache``.
+
+    :param name: cache name; the file is ``<directory>/<name>.json``.
+    :param directory: where to keep it; defaults to the per-user cache directory.
+    :param request_timeout: timeout in seconds for :meth:`bootstrap_from_url`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        directory: str | os.PathLike[str] | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "unleash"
+        self.path = Path(directory or default_cache_directory()) / f"{safe_name}.json"
+        self.request_timeout = request_timeout
+        self._lock = threading.Lock()
+        self._entries: dict[str, Any] = self._read()
+        self._warned_unwritable = False
+
+    def __repr__(self) -> str:
+        return f"FileCache(path={str(self.path)!r})"
+
+    def bootstrap_from_dict(self, initial_config: Mapping[str, Any]) -> None:
+        """Pre-fill the cache with a features payload given as a dict."""
+        self.set(FEATURES_URL, json.dumps(initial_config))
+        self.bootstrapped = True
+
+    def bootstrap_from_file(self, initial_config_file: str | os.PathLike[str]) -> None:
+        """Pre-fill the cache with a features payload read from a JSON file."""
+        self.set(FEATURES_URL, Path(initial_config_file).read_text(encoding="utf-8"))
+        self.bootstrapped = True
+
+    def bootstrap_from_url(
+        self,
+        initial_config_url: str,
+        headers: Mapping[str, str] | None = None,
+        request_timeout: float | None = None,
+    ) -> None:
+        """Pre-fill the cache with a features payload fetched (GET) from a URL."""
+        response = requests.get(
+            initial_config_url,
+            headers=dict(headers or {}),
+            timeout=request_timeout or self.request_timeout,
+        )
+        response.raise_for_status()
+        self.set(FEATURES_URL, response.text)
+        self.bootstrapped = True
+
+    def set(self, key: str, value: Any) -> None:
+        """Store one entry and persist the file."""
+        self.mset({key: value})
+
+    def mset(self, data: Mapping[str, Any]) -> None:
+        """Store several entries and persist the file once."""
+        with self._lock:
+            self._entries.update(data)
+            snapshot = dict(self._entries)
+        self._write(snapshot)
+
+    def get(self, key: str, default: Any | None = None) -> Any:
+        """Return an entry, or ``default``."""
+        return self._entries.get(key, default)
+
+    def exists(self, key: str) -> bool:
+        """Whether the entry is present."""
+        return key in self._entries
+
+    def reload(self) -> None:
+        """Re-read the file, picking up what another process wrote."""
+        entries = self._read()
+        with self._lock:
+            self._entries = entries
+
+    def destroy(self) -> None:
+        """Forget the entries and remove this cache's file (and nothing else)."""
+        with self._lock:
+            self._entries = {}
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            LOGGER.warning("Could not remove cache file %s: %s", self.path, error.strerror)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            entries = read_json(self.path)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            LOGGER.warning("Ignoring unreadable cache file %s: %s", self.path, error)
+            return {}
+        if not isinstance(entries, dict):
+            LOGGER.warning("Ignoring cache file %s: it does not hold a JSON object", self.path)
+            return {}
+        return entries
+
+    def _write(self, entries: dict[str, Any]) -> None:
+        try:
+            write_json_atomic(self.path, entries)
+        except (OSError, TypeError, ValueError) as error:
+            if not self._warned_unwritable:
+                self._warned_unwritable = True
+                LOGGER.warning(
+                    "Cache file %s cannot be written (%s); keeping flags in memory only",
+                    self.path,
+                    error,
+                )
+        else:
+            self._warned_unwritable = False

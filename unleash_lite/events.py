@@ -1,0 +1,55 @@
+"""Events passed to ``event_callback``, shaped like the official SDK's ``UnleashClient.events``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+
+class UnleashEventType(Enum):
+    """What kind of event was triggered."""
+
+    FEATURE_FLAG = "feature_flag"
+    VARIANT = "variant"
+    FETCHED = "fetched"
+    READY = "ready"
+
+
+@dataclass
+class BaseEvent:
+    """Fields every event has."""
+
+    event_type: UnleashEventType
+    event_id: UUID
+
+
+@dataclass
+class UnleashEvent(BaseEvent):
+    """An impression: a flag or variant evaluated for a flag with ``impressionData``."""
+
+    context: dict[str, Any]
+    enabled: bool
+    feature_name: str
+    variant: str | None = ""
+
+
+@dataclass
+class UnleashReadyEvent(BaseEvent):
+    """The client has flags for the first time (from the server, the disk cache or bootstrap)."""
+
+
+@dataclass
+class UnleashFetchedEvent(BaseEvent):
+    """A new flags payload arrived from the server (not sent on 304 Not Modified)."""
+
+    raw_features: str
+
+    @property
+    def features(self) -> list[dict[str, Any]]:
+        """The payload's feature definitions."""
+        parsed = json.loads(self.raw_features)
+        features = parsed.get("features", []) if isinstance(parsed, dict) else []
+        return features if isinstance(features, list) else []
