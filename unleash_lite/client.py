@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import json
 import logging
+import os
 import socket
 import threading
+import uuid
+import weakref
+from collections import Counter
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from .bootstrap import BootstrapSource, load_bootstrap
-from .cache import FEATURES_URL, BaseCache
+from .cache import ETAG, FEATURES_URL, BaseCache, FileCache
 from .config import (
     DEFAULT_METRICS_INTERVAL,
     DEFAULT_REFRESH_INTERVAL,
@@ -21,15 +27,46 @@ from .config import (
     InstanceAllowType,
     default_instance_id,
 )
-from .engine import FlagState, PayloadError, Snapshot, StaticContext, compile_snapshot
+from .engine import (
+    BUILTIN_STRATEGIES,
+    CompiledFeature,
+    FlagState,
+    PayloadError,
+    Snapshot,
+    StaticContext,
+    compile_snapshot,
+    disabled_variant,
+)
 from .engine.explain import Explanation, Reason, explain
-from .engine.snapshot import disabled_variant
 from .engine.strategies import CustomStrategy
+from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
+from .sync.events import EventDispatcher
+from .sync.metrics import FlagCounters, MetricsRegistry
+from .sync.synchronizer import Synchronizer
 
 LOGGER = logging.getLogger("unleash_lite")
 
 FallbackFunction = Callable[[str, Mapping[str, Any]], bool]
+EXIT_FLUSH_TIMEOUT = 2.0
 _EMPTY_CONTEXT: Mapping[str, Any] = {}
+
+
+class _FlagEntry:
+    """What the hot path needs of one flag: its compiled form and its metric counters."""
+
+    __slots__ = ("constant", "counters", "feature", "impression_data", "no", "snapshot",
+                 "variants", "yes")
+
+    def __init__(self, snapshot: Snapshot, feature: CompiledFeature,
+                 counters: FlagCounters) -> None:
+        self.snapshot = snapshot
+        self.feature = feature
+        self.constant = feature.constant
+        self.impression_data = feature.impression_data
+        self.counters = counters
+        self.yes = counters.yes
+        self.no = counters.no
+        self.variants = counters.variants
 
 
 class UnleashClient:
@@ -89,112 +126,115 @@ class UnleashClient:
             verbose_log_level=verbose_log_level,
             event_callback=event_callback,
         )
-        self.scheduler = scheduler
-        self.scheduler_executor = scheduler_executor
-        self.multiple_instance_mode = multiple_instance_mode
-        self.cache = cache
         self.custom_strategies: Mapping[str, CustomStrategy] = dict(custom_strategies or {})
+        self.cache: BaseCache | None = cache
+        if cache is None and not self.config.offline:
+            self.cache = FileCache(_cache_name(self.config), directory=cache_directory)
+        self._identifier = _register_instance(self.config, multiple_instance_mode)
         self._static = StaticContext(app_name, environment, socket.gethostname())
         self._swap_lock = threading.Lock()  # serialises writers only; readers never lock
-        self._snapshot: Snapshot = compile_snapshot(
-            FlagState(), self._static, self.custom_strategies
-        )
+        self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
+        self._entries: dict[str, _FlagEntry] = {}
+        self.metrics = MetricsRegistry()
+        self._counting = not disable_metrics
+        self._events = EventDispatcher(event_callback) if event_callback else None
+        self._ready = threading.Event()
         self.is_initialized = False
         self.unleash_bootstrapped = False
-        self._load_initial_flags(bootstrap)
+        cached_etag = self._load_initial_flags(bootstrap)
+        self._sync: Synchronizer | None = None
+        if self.cache is not None and not self.config.offline:
+            self._sync = Synchronizer(
+                self.config, self.cache, self.metrics, self.apply_payload, self._fetched,
+                (*BUILTIN_STRATEGIES, *self.custom_strategies), cached_etag, scheduler,
+                scheduler_executor)
+        _live_clients.add(self)
 
     def __repr__(self) -> str:
-        return (
-            f"UnleashClient(url={self.config.url!r}, app_name={self.config.app_name!r}, "
-            f"instance_id={self.config.instance_id!r}, flags={len(self._snapshot)})"
-        )
+        return (f"UnleashClient(url={self.config.url!r}, app_name={self.config.app_name!r}, "
+                f"instance_id={self.config.instance_id!r}, flags={len(self._snapshot)})")
 
-    # -- evaluation (the hot path) -------------------------------------------------------
+    # -- evaluation (the hot path) --------------------------------------------------------
 
-    def is_enabled(
-        self,
-        feature_name: str,
-        context: Mapping[str, Any] | None = None,
-        fallback_function: FallbackFunction | None = None,
-    ) -> bool:
+    def is_enabled(self, feature_name: str, context: Mapping[str, Any] | None = None,
+                   fallback_function: FallbackFunction | None = None) -> bool:
         """Whether ``feature_name`` is on for ``context``.
 
         Unknown flags (and, should it ever happen, an internal error) answer
         ``fallback_function(feature_name, context)`` when given, else ``False``. Never raises.
         """
-        snapshot = self._snapshot
         try:
-            feature = snapshot.features.get(feature_name)
-            if feature is not None:
-                enabled = feature.constant
+            entry = self._entries.get(feature_name)
+            if entry is not None:
+                enabled = entry.constant
                 if enabled is None:
-                    enabled = snapshot.evaluate(
-                        feature, context if type(context) is dict else _as_context(context)
-                    )
+                    enabled = entry.snapshot.evaluate(
+                        entry.feature, context if type(context) is dict else _as_context(context))
+                if self._counting:
+                    next(entry.yes if enabled else entry.no)
+                if entry.impression_data and self._events is not None:
+                    self._impression(UnleashEventType.FEATURE_FLAG, feature_name, enabled,
+                                     context, "")
                 return enabled
         except Exception:
-            LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
-        return _fallback(feature_name, context, fallback_function)
+            LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name,
+                         exc_info=True)
+        enabled = _fallback(feature_name, context, fallback_function)
+        self._count_unknown(feature_name, enabled, None)
+        return enabled
 
-    def get_variant(
-        self, feature_name: str, context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def get_variant(self, feature_name: str,
+                    context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The variant of ``feature_name`` for ``context``, as the official SDK's dict:
         ``{"name", "enabled", "feature_enabled", "payload"?}``. Never raises."""
-        snapshot = self._snapshot
         try:
-            variant = snapshot.get_variant(
-                feature_name, context if type(context) is dict else _as_context(context)
-            )
-            if variant is not None:
+            entry = self._entries.get(feature_name)
+            if entry is not None:
+                variant = entry.snapshot.variant_of(
+                    entry.feature, context if type(context) is dict else _as_context(context))
+                if self._counting:
+                    next(entry.yes if variant["feature_enabled"] else entry.no)
+                    counter = entry.variants.get(variant["name"])
+                    if counter is None:
+                        counter = self.metrics.variant_counter(entry.counters, variant["name"])
+                    next(counter)
+                if entry.impression_data and self._events is not None:
+                    self._impression(UnleashEventType.VARIANT, feature_name, variant["enabled"],
+                                     context, variant["name"])
                 return variant
         except Exception:
-            LOGGER.debug(
-                "get_variant(%r) failed; answering 'disabled'", feature_name, exc_info=True
-            )
-        return disabled_variant(False)
+            LOGGER.debug("get_variant(%r) failed; answering 'disabled'", feature_name,
+                         exc_info=True)
+        variant = disabled_variant(False)
+        self._count_unknown(feature_name, False, variant["name"])
+        return variant
 
-    def explain(
-        self,
-        feature_name: str,
-        context: Mapping[str, Any] | None = None,
-        fallback_function: FallbackFunction | None = None,
-    ) -> Explanation:
+    def explain(self, feature_name: str, context: Mapping[str, Any] | None = None,
+                fallback_function: FallbackFunction | None = None) -> Explanation:
         """Evaluate ``feature_name`` and say why: the reason, the strategy that decided, the
         constraint that failed and the value it saw, or the rollout bucket and threshold.
 
-        Slower than :meth:`is_enabled` and separate from it, so it costs the hot path nothing.
+        Separate from :meth:`is_enabled` (and slower), so it costs the hot path nothing; it
+        is not counted in metrics and raises no impression events.
         """
         try:
             result = explain(self._snapshot, feature_name, _as_context(context))
         except Exception as error:
             LOGGER.debug("explain(%r) failed", feature_name, exc_info=True)
-            result = Explanation(
-                feature_name,
-                False,
-                disabled_variant(False),
-                Reason.INVALID_DEFINITION,
-                f"evaluation failed: {error}",
-            )
+            result = Explanation(feature_name, False, disabled_variant(False),
+                                 Reason.INVALID_DEFINITION, f"evaluation failed: {error}")
         if result.reason is Reason.UNKNOWN_FLAG and fallback_function is not None:
             enabled = _fallback(feature_name, context, fallback_function)
-            return Explanation(
-                feature_name,
-                enabled,
-                disabled_variant(False),
-                Reason.FALLBACK,
-                f"the flag is unknown; the fallback function answered {enabled}",
-            )
+            return Explanation(feature_name, enabled, disabled_variant(False), Reason.FALLBACK,
+                               f"the flag is unknown; the fallback function answered {enabled}")
         return result
 
     # -- flag state -----------------------------------------------------------------------
 
     def feature_definitions(self) -> dict[str, dict[str, Any]]:
         """Known flags: ``{name: {"type": ..., "project": ...}}`` as the official SDK returns."""
-        return {
-            name: {"type": feature.type, "project": feature.project}
-            for name, feature in self._snapshot.features.items()
-        }
+        return {name: {"type": feature.type, "project": feature.project}
+                for name, feature in self._snapshot.features.items()}
 
     @property
     def snapshot(self) -> Snapshot:
@@ -209,52 +249,193 @@ class UnleashClient:
         """
         with self._swap_lock:
             snapshot = self._snapshot.apply(payload)
+            entries = {}
+            for name, feature in snapshot.features.items():
+                counters = self.metrics.counters(name, _variant_names(feature))
+                if counters is not None:
+                    entries[name] = _FlagEntry(snapshot, feature, counters)
             self._snapshot = snapshot
+            self._entries = entries  # one reference swap: readers see old or new, never a mix
         for warning in snapshot.warnings:
             LOGGER.debug("flag payload: %s", warning)
+        self._mark_ready()
         return snapshot
+
+    def is_ready(self) -> bool:
+        """Whether the client holds flags (from the server, the disk cache or a bootstrap)."""
+        return self._ready.is_set()
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until the client holds flags, or ``timeout`` seconds; returns ``is_ready()``."""
+        return self._ready.wait(timeout)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def initialize_client(self, fetch_toggles: bool = True) -> None:
-        """Start the client: register, fetch flags, and start the background jobs."""
+        """Start syncing: fetch the flags once (bounded by ``request_timeout``, so flags are
+        ready when this returns if the server answers), then poll every ``refresh_interval``,
+        register, and send metrics every ``metrics_interval`` on a background scheduler.
+
+        With ``fetch_toggles=False`` the client only re-reads the shared cache that another
+        process keeps fresh. Never raises for network problems: they are logged and retried
+        with backoff while the client answers from its last good flags.
+        """
+        if self.is_initialized:
+            LOGGER.warning("Unleash client %r is already initialized", self.config.app_name)
+            return
         self.is_initialized = True
+        if self._sync is not None:
+            self._sync.start(fetch_toggles)
+            if self._counting:
+                atexit.register(self._flush_at_exit)
 
     def destroy(self) -> None:
-        """Stop background work. Cached files are kept for other processes and restarts."""
+        """Stop the background jobs, flush the last metrics (bounded by ``request_timeout``)
+        and stop the scheduler. Cache files are kept: other processes may be using them."""
+        if self._sync is not None and self.is_initialized:
+            self._sync.stop(flush_timeout=self.config.request_timeout)
+            atexit.unregister(self._flush_at_exit)
         self.is_initialized = False
+        if self._events is not None:
+            self._events.drain(timeout=1.0)
+        if self._identifier in _instances:
+            _instances[self._identifier] -= 1
+            if _instances[self._identifier] <= 0:
+                del _instances[self._identifier]
+
+    def flush_metrics(self) -> None:
+        """Send the counts not yet sent, now (blocking; they stay queued if it fails)."""
+        if self._sync is not None:
+            self._sync.send_metrics()
 
     def __enter__(self) -> UnleashClient:
         self.initialize_client()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.destroy()
 
     # -- start-up -------------------------------------------------------------------------
 
-    def _load_initial_flags(self, bootstrap: BootstrapSource | None) -> None:
-        """Start from the bootstrap argument, else from a bootstrapped cache."""
+    def _load_initial_flags(self, bootstrap: BootstrapSource | None) -> str | None:
+        """Start from ``bootstrap``, else a bootstrapped cache, else the flags the cache kept
+        from an earlier fetch. Returns the ETag of cached flags (for the first fetch)."""
         if bootstrap is not None:
             try:
                 self.apply_payload(load_bootstrap(bootstrap))
-                self.unleash_bootstrapped = True
             except (ValueError, PayloadError) as error:
                 LOGGER.error("Ignoring the bootstrap: %s", error)
-            return
-        if self.cache is not None and getattr(self.cache, "bootstrapped", False):
-            stored = self.cache.get(FEATURES_URL)
-            try:
-                payload = json.loads(stored) if isinstance(stored, (str, bytes)) else stored
-                self.apply_payload(payload)
+            else:
                 self.unleash_bootstrapped = True
-            except (ValueError, PayloadError) as error:
-                LOGGER.error("Ignoring the bootstrapped cache: %s", error)
+                return None
+        if self.cache is None:
+            return None
+        bootstrapped = bool(getattr(self.cache, "bootstrapped", False))
+        try:
+            stored, etag = self.cache.get(FEATURES_URL), self.cache.get(ETAG)
+        except Exception as error:
+            LOGGER.warning("Unleash cache cannot be read: %s", error)
+            return None
+        if not stored:
+            return None
+        try:
+            self.apply_payload(json.loads(stored) if isinstance(stored, (str, bytes)) else stored)
+        except (ValueError, PayloadError) as error:
+            LOGGER.warning("Ignoring unusable flags in the cache: %s", error)
+            return None
+        self.unleash_bootstrapped = bootstrapped
+        return etag if isinstance(etag, str) and etag and not bootstrapped else None
+
+    # -- metrics, events, processes -------------------------------------------------------
+
+    def _count_unknown(self, feature_name: Any, enabled: bool, variant: str | None) -> None:
+        if not self._counting or not isinstance(feature_name, str):
+            return
+        try:
+            counters = self.metrics.counters(feature_name, known=False)
+            if counters is not None:
+                next(counters.yes if enabled else counters.no)
+                if variant is not None:
+                    next(self.metrics.variant_counter(counters, variant))
+        except Exception:
+            LOGGER.debug("counting %r failed", feature_name, exc_info=True)
+
+    def _impression(self, kind: UnleashEventType, feature_name: str, enabled: bool,
+                    context: Any, variant: str) -> None:
+        if self._events is not None:
+            self._events.emit(UnleashEvent(
+                event_type=kind, event_id=uuid.uuid4(),
+                context=self._static.merged_with(_as_context(context)), enabled=enabled,
+                feature_name=feature_name, variant=variant))
+
+    def _mark_ready(self) -> None:
+        if self._ready.is_set():
+            return
+        self._ready.set()
+        if self._events is not None:
+            self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
+
+    def _fetched(self, raw_features: str) -> None:
+        if self._events is not None:
+            self._events.emit(UnleashFetchedEvent(UnleashEventType.FETCHED, uuid.uuid4(),
+                                                  raw_features))
+
+    def _flush_at_exit(self) -> None:
+        if self._sync is not None and self.is_initialized:
+            self._sync.stop(flush_timeout=min(self.config.request_timeout, EXIT_FLUSH_TIMEOUT))
+
+    def _after_fork_in_child(self) -> None:
+        """Fresh locks, a fresh metrics baseline and restarted jobs in a forked child."""
+        self._swap_lock = threading.Lock()
+        self.metrics.forget_unsent()
+        if self._sync is not None and self.is_initialized:
+            self._sync.after_fork()
+
+
+_instances: Counter[str] = Counter()
+_live_clients: weakref.WeakSet[UnleashClient] = weakref.WeakSet()
+
+
+def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
+    """Count clients per configuration and warn (or refuse) duplicates, as the official SDK."""
+    token = str(config.custom_headers.get("Authorization", ""))
+    digest = hashlib.sha256(token.encode()).hexdigest()[:12]  # never the token itself
+    identifier = (f"url={config.url} app={config.app_name} instance={config.instance_id} "
+                  f"token#{digest}")
+    if _instances[identifier] and mode is not InstanceAllowType.SILENTLY_ALLOW:
+        message = (f"{_instances[identifier]} Unleash client(s) already exist for {identifier}; "
+                   "create one client per process and share it")
+        if mode is InstanceAllowType.BLOCK:
+            raise RuntimeError(message)
+        LOGGER.warning(message)
+    _instances[identifier] += 1
+    return identifier
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_live_clients):
+        try:
+            client._after_fork_in_child()
+        except Exception:
+            LOGGER.warning("Unleash client could not restart after fork", exc_info=True)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _cache_name(config: ClientConfig) -> str:
+    """A cache file name unique to the app, the server URL and the project."""
+    source = f"{config.api_url}\0{config.project_name or ''}".encode()
+    return f"{config.app_name}-{hashlib.sha256(source).hexdigest()[:12]}"
+
+
+def _variant_names(feature: CompiledFeature) -> list[str]:
+    names = ["disabled"]
+    for variants in (feature.variants, *(s.variants for s in feature.strategies)):
+        if variants is not None:
+            names.extend(variant.name for variant in variants.variants)
+    return names
 
 
 def _as_context(context: Any) -> Mapping[str, Any]:
@@ -262,17 +443,18 @@ def _as_context(context: Any) -> Mapping[str, Any]:
     if isinstance(context, Mapping):
         return context
     if context is not None:
-        LOGGER.debug("ignoring a context of type %s: contexts are mappings", type(context).__name__)
+        LOGGER.debug("ignoring a context of type %s: contexts are mappings",
+                     type(context).__name__)
     return _EMPTY_CONTEXT
 
 
-def _fallback(feature_name: str, context: Any, fallback_function: FallbackFunction | None) -> bool:
+def _fallback(feature_name: Any, context: Any,
+              fallback_function: FallbackFunction | None) -> bool:
     if fallback_function is None:
         return False
     try:
         return bool(fallback_function(feature_name, _as_context(context)))
     except Exception:
-        LOGGER.debug(
-            "the fallback function for %r raised; answering False", feature_name, exc_info=True
-        )
+        LOGGER.debug("the fallback function for %r raised; answering False", feature_name,
+                     exc_info=True)
         return False

@@ -104,6 +104,10 @@ class Snapshot:
         feature = self.features.get(name)
         if feature is None:
             return None
+        return self.variant_of(feature, context)
+
+    def variant_of(self, feature: CompiledFeature, context: Context) -> dict[str, Any]:
+        """The variant dict of a known feature for ``context``."""
         if not feature.enabled or (
             feature.dependencies and not self.dependencies_met(feature, context)
         ):

@@ -1,0 +1,71 @@
+"""Backoff for a periodic call, and the one log line per change of its state."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .http import Outcome, Result
+
+LOGGER = logging.getLogger("unleash_lite")
+
+MAX_MULTIPLIER = 10
+MAX_RETRY_AFTER = 3600.0
+
+
+class Backoff:
+    """The delay before the next call, from the outcomes of the previous ones.
+
+    Failures that may pass (429, 5xx, timeouts, connection errors) grow the interval by one
+    step each, up to 10x; a ``Retry-After`` is honoured. A rejected token or a wrong URL
+    (401, 403, 404) drops straight to the slowest rate but keeps trying, so fixing the token
+    on the server needs no restart. Any success resets the interval. The state is logged
+    once per change, never once per call.
+    """
+
+    def __init__(self, what: str, interval: float) -> None:
+        self.what = what
+        self.interval = interval
+        self.failures = 0
+        self.retry_after: float | None = None
+        self.state = "ok"
+        self._lock = threading.Lock()
+
+    @property
+    def delay(self) -> float:
+        """Seconds until the next call."""
+        multiplier = min(1 + self.failures, MAX_MULTIPLIER)
+        delay = self.interval * multiplier
+        if self.retry_after is not None:
+            delay = max(delay, min(self.retry_after, MAX_RETRY_AFTER))
+        return delay
+
+    def record(self, outcome: Outcome, problem: str | None = None) -> None:
+        """Take the outcome of a call (``problem``: a successful call with an unusable body)."""
+        with self._lock:
+            if problem is not None:
+                self._change("invalid", logging.WARNING,
+                             f"{self.what}: {problem}; keeping the last good flags")
+                return
+            if outcome.ok:
+                self.failures = 0
+                self.retry_after = None
+                if self.state != "ok":
+                    self._change("ok", logging.INFO, f"{self.what}: the server answers again")
+                return
+            self.retry_after = outcome.retry_after
+            if outcome.result is Result.REJECTED:
+                self.failures = MAX_MULTIPLIER - 1
+                self._change(f"rejected-{outcome.status}", logging.ERROR,
+                             f"{self.what}: {outcome.detail}; retrying every "
+                             f"{self.delay:g}s until it is fixed")
+                return
+            self.failures = min(self.failures + 1, MAX_MULTIPLIER - 1)
+            self._change("unavailable", logging.WARNING,
+                         f"{self.what}: server unavailable ({outcome.detail}); backing off, "
+                         f"next try in {self.delay:g}s")
+
+    def _change(self, state: str, level: int, message: str) -> None:
+        if state != self.state:
+            self.state = state
+            LOGGER.log(level, "Unleash %s", message)
