@@ -1,0 +1,368 @@
+"""A thin client for the Unleash 7.x Admin API, for setting up test scenarios.
+
+Routes are those of unleash-server 7.5.1's OpenAPI document (``/docs/openapi.json``).
+Every method raises :class:`AdminApiError`, carrying the response body, on a
+non-2xx answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+JSON = Any
+DEFAULT_ENVIRONMENT = "development"
+
+
+class AdminApiError(RuntimeError):
+    """The server answered an admin call with a non-2xx status."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {path} -> {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def _segment(value: str | int) -> str:
+    return quote(str(value), safe="")
+
+
+class AdminApi:
+    """Admin helpers bound to one server, token and project."""
+
+    def __init__(
+        self, api_url: str, admin_token: str, project: str = "default", timeout: float = 10.0
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.project = project
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": admin_token, "Accept": "application/json"})
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(self, method: str, path: str, body: JSON = None, **params: Any) -> JSON:
+        """Call ``{api_url}{path}``; return the decoded JSON body, or None when empty."""
+        response = self.session.request(
+            method,
+            f"{self.api_url}{path}",
+            json=body,
+            params=params or None,
+            timeout=self.timeout,
+        )
+        if not response.ok:
+            raise AdminApiError(method, path, response.status_code, response.text)
+        if not response.content:
+            return None
+        if "json" not in response.headers.get("Content-Type", ""):
+            return response.text
+        return response.json()
+
+    def _feature_path(self, name: str) -> str:
+        return f"/admin/projects/{_segment(self.project)}/features/{_segment(name)}"
+
+    def _environment_path(self, name: str, environment: str) -> str:
+        return f"{self._feature_path(name)}/environments/{_segment(environment)}"
+
+    # ----------------------------------------------------------------- flags
+
+    def create_flag(
+        self,
+        name: str,
+        *,
+        flag_type: str = "release",
+        impression_data: bool = False,
+        description: str | None = None,
+    ) -> JSON:
+        body: dict[str, Any] = {"name": name, "type": flag_type, "impressionData": impression_data}
+        if description is not None:
+            body["description"] = description
+        return self.request("POST", f"/admin/projects/{_segment(self.project)}/features", body)
+
+    def get_flag(self, name: str) -> JSON:
+        return self.request("GET", self._feature_path(name))
+
+    def enable(self, name: str, environment: str = DEFAULT_ENVIRONMENT) -> None:
+        self.request("POST", f"{self._environment_path(name, environment)}/on")
+
+    def disable(self, name: str, environment: str = DEFAULT_ENVIRONMENT) -> None:
+        self.request("POST", f"{self._environment_path(name, environment)}/off")
+
+    def archive_flag(self, name: str) -> None:
+        self.request("DELETE", self._feature_path(name))
+
+    def delete_flag(self, name: str) -> None:
+        """Archive the flag, then delete it for good (the name can then be reused)."""
+        self.archive_flag(name)
+        self.request("DELETE", f"/admin/archive/{_segment(name)}")
+
+    def revive_flag(self, name: str) -> None:
+        self.request("POST", f"/admin/archive/revive/{_segment(name)}")
+
+    # ------------------------------------------------------------ strategies
+
+    @staticmethod
+    def _strategy_body(
+        name: str,
+        parameters: Mapping[str, str] | None,
+        constraints: Iterable[Mapping[str, Any]] | None,
+        segments: Iterable[int] | None,
+        variants: Iterable[Mapping[str, Any]] | None,
+        disabled: bool,
+        title: str | None,
+        sort_order: int | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": name,
+            "parameters": dict(parameters or {}),
+            "constraints": list(constraints or []),
+            "segments": list(segments or []),
+            "variants": list(variants or []),
+            "disabled": disabled,
+        }
+        if title is not None:
+            body["title"] = title
+        if sort_order is not None:
+            body["sortOrder"] = sort_order
+        return body
+
+    def add_strategy(
+        self,
+        flag: str,
+        name: str = "default",
+        *,
+        environment: str = DEFAULT_ENVIRONMENT,
+        parameters: Mapping[str, str] | None = None,
+        constraints: Iterable[Mapping[str, Any]] | None = None,
+        segments: Iterable[int] | None = None,
+        variants: Iterable[Mapping[str, Any]] | None = None,
+        disabled: bool = False,
+        title: str | None = None,
+        sort_order: int | None = None,
+    ) -> JSON:
+        """Add a strategy; returns it, including its ``id``.
+
+        ``variants`` are strategy variants: ``{"name", "weight", "weightType",
+        "stickiness", "payload"?}`` with weights out of 1000.
+        """
+        body = self._strategy_body(
+            name, parameters, constraints, segments, variants, disabled, title, sort_order
+        )
+        return self.request("POST", f"{self._environment_path(flag, environment)}/strategies", body)
+
+    def update_strategy(
+        self,
+        flag: str,
+        strategy_id: str,
+        name: str = "default",
+        *,
+        environment: str = DEFAULT_ENVIRONMENT,
+        parameters: Mapping[str, str] | None = None,
+        constraints: Iterable[Mapping[str, Any]] | None = None,
+        segments: Iterable[int] | None = None,
+        variants: Iterable[Mapping[str, Any]] | None = None,
+        disabled: bool = False,
+        title: str | None = None,
+        sort_order: int | None = None,
+    ) -> JSON:
+        """Replace a strategy (PUT): fields left out are reset to their defaults."""
+        body = self._strategy_body(
+            name, parameters, constraints, segments, variants, disabled, title, sort_order
+        )
+        path = f"{self._environment_path(flag, environment)}/strategies/{_segment(strategy_id)}"
+        return self.request("PUT", path, body)
+
+    def delete_strategy(
+        self, flag: str, strategy_id: str, environment: str = DEFAULT_ENVIRONMENT
+    ) -> None:
+        path = f"{self._environment_path(flag, environment)}/strategies/{_segment(strategy_id)}"
+        self.request("DELETE", path)
+
+    def strategies(self, flag: str, environment: str = DEFAULT_ENVIRONMENT) -> JSON:
+        return self.request("GET", f"{self._environment_path(flag, environment)}/strategies")
+
+    # -------------------------------------------------------------- variants
+
+    def set_variants(
+        self,
+        flag: str,
+        variants: Iterable[Mapping[str, Any]],
+        environment: str = DEFAULT_ENVIRONMENT,
+    ) -> JSON:
+        """Overwrite the flag's feature-level ("environment") variants.
+
+        Each variant: ``{"name", "weight", "weightType": "variable"|"fix",
+        "stickiness", "payload"?, "overrides"?}``. Stock 7.x refuses these on
+        flags that have none; scripts/unleash-server enables them.
+        """
+        path = f"{self._environment_path(flag, environment)}/variants"
+        return self.request("PUT", path, list(variants))
+
+    def patch_variants(
+        self,
+        flag: str,
+        patches: Iterable[Mapping[str, Any]],
+        environment: str = DEFAULT_ENVIRONMENT,
+    ) -> JSON:
+        """Apply JSON-patch operations to the flag's feature-level variants."""
+        path = f"{self._environment_path(flag, environment)}/variants"
+        return self.request("PATCH", path, list(patches))
+
+    # -------------------------------------------------------------- segments
+
+    def create_segment(
+        self,
+        name: str,
+        constraints: Iterable[Mapping[str, Any]],
+        description: str | None = None,
+    ) -> JSON:
+        """Create a global segment; returns it, including its numeric ``id``."""
+        body: dict[str, Any] = {"name": name, "constraints": list(constraints)}
+        if description is not None:
+            body["description"] = description
+        return self.request("POST", "/admin/segments", body)
+
+    def update_segment(
+        self,
+        segment_id: int,
+        name: str,
+        constraints: Iterable[Mapping[str, Any]],
+        description: str | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"name": name, "constraints": list(constraints)}
+        if description is not None:
+            body["description"] = description
+        self.request("PUT", f"/admin/segments/{segment_id}", body)
+
+    def delete_segment(self, segment_id: int) -> None:
+        self.request("DELETE", f"/admin/segments/{segment_id}")
+
+    # ---------------------------------------------------------- dependencies
+
+    def add_dependency(
+        self,
+        child: str,
+        parent: str,
+        *,
+        enabled: bool = True,
+        variants: Iterable[str] | None = None,
+    ) -> None:
+        """Make ``child`` depend on ``parent`` being enabled (or disabled), optionally
+        with one of ``variants``."""
+        body: dict[str, Any] = {"feature": parent, "enabled": enabled}
+        if variants is not None:
+            body["variants"] = list(variants)
+        self.request("POST", f"{self._feature_path(child)}/dependencies", body)
+
+    def delete_dependency(self, child: str, parent: str) -> None:
+        self.request("DELETE", f"{self._feature_path(child)}/dependencies/{_segment(parent)}")
+
+    def delete_dependencies(self, child: str) -> None:
+        self.request("DELETE", f"{self._feature_path(child)}/dependencies")
+
+    # --------------------------------------------------------------- metrics
+
+    def feature_usage(self, name: str) -> JSON:
+        """``/client-metrics/features/{name}``: last hour's yes/no per environment
+        and the apps that saw the flag. No variant counts."""
+        return self.request("GET", f"/admin/client-metrics/features/{_segment(name)}")
+
+    def raw_feature_metrics(self, name: str, hours_back: int = 1) -> list[dict[str, Any]]:
+        """``/client-metrics/features/{name}/raw``: hourly buckets per app and
+        environment, with yes/no and variant counts (empty hours are zero-filled)."""
+        path = f"/admin/client-metrics/features/{_segment(name)}/raw"
+        result = self.request("GET", path, hoursBack=hours_back)
+        return list(result["data"])
+
+    def metric_totals(
+        self, name: str, *, app_name: str | None = None, environment: str | None = None
+    ) -> dict[str, Any]:
+        """Sum the raw metrics of a flag: ``{"yes", "no", "variants": {name: n}}``."""
+        totals: dict[str, Any] = {"yes": 0, "no": 0, "variants": {}}
+        for bucket in self.raw_feature_metrics(name):
+            if app_name is not None and bucket.get("appName") != app_name:
+                continue
+            if environment is not None and bucket.get("environment") != environment:
+                continue
+            totals["yes"] += bucket["yes"]
+            totals["no"] += bucket["no"]
+            for variant, count in (bucket.get("variants") or {}).items():
+                totals["variants"][variant] = totals["variants"].get(variant, 0) + count
+        return totals
+
+    # ---------------------------------------------------------- applications
+
+    def applications(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/admin/metrics/applications")["applications"])
+
+    def application(self, app_name: str) -> JSON:
+        return self.request("GET", f"/admin/metrics/applications/{_segment(app_name)}")
+
+    def application_instances(
+        self, app_name: str, environment: str = DEFAULT_ENVIRONMENT
+    ) -> list[dict[str, Any]]:
+        path = f"/admin/metrics/instances/{_segment(app_name)}/environment/{_segment(environment)}"
+        return list(self.request("GET", path)["instances"])
+
+    # ------------------------------------------------------------ playground
+
+    def playground(
+        self,
+        context: Mapping[str, Any],
+        environment: str = DEFAULT_ENVIRONMENT,
+        projects: str | list[str] = "*",
+    ) -> dict[str, dict[str, Any]]:
+        """Evaluate every flag server-side; ``{flag: {"isEnabled", "variant", ...}}``.
+
+        ``context`` is an SDK context and must contain ``appName``.
+        """
+        body = {"environment": environment, "projects": projects, "context": dict(context)}
+        result = self.request("POST", "/admin/playground", body)
+        return {feature["name"]: feature for feature in result["features"]}
+
+    def evaluate(
+        self, flag: str, context: Mapping[str, Any], environment: str = DEFAULT_ENVIRONMENT
+    ) -> tuple[bool, dict[str, Any]]:
+        """The server's ``(isEnabled, variant)`` for one flag and context."""
+        feature = self.playground(context, environment)[flag]
+        return bool(feature["isEnabled"]), dict(feature["variant"])
+
+    def advanced_playground(
+        self,
+        context: Mapping[str, Any],
+        environments: Iterable[str] = (DEFAULT_ENVIRONMENT,),
+        projects: str | list[str] = "*",
+    ) -> JSON:
+        """Evaluate flags for every combination of the context's list values."""
+        body = {
+            "environments": list(environments),
+            "projects": projects,
+            "context": dict(context),
+        }
+        return self.request("POST", "/admin/playground/advanced", body)
+
+    # ------------------------------------------------------------ api tokens
+
+    def create_api_token(
+        self,
+        name: str,
+        *,
+        token_type: str = "backend",
+        environment: str = DEFAULT_ENVIRONMENT,
+        projects: Iterable[str] = ("*",),
+    ) -> str:
+        """Create a backend (SDK) or frontend token; return its secret."""
+        body = {
+            "tokenName": name,
+            "type": token_type,
+            "environment": environment,
+            "projects": list(projects),
+        }
+        return str(self.request("POST", "/admin/api-tokens", body)["secret"])
+
+    def delete_api_token(self, secret: str) -> None:
+        self.request("DELETE", f"/admin/api-tokens/{_segment(secret)}")

@@ -1,0 +1,97 @@
+"""Fixtures for tests against a real Unleash server.
+
+The server is started once per pytest run by ``scripts/unleash-server`` (or taken
+from UNLEASH_URL / UNLEASH_ADMIN_TOKEN / UNLEASH_CLIENT_TOKEN). With CI=true a
+server that cannot be started is a test error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .admin import AdminApi
+from .server import (
+    ServerStartError,
+    UnleashServer,
+    existing_server_from_env,
+    start_server,
+    stop_server,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this directory `integration` (deselect with -m 'not integration')."""
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def unleash_server() -> Iterator[UnleashServer]:
+    """The Unleash server for this pytest run."""
+    try:
+        existing = existing_server_from_env()
+    except ServerStartError as error:
+        pytest.fail(str(error), pytrace=False)
+    if existing is not None:
+        yield existing
+        return
+
+    if shutil.which("npm") is None and not in_ci():
+        pytest.skip(
+            "integration tests need Node.js >= 20 with npm to run unleash-server "
+            "(or set UNLEASH_URL, UNLEASH_ADMIN_TOKEN and UNLEASH_CLIENT_TOKEN)"
+        )
+    try:
+        server = start_server()
+    except ServerStartError as error:
+        if error.missing_prerequisite and not in_ci():
+            pytest.skip(f"cannot start unleash-server here: {error}")
+        pytest.fail(f"could not start the Unleash server:\n{error}", pytrace=False)
+    try:
+        yield server
+    finally:
+        stop_server(server, keep_logs=os.environ.get("UNLEASH_LITE_KEEP_LOGS") == "1")
+
+
+@pytest.fixture(scope="session")
+def admin(unleash_server: UnleashServer) -> Iterator[AdminApi]:
+    """Admin API helpers for the default project."""
+    api = AdminApi(unleash_server.api_url, unleash_server.admin_token)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Make names unique to this test and run: ``unique_name("parent")``.
+
+    Every call gives a new name, so tests never collide on one server, even
+    when it is shared between runs.
+    """
+    test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:48]
+
+    def make(label: str = "") -> str:
+        suffix = uuid.uuid4().hex[:8]
+        return "-".join(part for part in ("it", test, label, suffix) if part)
+
+    return make
+
+
+@pytest.fixture
+def flag_name(unique_name: Callable[[str], str]) -> str:
+    """A flag name no other test uses."""
+    return unique_name("")

@@ -1,0 +1,31 @@
+"""Waiting for eventually-consistent server state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> tuple[T, float]:
+    """Call ``probe`` until it returns something truthy; return it and the seconds waited.
+
+    Raises AssertionError (with the last value seen) after ``timeout`` seconds.
+    """
+    started = time.monotonic()
+    while True:
+        value = probe()
+        elapsed = time.monotonic() - started
+        if value:
+            return value, elapsed
+        if elapsed > timeout:
+            raise AssertionError(f"{what} not met after {timeout:.0f}s (last value: {value!r})")
+        time.sleep(interval)
