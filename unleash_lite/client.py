@@ -286,6 +286,9 @@ class UnleashClient:
         self.is_initialized = True
         if self._sync is not None:
             self._sync.start(fetch_toggles)
+            if not self.is_ready():
+                LOGGER.warning("Unleash has no flags yet: the first fetch did not succeed and "
+                               "there is no bootstrap or cached copy; answering defaults")
             if self._counting:
                 atexit.register(self._flush_at_exit)
 

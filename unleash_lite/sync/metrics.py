@@ -98,7 +98,7 @@ class MetricsRegistry:
         Unknown flag names are bounded: past ``MAX_UNKNOWN_FLAGS`` they are not counted.
         """
         counters = self._flags.get(name)
-        if counters is not None and all(v in counters.variants for v in variant_names):
+        if counters is not None and not variant_names:
             return counters
         with self._lock:
             counters = self._flags.get(name)

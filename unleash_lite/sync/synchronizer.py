@@ -180,7 +180,10 @@ class Synchronizer:
         except ValueError as error:  # includes PayloadError and JSON decode errors
             return f"unusable flags payload ({type(error).__name__}: {str(error)[:200]})"
         self.etag = etag
-        self.cache.mset({FEATURES_URL: body, ETAG: etag or ""})
+        try:
+            self.cache.mset({FEATURES_URL: body, ETAG: etag or ""})
+        except Exception as error:  # a user-provided cache must not stop the poller
+            LOGGER.warning("Unleash could not write the flags to the cache: %s", error)
         self.on_fetched(body)
         return None
 
