@@ -23,6 +23,10 @@ def load_bootstrap(source: BootstrapSource) -> Mapping[str, Any]:
         source = source.decode("utf-8")
     if isinstance(source, str) and source.lstrip().startswith("{"):
         return _parse(source, "bootstrap string")
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(
+            f"a bootstrap is a dict, a JSON string or a path, not {type(source).__name__}"
+        )
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")

@@ -115,10 +115,9 @@ class FileCache(BaseCache):
 
     def mset(self, data: Mapping[str, Any]) -> None:
         """Store several entries and persist the file once."""
-        with self._lock:
-            self._entries.update(data)
-            snapshot = dict(self._entries)
-        self._write(snapshot)
+        with self._lock:  # held while writing, so an older copy never overwrites a newer one
+            self._entries = {**self._entries, **data}
+            self._write(self._entries)
 
     def get(self, key: str, default: Any | None = None) -> Any:
         """Return an entry, or ``default``."""

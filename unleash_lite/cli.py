@@ -58,6 +58,11 @@ def run_demo(bootstrap: str | None = None, out: Any = None) -> int:
         disable_metrics=True,
         disable_registration=True,
     )
+    if not client.unleash_bootstrapped:
+        print(
+            f"unleash-lite: cannot load flags from {origin} (see the error above)", file=sys.stderr
+        )
+        return 1
     flags = sorted(client.feature_definitions())
     print(f"unleash_lite demo: {len(flags)} flags from {origin}, offline\n", file=out)
     for label, context in DEMO_CONTEXTS:

@@ -54,11 +54,20 @@ _EMPTY_CONTEXT: Mapping[str, Any] = {}
 class _FlagEntry:
     """What the hot path needs of one flag: its compiled form and its metric counters."""
 
-    __slots__ = ("constant", "counters", "feature", "impression_data", "no", "snapshot",
-                 "variants", "yes")
+    __slots__ = (
+        "constant",
+        "counters",
+        "feature",
+        "impression_data",
+        "no",
+        "snapshot",
+        "variants",
+        "yes",
+    )
 
-    def __init__(self, snapshot: Snapshot, feature: CompiledFeature,
-                 counters: FlagCounters) -> None:
+    def __init__(
+        self, snapshot: Snapshot, feature: CompiledFeature, counters: FlagCounters
+    ) -> None:
         self.snapshot = snapshot
         self.feature = feature
         self.constant = feature.constant
@@ -145,19 +154,32 @@ class UnleashClient:
         self._sync: Synchronizer | None = None
         if self.cache is not None and not self.config.offline:
             self._sync = Synchronizer(
-                self.config, self.cache, self.metrics, self.apply_payload, self._fetched,
-                (*BUILTIN_STRATEGIES, *self.custom_strategies), cached_etag, scheduler,
-                scheduler_executor)
+                self.config,
+                self.cache,
+                self.metrics,
+                self.apply_payload,
+                self._fetched,
+                (*BUILTIN_STRATEGIES, *self.custom_strategies),
+                cached_etag,
+                scheduler,
+                scheduler_executor,
+            )
         _live_clients.add(self)
 
     def __repr__(self) -> str:
-        return (f"UnleashClient(url={self.config.url!r}, app_name={self.config.app_name!r}, "
-                f"instance_id={self.config.instance_id!r}, flags={len(self._snapshot)})")
+        return (
+            f"UnleashClient(url={self.config.url!r}, app_name={self.config.app_name!r}, "
+            f"instance_id={self.config.instance_id!r}, flags={len(self._snapshot)})"
+        )
 
     # -- evaluation (the hot path) --------------------------------------------------------
 
-    def is_enabled(self, feature_name: str, context: Mapping[str, Any] | None = None,
-                   fallback_function: FallbackFunction | None = None) -> bool:
+    def is_enabled(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None = None,
+        fallback_function: FallbackFunction | None = None,
+    ) -> bool:
         """Whether ``feature_name`` is on for ``context``.
 
         Unknown flags (and, should it ever happen, an internal error) answer
@@ -169,29 +191,32 @@ class UnleashClient:
                 enabled = entry.constant
                 if enabled is None:
                     enabled = entry.snapshot.evaluate(
-                        entry.feature, context if type(context) is dict else _as_context(context))
+                        entry.feature, context if type(context) is dict else _as_context(context)
+                    )
                 if self._counting:
                     next(entry.yes if enabled else entry.no)
                 if entry.impression_data and self._events is not None:
-                    self._impression(UnleashEventType.FEATURE_FLAG, feature_name, enabled,
-                                     context, "")
+                    self._impression(
+                        UnleashEventType.FEATURE_FLAG, feature_name, enabled, context, ""
+                    )
                 return enabled
         except Exception:
-            LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name,
-                         exc_info=True)
+            LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
         enabled = _fallback(feature_name, context, fallback_function)
         self._count_unknown(feature_name, enabled, None)
         return enabled
 
-    def get_variant(self, feature_name: str,
-                    context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def get_variant(
+        self, feature_name: str, context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The variant of ``feature_name`` for ``context``, as the official SDK's dict:
         ``{"name", "enabled", "feature_enabled", "payload"?}``. Never raises."""
         try:
             entry = self._entries.get(feature_name)
             if entry is not None:
                 variant = entry.snapshot.variant_of(
-                    entry.feature, context if type(context) is dict else _as_context(context))
+                    entry.feature, context if type(context) is dict else _as_context(context)
+                )
                 if self._counting:
                     next(entry.yes if variant["feature_enabled"] else entry.no)
                     counter = entry.variants.get(variant["name"])
@@ -199,18 +224,28 @@ class UnleashClient:
                         counter = self.metrics.variant_counter(entry.counters, variant["name"])
                     next(counter)
                 if entry.impression_data and self._events is not None:
-                    self._impression(UnleashEventType.VARIANT, feature_name, variant["enabled"],
-                                     context, variant["name"])
+                    self._impression(
+                        UnleashEventType.VARIANT,
+                        feature_name,
+                        variant["enabled"],
+                        context,
+                        variant["name"],
+                    )
                 return variant
         except Exception:
-            LOGGER.debug("get_variant(%r) failed; answering 'disabled'", feature_name,
-                         exc_info=True)
+            LOGGER.debug(
+                "get_variant(%r) failed; answering 'disabled'", feature_name, exc_info=True
+            )
         variant = disabled_variant(False)
         self._count_unknown(feature_name, False, variant["name"])
         return variant
 
-    def explain(self, feature_name: str, context: Mapping[str, Any] | None = None,
-                fallback_function: FallbackFunction | None = None) -> Explanation:
+    def explain(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None = None,
+        fallback_function: FallbackFunction | None = None,
+    ) -> Explanation:
         """Evaluate ``feature_name`` and say why: the reason, the strategy that decided, the
         constraint that failed and the value it saw, or the rollout bucket and threshold.
 
@@ -221,20 +256,32 @@ class UnleashClient:
             result = explain(self._snapshot, feature_name, _as_context(context))
         except Exception as error:
             LOGGER.debug("explain(%r) failed", feature_name, exc_info=True)
-            result = Explanation(feature_name, False, disabled_variant(False),
-                                 Reason.INVALID_DEFINITION, f"evaluation failed: {error}")
+            result = Explanation(
+                feature_name,
+                False,
+                disabled_variant(False),
+                Reason.INVALID_DEFINITION,
+                f"evaluation failed: {error}",
+            )
         if result.reason is Reason.UNKNOWN_FLAG and fallback_function is not None:
             enabled = _fallback(feature_name, context, fallback_function)
-            return Explanation(feature_name, enabled, disabled_variant(False), Reason.FALLBACK,
-                               f"the flag is unknown; the fallback function answered {enabled}")
+            return Explanation(
+                feature_name,
+                enabled,
+                disabled_variant(False),
+                Reason.FALLBACK,
+                f"the flag is unknown; the fallback function answered {enabled}",
+            )
         return result
 
     # -- flag state -----------------------------------------------------------------------
 
     def feature_definitions(self) -> dict[str, dict[str, Any]]:
         """Known flags: ``{name: {"type": ..., "project": ...}}`` as the official SDK returns."""
-        return {name: {"type": feature.type, "project": feature.project}
-                for name, feature in self._snapshot.features.items()}
+        return {
+            name: {"type": feature.type, "project": feature.project}
+            for name, feature in self._snapshot.features.items()
+        }
 
     @property
     def snapshot(self) -> Snapshot:
@@ -287,8 +334,10 @@ class UnleashClient:
         if self._sync is not None:
             self._sync.start(fetch_toggles)
             if not self.is_ready():
-                LOGGER.warning("Unleash has no flags yet: the first fetch did not succeed and "
-                               "there is no bootstrap or cached copy; answering defaults")
+                LOGGER.warning(
+                    "Unleash has no flags yet: the first fetch did not succeed and "
+                    "there is no bootstrap or cached copy; answering defaults"
+                )
             if self._counting:
                 atexit.register(self._flush_at_exit)
 
@@ -315,8 +364,12 @@ class UnleashClient:
         self.initialize_client()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.destroy()
 
     # -- start-up -------------------------------------------------------------------------
@@ -364,13 +417,20 @@ class UnleashClient:
         except Exception:
             LOGGER.debug("counting %r failed", feature_name, exc_info=True)
 
-    def _impression(self, kind: UnleashEventType, feature_name: str, enabled: bool,
-                    context: Any, variant: str) -> None:
+    def _impression(
+        self, kind: UnleashEventType, feature_name: str, enabled: bool, context: Any, variant: str
+    ) -> None:
         if self._events is not None:
-            self._events.emit(UnleashEvent(
-                event_type=kind, event_id=uuid.uuid4(),
-                context=self._static.merged_with(_as_context(context)), enabled=enabled,
-                feature_name=feature_name, variant=variant))
+            self._events.emit(
+                UnleashEvent(
+                    event_type=kind,
+                    event_id=uuid.uuid4(),
+                    context=self._static.merged_with(_as_context(context)),
+                    enabled=enabled,
+                    feature_name=feature_name,
+                    variant=variant,
+                )
+            )
 
     def _mark_ready(self) -> None:
         if self._ready.is_set():
@@ -381,8 +441,9 @@ class UnleashClient:
 
     def _fetched(self, raw_features: str) -> None:
         if self._events is not None:
-            self._events.emit(UnleashFetchedEvent(UnleashEventType.FETCHED, uuid.uuid4(),
-                                                  raw_features))
+            self._events.emit(
+                UnleashFetchedEvent(UnleashEventType.FETCHED, uuid.uuid4(), raw_features)
+            )
 
     def _flush_at_exit(self) -> None:
         if self._sync is not None and self.is_initialized:
@@ -404,11 +465,14 @@ def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
     """Count clients per configuration and warn (or refuse) duplicates, as the official SDK."""
     token = str(config.custom_headers.get("Authorization", ""))
     digest = hashlib.sha256(token.encode()).hexdigest()[:12]  # never the token itself
-    identifier = (f"url={config.url} app={config.app_name} instance={config.instance_id} "
-                  f"token#{digest}")
+    identifier = (
+        f"url={config.url} app={config.app_name} instance={config.instance_id} token#{digest}"
+    )
     if _instances[identifier] and mode is not InstanceAllowType.SILENTLY_ALLOW:
-        message = (f"{_instances[identifier]} Unleash client(s) already exist for {identifier}; "
-                   "create one client per process and share it")
+        message = (
+            f"{_instances[identifier]} Unleash client(s) already exist for {identifier}; "
+            "create one client per process and share it"
+        )
         if mode is InstanceAllowType.BLOCK:
             raise RuntimeError(message)
         LOGGER.warning(message)
@@ -446,18 +510,17 @@ def _as_context(context: Any) -> Mapping[str, Any]:
     if isinstance(context, Mapping):
         return context
     if context is not None:
-        LOGGER.debug("ignoring a context of type %s: contexts are mappings",
-                     type(context).__name__)
+        LOGGER.debug("ignoring a context of type %s: contexts are mappings", type(context).__name__)
     return _EMPTY_CONTEXT
 
 
-def _fallback(feature_name: Any, context: Any,
-              fallback_function: FallbackFunction | None) -> bool:
+def _fallback(feature_name: Any, context: Any, fallback_function: FallbackFunction | None) -> bool:
     if fallback_function is None:
         return False
     try:
         return bool(fallback_function(feature_name, _as_context(context)))
     except Exception:
-        LOGGER.debug("the fallback function for %r raised; answering False", feature_name,
-                     exc_info=True)
+        LOGGER.debug(
+            "the fallback function for %r raised; answering False", feature_name, exc_info=True
+        )
         return False

@@ -17,9 +17,16 @@ def normalized_hash(group_id: str, identifier: str, modulus: int = 100, seed: in
 def bucket_function(group_id: str, modulus: int = 100, seed: int = 0) -> Callable[[str], int]:
     """Compile :func:`normalized_hash` for one group, so each call hashes and nothing more."""
     prefix = f"{group_id}:"
+    prefix_bytes = prefix.encode("utf-8", "surrogatepass")
+    prefix_is_ascii = prefix.isascii()
     murmur = mmh3.hash
 
     def bucket(identifier: str) -> int:
-        return int(murmur(prefix + identifier, seed, False)) % modulus + 1
+        if prefix_is_ascii and identifier.isascii():
+            return int(murmur(prefix + identifier, seed, False)) % modulus + 1
+        # mmh3 crashes the process on strings holding lone surrogates (which JSON can carry),
+        # so anything beyond ASCII is hashed as bytes: the same UTF-8 for any valid text.
+        data = prefix_bytes + identifier.encode("utf-8", "surrogatepass")
+        return int(murmur(data, seed, False)) % modulus + 1
 
     return bucket

@@ -36,6 +36,9 @@ def compile_search(pattern: str, ignore_case: bool = False) -> Callable[[str], b
     search = compiled.search
 
     def matches(text: str) -> bool:
-        return search(text) is not None
+        try:
+            return search(text) is not None
+        except UnicodeEncodeError:  # lone surrogates cannot reach RE2 as UTF-8
+            return search(text.encode("utf-8", "replace").decode("utf-8")) is not None
 
     return matches

@@ -15,7 +15,7 @@ from typing import Any
 
 from .constraints import CompiledConstraint, compile_constraint
 from .context import Context, StaticContext, always_false, always_true
-from .state import FlagState, RawFeature, RawSegment
+from .state import FlagState, RawFeature, RawSegment, segment_id
 from .strategies import CompiledStrategy, CustomStrategy, compile_strategy
 from .variants import VariantSet, compile_variants
 
@@ -250,14 +250,14 @@ class _Compiler:
         strategies = []
         for raw in raw_strategies:
             constraints = [self._constraint(c) for c in _list(raw.get("constraints"))]
-            for segment_id in _list(raw.get("segments")):
-                resolved = self._segment(segment_id)
+            for raw_id in _list(raw.get("segments")):
+                key = segment_id(raw_id)
+                if key is not None:
+                    segment_ids.add(key)  # also when missing: its arrival must recompile us
+                resolved = self._segment(key)
                 if resolved is None:
-                    problem = (
-                        f"strategy {raw.get('name')!r} references unknown segment {segment_id}"
-                    )
+                    problem = f"strategy {raw.get('name')!r} references unknown segment {raw_id}"
                     continue
-                segment_ids.add(int(segment_id))
                 constraints.extend(resolved)
             strategies.append(
                 compile_strategy(raw, name, tuple(constraints), self.static, self.custom_strategies)
@@ -290,10 +290,8 @@ class _Compiler:
     def _constraint(self, raw: Any) -> CompiledConstraint:
         return compile_constraint(raw if isinstance(raw, Mapping) else {}, self.static)
 
-    def _segment(self, segment_id: Any) -> tuple[CompiledConstraint, ...] | None:
-        try:
-            key = int(segment_id)
-        except (TypeError, ValueError):
+    def _segment(self, key: int | None) -> tuple[CompiledConstraint, ...] | None:
+        if key is None:
             return None
         if key not in self._segment_constraints:
             segment = self.segments.get(key)

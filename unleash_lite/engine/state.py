@@ -66,13 +66,15 @@ class FlagState:
             elif kind == "feature-updated":
                 features.update(_features_by_name([event.get("feature")], warnings))
             elif kind == "feature-removed":
-                features.pop(str(event.get("featureName")), None)
+                name = event.get("featureName")
+                if isinstance(name, str):
+                    features.pop(name, None)
             elif kind == "segment-updated":
                 segments.update(_segments_by_id([event.get("segment")], warnings))
             elif kind == "segment-removed":
-                segment_id = _segment_id(event.get("segmentId"))
-                if segment_id is not None:
-                    segments.pop(segment_id, None)
+                removed = segment_id(event.get("segmentId"))
+                if removed is not None:
+                    segments.pop(removed, None)
             else:
                 warnings.append(f"ignored delta event of unknown type {kind!r}")
         return FlagState(MappingProxyType(features), MappingProxyType(segments), tuple(warnings))
@@ -84,7 +86,7 @@ def _features_by_name(raw_features: Any, warnings: list[str]) -> Mapping[str, Ra
     features: dict[str, RawFeature] = {}
     for position, raw in enumerate(raw_features):
         if isinstance(raw, Mapping) and isinstance(raw.get("name"), str) and raw["name"]:
-            features[raw["name"]] = raw
+            features[raw["name"]] = _private_copy(raw)
         else:
             warnings.append(f"skipped feature #{position}: not an object with a name")
     return MappingProxyType(features)
@@ -97,11 +99,11 @@ def _segments_by_id(raw_segments: Any, warnings: list[str]) -> Mapping[int, RawS
     if not isinstance(raw_segments, list):
         raise PayloadError("'segments' is not a list")
     for position, raw in enumerate(_mappings(raw_segments)):
-        segment_id = _segment_id(raw.get("id"))
-        if segment_id is None:
+        key = segment_id(raw.get("id"))
+        if key is None:
             warnings.append(f"skipped segment #{position}: no numeric id")
         else:
-            segments[segment_id] = raw
+            segments[key] = _private_copy(raw)
     return MappingProxyType(segments)
 
 
@@ -109,10 +111,21 @@ def _mappings(items: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
     return (item if isinstance(item, Mapping) else {} for item in items)
 
 
-def _segment_id(value: Any) -> int | None:
+def segment_id(value: Any) -> int | None:
+    """A segment id as an int (ids may arrive as numbers or numeric text); None if it is not."""
     if isinstance(value, bool):
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _private_copy(value: Any) -> Any:
+    """A copy of a JSON-like value, so that a caller editing its payload afterwards cannot
+    change definitions behind the snapshot's back (nor defeat its reuse of unchanged ones)."""
+    if isinstance(value, Mapping):
+        return {key: _private_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_private_copy(item) for item in value]
+    return value

@@ -44,8 +44,11 @@ class Backoff:
         """Take the outcome of a call (``problem``: a successful call with an unusable body)."""
         with self._lock:
             if problem is not None:
-                self._change("invalid", logging.WARNING,
-                             f"{self.what}: {problem}; keeping the last good flags")
+                self._change(
+                    "invalid",
+                    logging.WARNING,
+                    f"{self.what}: {problem}; keeping the last good flags",
+                )
                 return
             if outcome.ok:
                 self.failures = 0
@@ -56,14 +59,20 @@ class Backoff:
             self.retry_after = outcome.retry_after
             if outcome.result is Result.REJECTED:
                 self.failures = MAX_MULTIPLIER - 1
-                self._change(f"rejected-{outcome.status}", logging.ERROR,
-                             f"{self.what}: {outcome.detail}; retrying every "
-                             f"{self.delay:g}s until it is fixed")
+                self._change(
+                    f"rejected-{outcome.status}",
+                    logging.ERROR,
+                    f"{self.what}: {outcome.detail}; retrying every "
+                    f"{self.delay:g}s until it is fixed",
+                )
                 return
             self.failures = min(self.failures + 1, MAX_MULTIPLIER - 1)
-            self._change("unavailable", logging.WARNING,
-                         f"{self.what}: server unavailable ({outcome.detail}); backing off, "
-                         f"next try in {self.delay:g}s")
+            self._change(
+                "unavailable",
+                logging.WARNING,
+                f"{self.what}: server unavailable ({outcome.detail}); backing off, "
+                f"next try in {self.delay:g}s",
+            )
 
     def _change(self, state: str, level: int, message: str) -> None:
         if state != self.state:

@@ -62,8 +62,9 @@ class EventDispatcher:
                 self._queue = queue.Queue(MAX_PENDING_EVENTS)
                 self._thread = None
             if self._thread is None:
-                self._thread = threading.Thread(target=self._deliver, daemon=True,
-                                                name="unleash-lite-events")
+                self._thread = threading.Thread(
+                    target=self._deliver, daemon=True, name="unleash-lite-events"
+                )
                 self._thread.start()
 
     def _deliver(self) -> None:

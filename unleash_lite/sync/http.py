@@ -82,13 +82,15 @@ class UnleashApi:
 
     def register(self, body: dict[str, Any]) -> Outcome:
         """POST the client's registration."""
-        return self._call("POST", REGISTER_PATH, self.headers(self.config.metrics_interval),
-                          json=body)
+        return self._call(
+            "POST", REGISTER_PATH, self.headers(self.config.metrics_interval), json=body
+        )
 
     def send_metrics(self, body: dict[str, Any]) -> Outcome:
         """POST one metrics bucket."""
-        return self._call("POST", METRICS_PATH, self.headers(self.config.metrics_interval),
-                          json=body)
+        return self._call(
+            "POST", METRICS_PATH, self.headers(self.config.metrics_interval), json=body
+        )
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
         """The headers every call carries; ``custom_headers`` (e.g. Authorization) included."""
@@ -107,9 +109,16 @@ class UnleashApi:
         session = requests.Session()
         # Retry only what never reached the server (connect errors), so POSTs are not doubled;
         # slow or failing answers are handled by the poller's backoff instead.
-        retries = Retry(total=self.config.request_retries, connect=self.config.request_retries,
-                        read=0, status=0, other=0, redirect=3, backoff_factor=0.2,
-                        raise_on_status=False)
+        retries = Retry(
+            total=self.config.request_retries,
+            connect=self.config.request_retries,
+            read=0,
+            status=0,
+            other=0,
+            redirect=3,
+            backoff_factor=0.2,
+            raise_on_status=False,
+        )
         adapter = HTTPAdapter(max_retries=retries, pool_connections=2, pool_maxsize=4)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -119,8 +128,9 @@ class UnleashApi:
         options = dict(self.config.custom_options)
         options.setdefault("timeout", self.config.request_timeout)
         try:
-            response = self.session.request(method, self.config.api_url + path,
-                                            headers=headers, **kwargs, **options)
+            response = self.session.request(
+                method, self.config.api_url + path, headers=headers, **kwargs, **options
+            )
         except requests.Timeout:
             return Outcome(Result.UNAVAILABLE, detail="timed out")
         except requests.RequestException as error:
@@ -135,16 +145,26 @@ def _classify(response: requests.Response) -> Outcome:
     if 200 <= status < 300:
         return Outcome(Result.OK, status, body=response.text, etag=response.headers.get("ETag"))
     if status in (401, 403):
-        return Outcome(Result.REJECTED, status,
-                       f"HTTP {status}: the server refused the API token; check the "
-                       "Authorization header in custom_headers")
+        return Outcome(
+            Result.REJECTED,
+            status,
+            f"HTTP {status}: the server refused the API token; check the "
+            "Authorization header in custom_headers",
+        )
     if status == 404:
-        return Outcome(Result.REJECTED, status,
-                       f"HTTP 404 for {response.request.path_url if response.request else ''}: "
-                       "check the url (it should end with /api)")
+        return Outcome(
+            Result.REJECTED,
+            status,
+            f"HTTP 404 for {response.request.path_url if response.request else ''}: "
+            "check the url (it should end with /api)",
+        )
     if status == 429 or status >= 500:
-        return Outcome(Result.UNAVAILABLE, status, f"HTTP {status}",
-                       retry_after=_retry_after(response.headers.get("Retry-After")))
+        return Outcome(
+            Result.UNAVAILABLE,
+            status,
+            f"HTTP {status}",
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
     return Outcome(Result.FAILED, status, f"HTTP {status}")
 
 

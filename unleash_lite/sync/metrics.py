@@ -61,8 +61,9 @@ class Bucket:
     toggles: dict[str, dict[str, Any]]
     readings: dict[str, dict[str, int]]
 
-    def body(self, app_name: str, instance_id: str, connection_id: str,
-             environment: str) -> dict[str, Any]:
+    def body(
+        self, app_name: str, instance_id: str, connection_id: str, environment: str
+    ) -> dict[str, Any]:
         """The JSON body of ``POST /client/metrics``."""
         return {
             "appName": app_name,
@@ -91,8 +92,9 @@ class MetricsRegistry:
         self._warned_unknown = False
         self.bucket_start = datetime.now(UTC)
 
-    def counters(self, name: str, variant_names: Iterable[str] = (),
-                 known: bool = True) -> FlagCounters | None:
+    def counters(
+        self, name: str, variant_names: Iterable[str] = (), known: bool = True
+    ) -> FlagCounters | None:
         """The counters of flag ``name`` (created on first use, with counters for variants).
 
         Unknown flag names are bounded: past ``MAX_UNKNOWN_FLAGS`` they are not counted.
@@ -107,8 +109,11 @@ class MetricsRegistry:
                     if self._unknown >= MAX_UNKNOWN_FLAGS:
                         if not self._warned_unknown:
                             self._warned_unknown = True
-                            LOGGER.warning("More than %d unknown flag names evaluated; not "
-                                           "counting further unknown names", MAX_UNKNOWN_FLAGS)
+                            LOGGER.warning(
+                                "More than %d unknown flag names evaluated; not "
+                                "counting further unknown names",
+                                MAX_UNKNOWN_FLAGS,
+                            )
                         return None
                     self._unknown += 1
                 counters = FlagCounters(name)
@@ -139,8 +144,11 @@ class MetricsRegistry:
             toggles[name] = {
                 "yes": deltas["yes"],
                 "no": deltas["no"],
-                "variants": {key[8:]: count for key, count in deltas.items()
-                             if key.startswith("variant:") and count},
+                "variants": {
+                    key[8:]: count
+                    for key, count in deltas.items()
+                    if key.startswith("variant:") and count
+                },
             }
         if not toggles:
             return None

@@ -37,10 +37,18 @@ class Synchronizer:
     ``apply_payload``; the evaluating threads never wait for it.
     """
 
-    def __init__(self, config: ClientConfig, cache: BaseCache, metrics: MetricsRegistry,
-                 apply_payload: ApplyPayload, on_fetched: Callable[[str], None],
-                 strategy_names: Iterable[str], etag: str | None = None,
-                 scheduler: BaseScheduler | None = None, executor: str | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        cache: BaseCache,
+        metrics: MetricsRegistry,
+        apply_payload: ApplyPayload,
+        on_fetched: Callable[[str], None],
+        strategy_names: Iterable[str],
+        etag: str | None = None,
+        scheduler: BaseScheduler | None = None,
+        executor: str | None = None,
+    ) -> None:
         self.config = config
         self.cache = cache
         self.metrics = metrics
@@ -67,8 +75,11 @@ class Synchronizer:
     def start(self, fetch_toggles: bool = True) -> None:
         """Fetch once (bounded by the request timeout), then start the periodic jobs."""
         self.fetch_toggles = fetch_toggles
-        first = threading.Thread(target=self.poll if fetch_toggles else self.reload_cache,
-                                 name="unleash-lite-first-fetch", daemon=True)
+        first = threading.Thread(
+            target=self.poll if fetch_toggles else self.reload_cache,
+            name="unleash-lite-first-fetch",
+            daemon=True,
+        )
         first.start()
         first.join(self.config.request_timeout)
         self._start_jobs()
@@ -82,8 +93,9 @@ class Synchronizer:
                 LOGGER.debug("job already gone", exc_info=True)
         self._jobs.clear()
         if flush_timeout is not None and not self.config.disable_metrics:
-            flush = threading.Thread(target=self.send_metrics, daemon=True,
-                                     name="unleash-lite-final-metrics")
+            flush = threading.Thread(
+                target=self.send_metrics, daemon=True, name="unleash-lite-final-metrics"
+            )
             flush.start()
             flush.join(flush_timeout)
         if self._owns_scheduler and self._scheduler.state != STATE_STOPPED:
@@ -103,8 +115,10 @@ class Synchronizer:
             self._scheduler = self._new_scheduler()  # the parent's scheduler thread is gone
             self._start_jobs()
         else:
-            LOGGER.warning("Unleash: this process was forked and uses a custom scheduler; "
-                           "start its jobs again (call initialize_client in the child)")
+            LOGGER.warning(
+                "Unleash: this process was forked and uses a custom scheduler; "
+                "start its jobs again (call initialize_client in the child)"
+            )
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -143,9 +157,14 @@ class Synchronizer:
                 self.register()
             bucket = self.metrics.collect()
             if bucket is not None:
-                outcome = self.api.send_metrics(bucket.body(
-                    self.config.app_name, self.config.instance_id, self.api.connection_id,
-                    self.config.environment))
+                outcome = self.api.send_metrics(
+                    bucket.body(
+                        self.config.app_name,
+                        self.config.instance_id,
+                        self.api.connection_id,
+                        self.config.environment,
+                    )
+                )
                 if outcome.ok:
                     self.metrics.mark_sent(bucket)
                 self.metrics_backoff.record(outcome)
@@ -153,20 +172,22 @@ class Synchronizer:
 
     def register(self) -> None:
         """POST the registration; retried with the next metrics send until it succeeds."""
-        outcome = self.api.register({
-            "appName": self.config.app_name,
-            "instanceId": self.config.instance_id,
-            "connectionId": self.api.connection_id,
-            "sdkVersion": f"{SDK_NAME}:{__version__}",
-            "strategies": self.strategy_names,
-            "started": self.started_at.isoformat().replace("+00:00", "Z"),
-            "interval": int(self.config.metrics_interval * 1000),
-            "environment": self.config.environment,
-            "platformName": platform.python_implementation(),
-            "platformVersion": platform.python_version(),
-            "specVersion": SPEC_VERSION,
-            "yggdrasilVersion": None,
-        })
+        outcome = self.api.register(
+            {
+                "appName": self.config.app_name,
+                "instanceId": self.config.instance_id,
+                "connectionId": self.api.connection_id,
+                "sdkVersion": f"{SDK_NAME}:{__version__}",
+                "strategies": self.strategy_names,
+                "started": self.started_at.isoformat().replace("+00:00", "Z"),
+                "interval": int(self.config.metrics_interval * 1000),
+                "environment": self.config.environment,
+                "platformName": platform.python_implementation(),
+                "platformVersion": platform.python_version(),
+                "specVersion": SPEC_VERSION,
+                "yggdrasilVersion": None,
+            }
+        )
         self.registered = outcome.ok
         if not outcome.ok:
             LOGGER.debug("Unleash registration failed (%s); will retry", outcome.detail)
@@ -191,7 +212,9 @@ class Synchronizer:
         return BackgroundScheduler(
             executors={self._executor: ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=UTC, daemon=True)
+            timezone=UTC,
+            daemon=True,
+        )
 
     def _start_jobs(self) -> None:
         if self._scheduler.state == STATE_STOPPED:
@@ -199,18 +222,28 @@ class Synchronizer:
         poll = self.poll if self.fetch_toggles else self.reload_cache
         self._add_job("poll", poll, self.features_backoff.delay, self.config.refresh_jitter)
         if not self.config.disable_metrics:
-            self._add_job("metrics", self.send_metrics, self.config.metrics_interval,
-                          self.config.metrics_jitter)
+            self._add_job(
+                "metrics",
+                self.send_metrics,
+                self.config.metrics_interval,
+                self.config.metrics_jitter,
+            )
         if not self.config.disable_registration:
-            self._scheduler.add_job(self.register, executor=self._executor,
-                                    id=f"{self._job_prefix}-register")
+            self._scheduler.add_job(
+                self.register, executor=self._executor, id=f"{self._job_prefix}-register"
+            )
 
-    def _add_job(self, kind: str, function: Callable[[], None], seconds: float,
-                 jitter: float | None) -> None:
+    def _add_job(
+        self, kind: str, function: Callable[[], None], seconds: float, jitter: float | None
+    ) -> None:
         self._jobs[kind] = self._scheduler.add_job(
-            function, IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC),
-            id=f"{self._job_prefix}-{kind}", executor=self._executor,
-            max_instances=1, coalesce=True)
+            function,
+            IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC),
+            id=f"{self._job_prefix}-{kind}",
+            executor=self._executor,
+            max_instances=1,
+            coalesce=True,
+        )
 
     def _reschedule(self, kind: str, seconds: float, jitter: float | None) -> None:
         job = self._jobs.get(kind)
