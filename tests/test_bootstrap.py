@@ -1,0 +1,97 @@
+"""Reading bootstrap flag definitions from a dict, a JSON string, bytes or a file."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from tests.engine.payloads import delta, feature, feature_updated, payload
+from unleash_lite.bootstrap import load_bootstrap
+
+FLAGS = payload(feature("a"), feature("b", enabled=False))
+
+
+def test_a_mapping_is_returned_as_it_is() -> None:
+    assert load_bootstrap(FLAGS) is FLAGS
+    proxy = MappingProxyType(FLAGS)
+    assert load_bootstrap(proxy) is proxy
+    ordered = OrderedDict(FLAGS)
+    assert load_bootstrap(ordered) is ordered
+
+
+@pytest.mark.parametrize(
+    "text",
+    [json.dumps(FLAGS), "  \n\t" + json.dumps(FLAGS), json.dumps(FLAGS, indent=2)],
+)
+def test_json_text(text: str) -> None:
+    assert load_bootstrap(text) == FLAGS
+
+
+def test_json_bytes() -> None:
+    assert load_bootstrap(json.dumps(FLAGS).encode("utf-8")) == FLAGS
+
+
+def test_delta_json_is_returned_unchanged() -> None:
+    raw = delta(feature_updated(feature("c")))
+    assert load_bootstrap(json.dumps(raw)) == raw
+
+
+def test_file_paths_as_text_and_path_objects(tmp_path: Path) -> None:
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(FLAGS), encoding="utf-8")
+    assert load_bootstrap(path) == FLAGS
+    assert load_bootstrap(str(path)) == FLAGS
+    assert load_bootstrap(str(path).encode()) == FLAGS
+
+
+def test_a_file_with_unicode_names(tmp_path: Path) -> None:
+    path = tmp_path / "flågs ünïcode.json"
+    raw = payload(feature("blå-knapp"))
+    path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    assert load_bootstrap(path) == raw
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{oops", "bootstrap string is not valid JSON"),
+        ('{"a": 1,}', "bootstrap string is not valid JSON"),
+        ("/definitely/not/here.json", "cannot read bootstrap file"),
+        ("features.json", "cannot read bootstrap file"),
+        ("", "cannot read bootstrap file"),
+        ("[1, 2]", "cannot read bootstrap file"),  # not '{': read as a path
+        (b"\xff\xfe", "codec can't decode"),
+    ],
+)
+def test_invalid_sources_raise_value_error(source: str | bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_bootstrap(source)
+
+
+def test_invalid_files_raise_value_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"broken\.json is not valid JSON"):
+        load_bootstrap(broken)
+
+    listing = tmp_path / "list.json"
+    listing.write_text("[]", encoding="utf-8")
+    with pytest.raises(ValueError, match="does not hold a JSON object"):
+        load_bootstrap(listing)
+
+    with pytest.raises(ValueError, match="cannot read bootstrap file"):
+        load_bootstrap(tmp_path)  # a directory
+
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes(b'{"name": "bl\xe5"}')
+    with pytest.raises(ValueError):
+        load_bootstrap(latin1)
+
+
+def test_loaded_payload_is_not_validated_here() -> None:
+    # Shape checks belong to the engine (PayloadError); load_bootstrap only reads JSON.
+    assert load_bootstrap('{"no": "features"}') == {"no": "features"}

@@ -1,0 +1,94 @@
+"""The typed ``Context`` builder: it is the official SDK's plain dict context."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.engine.payloads import constraint, feature, payload, rollout, strategy
+from unleash_lite import Context, UnleashClient
+
+
+def test_every_standard_field_maps_to_its_official_key() -> None:
+    moment = datetime(2024, 6, 1, tzinfo=UTC)
+    context = Context(
+        user_id="u1",
+        session_id="s1",
+        remote_address="10.0.0.1",
+        environment="prod",
+        app_name="shop",
+        current_time=moment,
+        properties={"plan": "pro"},
+    )
+    assert context == {
+        "userId": "u1",
+        "sessionId": "s1",
+        "remoteAddress": "10.0.0.1",
+        "environment": "prod",
+        "appName": "shop",
+        "currentTime": moment,
+        "properties": {"plan": "pro"},
+    }
+
+
+def test_it_is_a_plain_dict() -> None:
+    context = Context(user_id="1")
+    assert isinstance(context, dict)
+    assert dict(context) == {"userId": "1"}
+    context["sessionId"] = "s"
+    assert context == {"userId": "1", "sessionId": "s"}
+
+
+def test_unset_fields_are_left_out() -> None:
+    assert Context() == {}
+    assert Context(user_id=None, session_id="s") == {"sessionId": "s"}
+    assert "properties" not in Context(user_id="1")
+    assert "properties" not in Context(user_id="1", properties={})
+
+
+def test_extra_keywords_become_properties() -> None:
+    context = Context(user_id="1", country="NO", appVersion="3.1.0")
+    assert context == {"userId": "1", "properties": {"country": "NO", "appVersion": "3.1.0"}}
+
+
+def test_extra_keywords_merge_with_and_win_over_properties() -> None:
+    base = {"plan": "free", "country": "SE"}
+    context = Context(properties=base, plan="pro")
+    assert context["properties"] == {"plan": "pro", "country": "SE"}
+    assert base == {"plan": "free", "country": "SE"}  # the caller's mapping is not changed
+
+
+def test_current_time_may_be_text() -> None:
+    assert Context(current_time="2024-06-01T00:00:00Z") == {"currentTime": "2024-06-01T00:00:00Z"}
+
+
+def test_typed_and_dict_contexts_evaluate_the_same() -> None:
+    flags = payload(
+        feature("norway", [strategy(constraints=[constraint("country", "IN", ["NO"])])]),
+        feature("rollout", [rollout(50, "userId", "g")]),
+        feature("staging", [strategy(constraints=[constraint("environment", "IN", ["staging"])])]),
+        feature(
+            "late",
+            [strategy(constraints=[constraint("currentTime", "DATE_AFTER", value="2030-01-01")])],
+        ),
+    )
+    client = UnleashClient(url="", app_name="tests", bootstrap=flags)
+    for user in ("1", "2", "3", "4", "5", "6", "7", "8"):
+        typed = Context(
+            user_id=user,
+            environment="staging",
+            current_time=datetime(2031, 1, 1, tzinfo=UTC),
+            country="NO" if int(user) % 2 else "SE",
+        )
+        plain = {
+            "userId": user,
+            "environment": "staging",
+            "currentTime": datetime(2031, 1, 1, tzinfo=UTC),
+            "properties": {"country": "NO" if int(user) % 2 else "SE"},
+        }
+        assert typed == plain
+        for name in ("norway", "rollout", "staging", "late"):
+            assert client.is_enabled(name, typed) is client.is_enabled(name, plain)
+            assert client.get_variant(name, typed) == client.get_variant(name, plain)
+        assert client.is_enabled("norway", typed) is (int(user) % 2 == 1)
+        assert client.is_enabled("staging", typed) is True
+        assert client.is_enabled("late", typed) is True
