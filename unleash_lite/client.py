@@ -55,6 +55,7 @@ class _FlagEntry:
     """What the hot path needs of one flag: its compiled form and its metric counters."""
 
     __slots__ = (
+        "check",
         "constant",
         "counters",
         "feature",
@@ -71,6 +72,7 @@ class _FlagEntry:
         self.snapshot = snapshot
         self.feature = feature
         self.constant = feature.constant
+        self.check = snapshot.checker(feature)
         self.impression_data = feature.impression_data
         self.counters = counters
         self.yes = counters.yes
@@ -190,8 +192,8 @@ class UnleashClient:
             if entry is not None:
                 enabled = entry.constant
                 if enabled is None:
-                    enabled = entry.snapshot.evaluate(
-                        entry.feature, context if type(context) is dict else _as_context(context)
+                    enabled = entry.check(
+                        context if type(context) is dict else _as_context(context)
                     )
                 if self._counting:
                     next(entry.yes if enabled else entry.no)

@@ -7,6 +7,7 @@ assignment, so readers never see a half-built state and never take a lock.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,6 +99,13 @@ class Snapshot:
         if feature.dependencies and not self.dependencies_met(feature, context):
             return False
         return feature.matches(context)
+
+    def checker(self, feature: CompiledFeature) -> Check:
+        """The cheapest callable answering :meth:`evaluate` for ``feature``: without parents,
+        an enabled flag's answer is its strategies' answer."""
+        if feature.enabled and not feature.dependencies:
+            return feature.matches
+        return functools.partial(self.evaluate, feature)
 
     def get_variant(self, name: str, context: Context) -> dict[str, Any] | None:
         """The variant dict for ``context``; ``None`` when the flag is unknown."""
