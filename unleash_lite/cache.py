@@ -133,6 +133,10 @@ class FileCache(BaseCache):
         with self._lock:
             self._entries = entries
 
+    def after_fork(self) -> None:
+        """A fresh lock in a forked child (the parent's may have been held at fork time)."""
+        self._lock = threading.Lock()
+
     def destroy(self) -> None:
         """Forget the entries and remove this cache's file (and nothing else)."""
         with self._lock:
@@ -147,8 +151,8 @@ class FileCache(BaseCache):
     def _read(self) -> dict[str, Any]:
         try:
             entries = read_json(self.path)
-        except FileNotFoundError:
-            return {}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}  # nothing cached yet; an unusable directory is reported when writing
         except (OSError, ValueError) as error:
             LOGGER.warning("Ignoring unreadable cache file %s: %s", self.path, error)
             return {}

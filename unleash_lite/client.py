@@ -305,9 +305,9 @@ class UnleashClient:
                     entries[name] = _FlagEntry(snapshot, feature, counters)
             self._snapshot = snapshot
             self._entries = entries  # one reference swap: readers see old or new, never a mix
+            self._mark_ready()
         for warning in snapshot.warnings:
             LOGGER.debug("flag payload: %s", warning)
-        self._mark_ready()
         return snapshot
 
     def is_ready(self) -> bool:

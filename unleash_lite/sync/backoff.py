@@ -40,16 +40,23 @@ class Backoff:
             delay = max(delay, min(self.retry_after, MAX_RETRY_AFTER))
         return delay
 
+    def after_fork(self) -> None:
+        """A fresh lock in a forked child (the parent's may have been held at fork time)."""
+        self._lock = threading.Lock()
+
+    def record_problem(self, problem: str) -> None:
+        """Note an unusable payload (or cache) without a call outcome to go with it."""
+        with self._lock:
+            self._change(
+                "invalid", logging.WARNING, f"{self.what}: {problem}; keeping the last good flags"
+            )
+
     def record(self, outcome: Outcome, problem: str | None = None) -> None:
         """Take the outcome of a call (``problem``: a successful call with an unusable body)."""
+        if problem is not None:
+            self.record_problem(problem)
+            return
         with self._lock:
-            if problem is not None:
-                self._change(
-                    "invalid",
-                    logging.WARNING,
-                    f"{self.what}: {problem}; keeping the last good flags",
-                )
-                return
             if outcome.ok:
                 self.failures = 0
                 self.retry_after = None

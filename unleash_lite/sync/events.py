@@ -46,13 +46,13 @@ class EventDispatcher:
 
     def drain(self, timeout: float) -> bool:
         """Wait until queued events are delivered (for shutdown and tests)."""
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
         finished = threading.Event()
         try:
             self._queue.put(_DrainMarker(finished), timeout=timeout)
         except queue.Full:
             return False
-        if self._thread is None:
-            self._start()
         return finished.wait(timeout)
 
     def _start(self) -> None:

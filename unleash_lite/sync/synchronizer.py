@@ -69,6 +69,7 @@ class Synchronizer:
         self._send_lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._job_prefix = f"unleash-lite-{uuid.uuid4().hex[:8]}"
+        self._unusable_etag: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -100,12 +101,18 @@ class Synchronizer:
             flush.join(flush_timeout)
         if self._owns_scheduler and self._scheduler.state != STATE_STOPPED:
             self._scheduler.shutdown(wait=False)
+            self._scheduler = self._new_scheduler()  # a shut-down pool cannot run jobs again
         self.api.close()
 
     def after_fork(self) -> None:
         """In a forked child: fresh locks, connections and connection id; restart the jobs."""
         self._send_lock = threading.Lock()
         self._poll_lock = threading.Lock()
+        self.features_backoff.after_fork()
+        self.metrics_backoff.after_fork()
+        cache_after_fork = getattr(self.cache, "after_fork", None)
+        if callable(cache_after_fork):
+            cache_after_fork()
         self.api.reset_after_fork()
         had_jobs = bool(self._jobs)
         self._jobs = {}
@@ -136,19 +143,26 @@ class Synchronizer:
 
     def reload_cache(self) -> None:
         """Install the flags another process wrote to the shared cache (``fetch_toggles=False``)."""
-        reload = getattr(self.cache, "reload", None)
-        if callable(reload):
-            reload()
-        stored = self.cache.get(FEATURES_URL)
-        stored_etag = self.cache.get(ETAG) or None
-        if stored and (stored_etag is None or stored_etag != self.etag):
-            text = stored if isinstance(stored, str) else json.dumps(stored)
-            try:
-                self.apply_payload(json.loads(text))
-            except (ValueError, PayloadError) as error:
-                LOGGER.warning("Unleash cache holds unusable flags: %s", error)
-                return
-            self.etag = stored_etag
+        try:
+            reload = getattr(self.cache, "reload", None)
+            if callable(reload):
+                reload()
+            stored = self.cache.get(FEATURES_URL)
+            stored_etag = self.cache.get(ETAG) or None
+        except Exception as error:  # a user-provided cache must not break the job
+            self.features_backoff.record_problem(f"the cache cannot be read ({error})")
+            return
+        if not stored or (
+            stored_etag is not None and stored_etag in (self.etag, self._unusable_etag)
+        ):
+            return
+        text = stored if isinstance(stored, str) else json.dumps(stored)
+        problem = self._apply(text)
+        if problem is not None:
+            self._unusable_etag = stored_etag  # warn once, not on every refresh
+            self.features_backoff.record_problem(f"the cache holds {problem}")
+            return
+        self.etag = stored_etag
 
     def send_metrics(self) -> None:
         """Send the counts not yet accepted by the server; keep them if the send fails."""
@@ -196,16 +210,26 @@ class Synchronizer:
 
     def _install(self, body: str, etag: str | None) -> str | None:
         """Compile and swap in a fetched payload; the reason it is unusable, if it is."""
-        try:
-            self.apply_payload(json.loads(body))
-        except ValueError as error:  # includes PayloadError and JSON decode errors
-            return f"unusable flags payload ({type(error).__name__}: {str(error)[:200]})"
+        problem = self._apply(body)
+        if problem is not None:
+            return problem
         self.etag = etag
         try:
             self.cache.mset({FEATURES_URL: body, ETAG: etag or ""})
         except Exception as error:  # a user-provided cache must not stop the poller
             LOGGER.warning("Unleash could not write the flags to the cache: %s", error)
         self.on_fetched(body)
+        return None
+
+    def _apply(self, text: str) -> str | None:
+        """Parse, check and swap in a payload; the reason it is unusable, if it is."""
+        try:
+            payload = json.loads(text)
+            if _drops_every_feature(payload):
+                raise PayloadError("'features' holds no object with a name")
+            self.apply_payload(payload)
+        except ValueError as error:  # includes PayloadError and JSON decode errors
+            return f"unusable flags payload ({type(error).__name__}: {str(error)[:200]})"
         return None
 
     def _new_scheduler(self) -> BaseScheduler:
@@ -229,7 +253,7 @@ class Synchronizer:
                 self.config.metrics_jitter,
             )
         if not self.config.disable_registration:
-            self._scheduler.add_job(
+            self._jobs["register"] = self._scheduler.add_job(
                 self.register, executor=self._executor, id=f"{self._job_prefix}-register"
             )
 
@@ -256,3 +280,17 @@ class Synchronizer:
             job.reschedule(IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC))
         except Exception:
             LOGGER.debug("could not reschedule the %s job", kind, exc_info=True)
+
+
+def _drops_every_feature(payload: Any) -> bool:
+    """True for a full payload listing features of which none is usable (say ``[1, 2]``):
+    installing it would silently turn every flag off, so it is treated as a bad payload."""
+    features = payload.get("features") if isinstance(payload, dict) else None
+    return (
+        bool(features)
+        and isinstance(features, list)
+        and not any(
+            isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]
+            for item in features
+        )
+    )
