@@ -1,0 +1,457 @@
+"""Backoff: what each failure class does to the polling schedule, and what gets logged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+import requests
+import responses
+from apscheduler.triggers.interval import IntervalTrigger
+
+from unleash_lite import UnleashClient
+from unleash_lite.sync.backoff import MAX_MULTIPLIER, Backoff
+from unleash_lite.sync.http import Outcome, Result
+
+from . import (
+    FEATURES,
+    METRICS,
+    REGISTER,
+    TOKEN,
+    URL,
+    DictCache,
+    FakeUnleash,
+    StubScheduler,
+    body_of,
+    feature,
+    full_text,
+    messages,
+    payload,
+    stopping_leftover_clients,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_client_outlives_its_test() -> Iterator[None]:
+    with stopping_leftover_clients():
+        yield
+
+
+INTERVAL = 2.0
+GOOD = payload(feature("kept"))
+
+UNAVAILABLE = Outcome(Result.UNAVAILABLE, 503, "HTTP 503")
+OK = Outcome(Result.OK, 200)
+
+
+def client_with_stub(**options: Any) -> tuple[UnleashClient, StubScheduler]:
+    """A client on a stub scheduler: initialize_client runs the first poll, nothing else
+    runs by itself; the test calls ``client._sync.poll()``."""
+    scheduler = StubScheduler()
+    settings: dict[str, Any] = {
+        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": INTERVAL,
+        "metrics_interval": 5, "cache": DictCache(), "scheduler": scheduler,
+        "request_retries": 0, "request_timeout": 5,
+    }
+    settings.update(options)
+    return UnleashClient(URL, "backoff-app", **settings), scheduler
+
+
+def poll(client: UnleashClient) -> None:
+    assert client._sync is not None
+    client._sync.poll()
+
+
+def delay(client: UnleashClient) -> float:
+    assert client._sync is not None
+    return client._sync.features_backoff.delay
+
+
+# -- the Backoff object ------------------------------------------------------------------------
+
+
+def test_delay_grows_one_interval_per_failure_up_to_ten_times() -> None:
+    backoff = Backoff("flags fetch", INTERVAL)
+    assert backoff.delay == INTERVAL
+    delays = []
+    for _ in range(14):
+        backoff.record(UNAVAILABLE)
+        delays.append(backoff.delay / INTERVAL)
+    assert delays == [2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10, 10, 10, 10]
+    assert MAX_MULTIPLIER == 10
+    backoff.record(OK)
+    assert backoff.delay == INTERVAL
+    backoff.record(Outcome(Result.NOT_MODIFIED, 304))
+    assert backoff.delay == INTERVAL
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_rejection_goes_straight_to_the_slowest_rate(status: int) -> None:
+    backoff = Backoff("flags fetch", INTERVAL)
+    backoff.record(Outcome(Result.REJECTED, status, f"HTTP {status}"))
+    assert backoff.delay == 10 * INTERVAL
+    backoff.record(Outcome(Result.REJECTED, status, f"HTTP {status}"))
+    assert backoff.delay == 10 * INTERVAL
+    backoff.record(UNAVAILABLE)  # still capped
+    assert backoff.delay == 10 * INTERVAL
+    backoff.record(OK)
+    assert backoff.delay == INTERVAL
+
+
+def test_retry_after_is_honoured_and_cleared() -> None:
+    backoff = Backoff("flags fetch", INTERVAL)
+    backoff.record(Outcome(Result.UNAVAILABLE, 429, "HTTP 429", retry_after=30))
+    assert backoff.delay == 30
+    backoff.record(Outcome(Result.UNAVAILABLE, 429, "HTTP 429", retry_after=1))
+    assert backoff.delay == 3 * INTERVAL  # the backoff is longer than the hint
+    backoff.record(Outcome(Result.UNAVAILABLE, 429, "HTTP 429", retry_after=10 ** 9))
+    assert backoff.delay == 3600  # an absurd hint is capped at an hour
+    backoff.record(OK)
+    assert backoff.delay == INTERVAL
+
+
+def test_one_log_line_per_state_change(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    backoff = Backoff("flags fetch", INTERVAL)
+    for _ in range(5):
+        backoff.record(UNAVAILABLE)
+    assert len(messages(caplog.records, logging.WARNING)) == 1
+    for _ in range(3):
+        backoff.record(Outcome(Result.REJECTED, 401, "HTTP 401"))
+    assert len(messages(caplog.records, logging.ERROR)) == 1
+    for _ in range(3):
+        backoff.record(OK)
+    assert len(messages(caplog.records, logging.INFO)) == 1
+    for _ in range(3):
+        backoff.record(OK, "unusable flags payload")
+    assert len(messages(caplog.records, logging.WARNING)) == 2
+    assert len(messages(caplog.records)) == 4
+
+
+# -- polling: every failure class ---------------------------------------------------------------
+
+
+TRANSIENT: list[dict[str, Any]] = [
+    {"status": 429},
+    {"status": 500},
+    {"status": 502},
+    {"status": 503},
+    {"status": 504},
+    {"body": requests.exceptions.ReadTimeout("read timed out")},
+    {"body": requests.exceptions.ConnectTimeout("connect timed out")},
+    {"body": requests.exceptions.ConnectionError("connection refused")},
+]
+
+
+@pytest.mark.parametrize("failure", TRANSIENT,
+                         ids=lambda f: str(f.get("status") or type(f["body"]).__name__))
+@responses.activate
+def test_transient_failures_grow_the_schedule_and_success_resets_it(
+        failure: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    responses.get(FEATURES, body=body_of(GOOD), headers={"ETag": '"g"'})
+    client, scheduler = client_with_stub()
+    client.initialize_client()
+    assert client.is_enabled("kept")
+    assert scheduler.interval("poll") == INTERVAL
+
+    responses.replace(responses.GET, FEATURES, **failure)
+    seen = []
+    for _ in range(12):
+        poll(client)
+        seen.append((delay(client) / INTERVAL, scheduler.interval("poll") / INTERVAL))
+        assert client.is_enabled("kept")  # the last good flags keep answering
+    expected = [2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10, 10]
+    assert seen == [(m, m) for m in expected]
+    warnings = messages(caplog.records, logging.WARNING)
+    assert len(warnings) == 1, warnings
+    assert "unavailable" in warnings[0]
+
+    responses.replace(responses.GET, FEATURES, status=304)
+    poll(client)
+    assert delay(client) == INTERVAL
+    assert scheduler.interval("poll") == INTERVAL
+    poll(client)
+    infos = messages(caplog.records, logging.INFO)
+    assert infos == ["Unleash flags fetch: the server answers again"]
+    assert not messages(caplog.records, logging.ERROR)
+    client.destroy()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@responses.activate
+def test_retry_after_sets_the_next_poll(status: int) -> None:
+    responses.get(FEATURES, body=body_of(GOOD))
+    client, scheduler = client_with_stub()
+    client.initialize_client()
+
+    responses.replace(responses.GET, FEATURES, status=status, headers={"Retry-After": "45"})
+    poll(client)
+    assert delay(client) == 45
+    assert scheduler.interval("poll") == 45
+
+    later = datetime.now(UTC) + timedelta(seconds=100)
+    responses.replace(responses.GET, FEATURES, status=status,
+                      headers={"Retry-After": format_datetime(later, usegmt=True)})
+    poll(client)
+    assert 90 <= delay(client) <= 100
+    assert scheduler.interval("poll") == delay(client)
+
+    responses.replace(responses.GET, FEATURES, status=status)  # no hint: backoff only
+    poll(client)
+    assert delay(client) == 4 * INTERVAL
+
+    responses.replace(responses.GET, FEATURES, body=body_of(GOOD))
+    poll(client)
+    assert delay(client) == INTERVAL
+    assert scheduler.interval("poll") == INTERVAL
+    client.destroy()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+@responses.activate
+def test_rejection_polls_at_the_slowest_rate_with_one_error(
+        status: int, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    responses.get(FEATURES, status=status)
+    client, scheduler = client_with_stub()
+    client.initialize_client()  # the first fetch is already rejected
+    assert delay(client) == 10 * INTERVAL
+    assert scheduler.interval("poll") == 10 * INTERVAL
+    for _ in range(5):
+        poll(client)
+        assert delay(client) == 10 * INTERVAL
+        assert scheduler.interval("poll") == 10 * INTERVAL
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert str(status) in errors[0].getMessage()
+    assert not client.is_ready()
+
+    # the token is fixed on the server: no restart needed
+    responses.replace(responses.GET, FEATURES, body=body_of(GOOD))
+    poll(client)
+    assert client.is_enabled("kept")
+    assert delay(client) == INTERVAL
+    assert scheduler.interval("poll") == INTERVAL
+    assert messages(caplog.records, logging.INFO) == [
+        "Unleash flags fetch: the server answers again"]
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+    for record in caplog.records:
+        assert TOKEN not in full_text(record)
+    client.destroy()
+
+
+@responses.activate
+def test_a_different_rejection_is_a_new_state(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(FEATURES, status=401)
+    client, _ = client_with_stub()
+    client.initialize_client()
+    poll(client)
+    responses.replace(responses.GET, FEATURES, status=404)
+    poll(client)
+    poll(client)
+    errors = messages(caplog.records, logging.ERROR)
+    assert len(errors) == 2
+    assert "401" in errors[0] and "404" in errors[1]
+    client.destroy()
+
+
+# -- bad payloads --------------------------------------------------------------------------------
+
+BAD_BODIES = {
+    "invalid-json": '{"version": 2, "features": [',
+    "json-list": "[1, 2, 3]",
+    "json-string": '"features"',
+    "json-null": "null",
+    "no-features": '{"version": 2, "flags": []}',
+    "features-not-a-list": '{"version": 2, "features": {"a": 1}}',
+    "segments-not-a-list": '{"version": 2, "features": [], "segments": 7}',
+    "html-page": "<!doctype html><html><body><h1>Sign in</h1></body></html>",
+    "empty-body": "",
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_BODIES), ids=list(BAD_BODIES))
+@responses.activate
+def test_bad_payload_keeps_the_last_good_flags(
+        bad: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    events: list[Any] = []
+    responses.get(FEATURES, body=body_of(GOOD), headers={"ETag": '"good"'})
+    cache = DictCache()
+    client, scheduler = client_with_stub(cache=cache, event_callback=events.append)
+    client.initialize_client()
+    assert client.is_enabled("kept")
+    content_type = "text/html" if bad == "html-page" else "application/json"
+    responses.replace(responses.GET, FEATURES, body=BAD_BODIES[bad], status=200,
+                      content_type=content_type, headers={"ETag": '"bad"'})
+    for _ in range(3):
+        poll(client)  # never raises into the scheduler
+        assert client.is_enabled("kept")
+        assert scheduler.interval("poll") == INTERVAL
+    assert client._sync is not None
+    assert client._sync.etag == '"good"'  # the next poll asks again for a good payload
+    assert len(cache.mset_calls) == 1  # the bad payload never reaches the cache
+    warnings = messages(caplog.records, logging.WARNING)
+    assert len(warnings) == 1, warnings
+    assert "keeping the last good flags" in warnings[0]
+    assert client._events is not None and client._events.drain(2)
+    assert [e.event_type.value for e in events] == ["ready", "fetched"]
+
+    responses.replace(responses.GET, FEATURES, body=body_of(payload(feature("new"))),
+                      headers={"ETag": '"new"'})
+    poll(client)
+    assert client.is_enabled("new") and not client.is_enabled("kept")
+    assert len(messages(caplog.records, logging.INFO)) == 1
+    assert len(messages(caplog.records, logging.WARNING)) == 1
+    client.destroy()
+
+
+@pytest.mark.parametrize("junk", [
+    '{"version": 2, "features": [1, 2, 3]}',
+    '{"version": 2, "features": ["kept"]}',
+    '{"version": 2, "features": [{"enabled": true, "strategies": []}]}',
+], ids=["numbers", "strings", "nameless"])
+@responses.activate
+def test_a_features_list_without_one_usable_feature_keeps_the_last_good_flags(
+        junk: str, caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(FEATURES, body=body_of(GOOD), headers={"ETag": '"good"'})
+    cache = DictCache()
+    client, _ = client_with_stub(cache=cache)
+    client.initialize_client()
+    responses.replace(responses.GET, FEATURES, body=junk, headers={"ETag": '"junk"'})
+    poll(client)
+    assert client.is_enabled("kept")
+    assert len(cache.mset_calls) == 1
+    assert len(messages(caplog.records, logging.WARNING)) == 1
+    client.destroy()
+
+
+@responses.activate
+def test_bad_payload_warnings_once_per_state_change(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    responses.get(FEATURES, body=body_of(GOOD))
+    client, _ = client_with_stub()
+    client.initialize_client()
+    sequence = [
+        ("json", "{nope"), ("json", "{nope"), ("html", "<html></html>"),  # one warning
+        ("good", body_of(GOOD)), ("good", body_of(GOOD)),  # one info
+        ("json", "[]"), ("json", "[]"),  # one warning
+        ("503", ""), ("503", ""),  # one warning (a new state)
+        ("json", "{}"),  # one warning
+        ("good", body_of(GOOD)),  # one info
+    ]
+    for kind, text in sequence:
+        status = 503 if kind == "503" else 200
+        responses.replace(responses.GET, FEATURES, body=text, status=status)
+        poll(client)
+        assert client.is_enabled("kept")
+    assert len(messages(caplog.records, logging.WARNING)) == 4
+    assert len(messages(caplog.records, logging.INFO)) == 2
+    client.destroy()
+
+
+# -- metrics backoff ---------------------------------------------------------------------------
+
+
+@responses.activate
+def test_metrics_failures_back_off_the_metrics_job() -> None:
+    responses.get(FEATURES, body=body_of(GOOD))
+    responses.post(REGISTER, status=202)
+    responses.post(METRICS, status=500)
+    client, scheduler = client_with_stub(metrics_interval=3)
+    client.initialize_client()
+    assert client._sync is not None
+    assert scheduler.interval("metrics") == 3
+    for step in range(2, 5):
+        client.is_enabled("kept")
+        client._sync.send_metrics()
+        assert client._sync.metrics_backoff.delay == 3 * step
+        assert scheduler.interval("metrics") == 3 * step
+    assert scheduler.interval("poll") == INTERVAL  # the flags poll is unaffected
+    responses.replace(responses.POST, METRICS, status=202)
+    client._sync.send_metrics()
+    assert scheduler.interval("metrics") == 3
+    client.destroy()
+
+
+# -- the real scheduler -------------------------------------------------------------------------
+
+
+@responses.activate
+def test_backoff_reschedules_the_real_apscheduler_job() -> None:
+    responses.get(FEATURES, status=503)
+    client = UnleashClient(URL, "real-scheduler", refresh_interval=30, metrics_interval=60,
+                           custom_headers={"Authorization": TOKEN}, cache=DictCache(),
+                           disable_metrics=True, disable_registration=True, request_retries=0)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+
+    def interval() -> float:
+        job = sync._scheduler.get_job(f"{sync._job_prefix}-poll")
+        assert isinstance(job.trigger, IntervalTrigger)
+        return float(job.trigger.interval.total_seconds())
+
+    assert interval() == 60  # the failed first fetch already counts
+    sync.poll()
+    assert interval() == 90
+    responses.replace(responses.GET, FEATURES, status=401)
+    sync.poll()
+    assert interval() == 300
+    responses.replace(responses.GET, FEATURES, body=body_of(GOOD))
+    sync.poll()
+    assert interval() == 30
+    assert client.is_enabled("kept")
+    client.destroy()
+
+
+# -- the token never reaches a log record ------------------------------------------------------
+
+
+def test_token_never_logged_over_a_failing_and_recovering_sequence(
+        caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: ours, requests, urllib3, apscheduler
+    server = FakeUnleash(payload=GOOD).start()
+    try:
+        scheduler = StubScheduler()
+        client = UnleashClient(server.url, "token-app", refresh_interval=1,
+                               metrics_interval=1, custom_headers={"Authorization": TOKEN},
+                               cache_directory=str(tmp_path), scheduler=scheduler,
+                               request_timeout=0.5, request_retries=1)
+        client.initialize_client()
+        sync = client._sync
+        assert sync is not None
+        for status in (401, 403, 404, 429, 500, 503, None):
+            server.features_status = status
+            sync.poll()
+            client.is_enabled("kept")
+            client.get_variant("unknown-flag")
+            server.metrics_status = status or 202
+            sync.send_metrics()
+        server.features_status = None
+        server.payload = "<html>not json</html>"
+        sync.poll()
+        server.payload = payload(feature("recovered"))
+        sync.poll()
+        assert client.is_enabled("recovered")
+        server.hang = True  # a timeout
+        sync.poll()
+        server.release.set()
+        server.hang = False
+        client.destroy()
+        server.stop()
+        sync.poll()  # connection refused
+        sync.send_metrics()
+        sync.register()
+    finally:
+        server.stop()
+    assert len(caplog.records) > 10
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    for record in caplog.records:
+        assert TOKEN not in full_text(record), record
+        assert "s3cr3t" not in full_text(record), record

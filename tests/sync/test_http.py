@@ -1,0 +1,387 @@
+"""``UnleashApi``: the protocol's headers, one session, timeouts/options, classification."""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+from unittest import mock
+
+import pytest
+import requests
+import responses
+
+from unleash_lite import UnleashClient, __version__
+from unleash_lite.config import ClientConfig
+from unleash_lite.engine import BUILTIN_STRATEGIES
+from unleash_lite.sync.http import SPEC_VERSION, Outcome, Result, UnleashApi
+from unleash_lite.sync.synchronizer import Synchronizer
+
+from . import (
+    FEATURES,
+    METRICS,
+    REGISTER,
+    TOKEN,
+    URL,
+    DictCache,
+    StubScheduler,
+    body_of,
+    feature,
+    payload,
+    stopping_leftover_clients,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_client_outlives_its_test() -> Iterator[None]:
+    with stopping_leftover_clients():
+        yield
+
+
+def make_config(**overrides: Any) -> ClientConfig:
+    options: dict[str, Any] = {
+        "url": URL, "app_name": "checkout", "instance_id": "instance-1",
+        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": 15,
+        "metrics_interval": 60, "request_timeout": 4,
+    }
+    options.update(overrides)
+    return ClientConfig(**options)
+
+
+def make_sync(**overrides: Any) -> tuple[Synchronizer, list[Any], list[str]]:
+    applied: list[Any] = []
+    fetched: list[str] = []
+    sync = Synchronizer(make_config(**overrides), DictCache(), _registry(), applied.append,
+                        fetched.append, ("default", "my-custom"), None, StubScheduler())
+    return sync, applied, fetched
+
+
+def _registry() -> Any:
+    from unleash_lite.sync.metrics import MetricsRegistry
+
+    return MetricsRegistry()
+
+
+def header(call: Any, name: str) -> str | None:
+    return call.request.headers.get(name)
+
+
+# -- headers ---------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_every_call_carries_the_protocol_headers() -> None:
+    responses.get(FEATURES, json=payload(), headers={"ETag": '"e1"'})
+    responses.post(REGISTER, status=202)
+    responses.post(METRICS, status=202)
+    api = UnleashApi(make_config())
+
+    assert api.fetch_features(None).result is Result.OK
+    assert api.register({"appName": "checkout"}).result is Result.OK
+    assert api.send_metrics({"appName": "checkout"}).result is Result.OK
+
+    assert len(responses.calls) == 3
+    connection_ids = set()
+    for call in responses.calls:
+        assert header(call, "Authorization") == TOKEN
+        assert header(call, "unleash-appname") == "checkout"
+        assert header(call, "unleash-instanceid") == "instance-1"
+        assert header(call, "unleash-sdk") == f"unleash-lite:{__version__}"
+        assert header(call, "unleash-client-spec") == SPEC_VERSION
+        agent = header(call, "User-Agent")
+        assert agent is not None and agent.startswith(f"unleash-lite/{__version__}")
+        connection_ids.add(header(call, "unleash-connection-id"))
+    # one uuid4 per client, the same on every call
+    assert len(connection_ids) == 1
+    (connection_id,) = connection_ids
+    assert connection_id == api.connection_id
+    assert uuid.UUID(connection_id).version == 4
+    # the interval of the call's own kind, in milliseconds
+    assert header(responses.calls[0], "unleash-interval") == "15000"
+    assert header(responses.calls[1], "unleash-interval") == "60000"
+    assert header(responses.calls[2], "unleash-interval") == "60000"
+
+
+@responses.activate
+def test_fractional_intervals_are_sent_in_whole_milliseconds() -> None:
+    responses.get(FEATURES, json=payload())
+    responses.post(METRICS, status=202)
+    api = UnleashApi(make_config(refresh_interval=0.25, metrics_interval=1.5))
+    api.fetch_features(None)
+    api.send_metrics({})
+    assert header(responses.calls[0], "unleash-interval") == "250"
+    assert header(responses.calls[1], "unleash-interval") == "1500"
+
+
+def test_each_client_has_its_own_connection_id() -> None:
+    first, second = UnleashApi(make_config()), UnleashApi(make_config())
+    assert first.connection_id != second.connection_id
+    assert uuid.UUID(first.connection_id).version == 4
+
+
+@responses.activate
+def test_custom_headers_are_sent_as_given() -> None:
+    responses.get(FEATURES, json=payload())
+    api = UnleashApi(make_config(custom_headers={"Authorization": TOKEN, "X-Team": "pay"}))
+    api.fetch_features(None)
+    assert header(responses.calls[0], "X-Team") == "pay"
+    assert header(responses.calls[0], "Authorization") == TOKEN
+
+
+@responses.activate
+def test_project_name_is_sent_as_query_parameter() -> None:
+    responses.get(FEATURES, json=payload())
+    UnleashApi(make_config(project_name="billing")).fetch_features(None)
+    UnleashApi(make_config()).fetch_features(None)
+    assert responses.calls[0].request.params == {"project": "billing"}
+    assert responses.calls[0].request.url == FEATURES + "?project=billing"
+    assert responses.calls[1].request.url == FEATURES
+
+
+@responses.activate
+def test_request_timeout_and_custom_options_reach_requests() -> None:
+    responses.get(FEATURES, json=payload())
+    responses.post(REGISTER, status=202)
+    responses.post(METRICS, status=202)
+    api = UnleashApi(make_config(request_timeout=0.7,
+                                 custom_options={"verify": False, "allow_redirects": False}))
+    api.fetch_features(None)
+    api.register({})
+    api.send_metrics({})
+    for call in responses.calls:
+        kwargs = call.request.req_kwargs
+        assert kwargs["timeout"] == 0.7
+        assert kwargs["verify"] is False
+    # allow_redirects is consumed by Session.request; check it through a patched session
+    with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
+        api.fetch_features(None)
+    assert spy.call_args.kwargs["allow_redirects"] is False
+    assert spy.call_args.kwargs["verify"] is False
+    assert spy.call_args.kwargs["timeout"] == 0.7
+
+
+@responses.activate
+def test_one_session_is_reused_for_every_call() -> None:
+    responses.get(FEATURES, json=payload(), headers={"ETag": '"e1"'})
+    responses.post(REGISTER, status=202)
+    responses.post(METRICS, status=202)
+    sync, _, _ = make_sync()
+    session = sync.api.session
+    with mock.patch.object(requests, "Session", side_effect=AssertionError("new session")), \
+            mock.patch.object(session, "request", wraps=session.request) as spy:
+        sync.poll()
+        sync.poll()
+        sync.register()
+        sync.api.send_metrics({})
+    assert spy.call_count == 4
+    assert sync.api.session is session
+
+
+def test_retries_only_connection_errors() -> None:
+    api = UnleashApi(make_config(request_retries=2))
+    for prefix in ("http://", "https://"):
+        retry = api.session.get_adapter(prefix + "unleash.test").max_retries
+        assert retry.connect == 2
+        assert retry.read == 0  # a POST that reached the server is never sent twice
+        assert retry.status == 0
+
+
+@responses.activate
+def test_a_failing_post_is_not_retried_by_the_session() -> None:
+    responses.post(METRICS, status=503)
+    outcome = UnleashApi(make_config(request_retries=3)).send_metrics({"x": 1})
+    assert outcome.result is Result.UNAVAILABLE
+    assert len(responses.calls) == 1
+
+
+# -- If-None-Match and 304 ---------------------------------------------------------------------
+
+
+@responses.activate
+def test_if_none_match_carries_the_last_etag_and_304_keeps_the_flags() -> None:
+    first = payload(feature("a"))
+    second = payload(feature("a"), feature("b"))
+    responses.get(FEATURES, body=body_of(first), headers={"ETag": '"v1"'})
+    responses.get(FEATURES, status=304, headers={"ETag": '"v1"'})
+    responses.get(FEATURES, body=body_of(second), headers={"ETag": '"v2"'})
+    responses.get(FEATURES, status=304)
+    sync, applied, fetched = make_sync()
+
+    sync.poll()
+    assert "If-None-Match" not in responses.calls[0].request.headers
+    assert applied == [first] and fetched == [body_of(first)]
+    assert sync.cache.get("etag") == '"v1"'
+
+    sync.poll()  # 304: nothing installed, no FETCHED, flags kept
+    assert responses.calls[1].request.headers["If-None-Match"] == '"v1"'
+    assert applied == [first] and fetched == [body_of(first)]
+    assert sync.etag == '"v1"'
+
+    sync.poll()
+    assert responses.calls[2].request.headers["If-None-Match"] == '"v1"'
+    assert applied == [first, second] and len(fetched) == 2
+
+    sync.poll()
+    assert responses.calls[3].request.headers["If-None-Match"] == '"v2"'
+    assert len(applied) == 2
+
+
+@responses.activate
+def test_304_keeps_client_flags_and_fires_no_fetched_event(tmp_path: Any) -> None:
+    events: list[Any] = []
+    responses.get(FEATURES, body=body_of(payload(feature("on"))), headers={"ETag": '"v1"'})
+    responses.get(FEATURES, status=304)
+    responses.post(REGISTER, status=202)
+    client = UnleashClient(URL, "etag-app", custom_headers={"Authorization": TOKEN},
+                           scheduler=StubScheduler(), cache=DictCache(),
+                           disable_metrics=True, event_callback=events.append)
+    client.initialize_client()
+    assert client.is_enabled("on")
+    assert client._sync is not None
+    client._sync.poll()
+    assert responses.calls[1].request.headers["If-None-Match"] == '"v1"'
+    assert client.is_enabled("on")
+    assert client._events is not None and client._events.drain(2)
+    kinds = [event.event_type.value for event in events]
+    assert kinds == ["ready", "fetched"]
+    client.destroy()
+
+
+# -- registration ------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_registration_body() -> None:
+    responses.post(REGISTER, status=202)
+    custom = mock.Mock()
+    client = UnleashClient(URL, "checkout", instance_id="pod-7", environment="production",
+                           metrics_interval=30, custom_headers={"Authorization": TOKEN},
+                           custom_strategies={"byTenant": custom}, scheduler=StubScheduler(),
+                           cache=DictCache())
+    sync = client._sync
+    assert sync is not None
+    before = datetime.now(UTC)
+    sync.register()
+    assert sync.registered
+    (call,) = responses.calls
+    body = json.loads(call.request.body)
+    assert body["appName"] == "checkout"
+    assert body["instanceId"] == "pod-7"
+    assert body["connectionId"] == sync.api.connection_id
+    assert body["connectionId"] == call.request.headers["unleash-connection-id"]
+    assert body["sdkVersion"] == f"unleash-lite:{__version__}"
+    assert set(body["strategies"]) == {*BUILTIN_STRATEGIES, "byTenant"}
+    assert len(body["strategies"]) == len(set(body["strategies"]))
+    for name in ("default", "flexibleRollout", "userWithId", "remoteAddress",
+                 "applicationHostname"):
+        assert name in body["strategies"]
+    started = datetime.fromisoformat(body["started"].replace("Z", "+00:00"))
+    assert body["started"].endswith("Z")
+    assert started <= before + timedelta(seconds=1)
+    assert started >= before - timedelta(minutes=5)
+    assert body["interval"] == 30000
+    assert body["platformName"] == platform.python_implementation()
+    assert body["platformVersion"] == platform.python_version()
+    assert body["specVersion"] == SPEC_VERSION
+    assert body["environment"] == "production"
+    assert call.request.headers["Content-Type"] == "application/json"
+    client.destroy()
+
+
+@responses.activate
+def test_failed_registration_is_retried_with_the_next_metrics_send() -> None:
+    responses.post(REGISTER, status=500)
+    responses.post(REGISTER, status=202)
+    responses.post(METRICS, status=202)
+    sync, _, _ = make_sync()
+    sync.register()
+    assert not sync.registered
+    sync.send_metrics()  # nothing counted: only the registration goes out
+    assert sync.registered
+    assert [c.request.url for c in responses.calls] == [REGISTER, REGISTER]
+    sync.send_metrics()
+    assert len(responses.calls) == 2
+
+
+# -- classification ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "result"), [
+    (200, Result.OK), (202, Result.OK), (304, Result.NOT_MODIFIED),
+    (401, Result.REJECTED), (403, Result.REJECTED), (404, Result.REJECTED),
+    (429, Result.UNAVAILABLE), (500, Result.UNAVAILABLE), (502, Result.UNAVAILABLE),
+    (503, Result.UNAVAILABLE), (504, Result.UNAVAILABLE), (400, Result.FAILED),
+    (418, Result.FAILED),
+])
+@responses.activate
+def test_status_classification(status: int, result: Result) -> None:
+    responses.get(FEATURES, status=status, body="" if status == 304 else "{}")
+    outcome = UnleashApi(make_config()).fetch_features(None)
+    assert outcome.result is result
+    assert outcome.status == status
+    assert outcome.ok is (result in (Result.OK, Result.NOT_MODIFIED))
+    assert TOKEN not in outcome.detail
+
+
+@pytest.mark.parametrize("error", [
+    requests.exceptions.ReadTimeout("read timed out"),
+    requests.exceptions.ConnectTimeout("connect timed out"),
+    requests.exceptions.ConnectionError("refused"),
+    requests.exceptions.ChunkedEncodingError("broken"),
+    requests.exceptions.SSLError("bad certificate"),
+])
+@responses.activate
+def test_network_errors_are_unavailable_and_never_raise(error: Exception) -> None:
+    responses.get(FEATURES, body=error)
+    responses.post(METRICS, body=error)
+    api = UnleashApi(make_config())
+    for outcome in (api.fetch_features(None), api.send_metrics({})):
+        assert outcome.result is Result.UNAVAILABLE
+        assert outcome.status is None
+        assert not outcome.ok
+
+
+def test_refused_connection_is_unavailable() -> None:
+    from . import free_port
+
+    api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api",
+                                 request_retries=0))
+    outcome = api.fetch_features(None)
+    assert outcome.result is Result.UNAVAILABLE
+    assert "connection failed" in outcome.detail
+
+
+@responses.activate
+def test_retry_after_seconds_and_http_date() -> None:
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    responses.get(FEATURES, status=429, headers={"Retry-After": "7"})
+    responses.get(FEATURES, status=503, headers={"Retry-After": format_datetime(later, True)})
+    responses.get(FEATURES, status=429, headers={"Retry-After": "soon"})
+    responses.get(FEATURES, status=429,
+                  headers={"Retry-After": "Mon, 01 Jan 2001 00:00:00 GMT"})
+    api = UnleashApi(make_config())
+    assert api.fetch_features(None).retry_after == 7.0
+    in_two_minutes = api.fetch_features(None).retry_after
+    assert in_two_minutes is not None and 110 <= in_two_minutes <= 120
+    assert api.fetch_features(None).retry_after is None
+    assert api.fetch_features(None).retry_after == 0.0
+
+
+@responses.activate
+def test_404_detail_names_the_path_not_the_token() -> None:
+    responses.get(FEATURES, status=404)
+    outcome = UnleashApi(make_config(project_name="p1")).fetch_features(None)
+    assert "/api/client/features" in outcome.detail
+    assert TOKEN not in outcome.detail
+
+
+def test_outcome_ok_property() -> None:
+    assert Outcome(Result.OK).ok
+    assert Outcome(Result.NOT_MODIFIED).ok
+    assert not Outcome(Result.UNAVAILABLE).ok
+    assert not Outcome(Result.REJECTED).ok
+    assert not Outcome(Result.FAILED).ok

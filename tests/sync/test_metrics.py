@@ -1,0 +1,398 @@
+"""Usage metrics: exact counting, loss-free sending, bucket format, flush on destroy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from unleash_lite import UnleashClient
+from unleash_lite.sync import metrics as metrics_module
+from unleash_lite.sync.metrics import MetricsRegistry, current_value
+
+from . import (
+    FEATURES,
+    METRICS,
+    REGISTER,
+    TOKEN,
+    URL,
+    DictCache,
+    FakeUnleash,
+    StubScheduler,
+    body_of,
+    feature,
+    frequent_thread_switches,
+    messages,
+    payload,
+    stopping_leftover_clients,
+    variants,
+    wait_for,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_client_outlives_its_test() -> Iterator[None]:
+    with stopping_leftover_clients():
+        yield
+
+
+FLAGS = payload(
+    feature("on"),
+    feature("off", enabled=False),
+    feature("colour", variants=variants("blue")),
+    feature("colour-off", enabled=False, variants=variants("blue")),
+    feature("parent"),
+    feature("child", dependencies=[{"feature": "parent", "enabled": True}]),
+)
+
+
+def metric_bodies(mocked: responses.RequestsMock) -> list[dict[str, Any]]:
+    return [json.loads(call.request.body) for call in mocked.calls
+            if call.request.url == METRICS]
+
+
+def stub_client(**options: Any) -> UnleashClient:
+    settings: dict[str, Any] = {
+        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": 30,
+        "metrics_interval": 30, "cache": DictCache(), "scheduler": StubScheduler(),
+        "request_retries": 0, "bootstrap": FLAGS,
+    }
+    settings.update(options)
+    return UnleashClient(URL, "metrics-app", **settings)
+
+
+def send(client: UnleashClient) -> None:
+    assert client._sync is not None
+    client._sync.send_metrics()
+
+
+@pytest.fixture
+def server_api() -> Any:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.get(FEATURES, body=body_of(FLAGS), headers={"ETag": '"f"'})
+        mocked.post(REGISTER, status=202)
+        mocked.post(METRICS, status=202)
+        yield mocked
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+
+def test_counter_reading_does_not_advance_it() -> None:
+    registry = MetricsRegistry()
+    counters = registry.counters("a", ["v1"])
+    assert counters is not None
+    for _ in range(3):
+        next(counters.yes)
+    assert current_value(counters.yes) == 3
+    assert current_value(counters.yes) == 3
+    assert counters.readings() == {"yes": 3, "no": 0, "variant:v1": 0}
+
+
+def test_collect_returns_deltas_since_the_last_successful_send() -> None:
+    registry = MetricsRegistry()
+    assert registry.collect() is None  # nothing counted: nothing to send
+    counters = registry.counters("a", ["v1"])
+    assert counters is not None
+    for _ in range(5):
+        next(counters.yes)
+    next(counters.no)
+    next(counters.variants["v1"])
+    first = registry.collect()
+    assert first is not None
+    assert first.toggles == {"a": {"yes": 5, "no": 1, "variants": {"v1": 1}}}
+    # not sent yet: collecting again still includes everything, plus the new counts
+    next(counters.yes)
+    again = registry.collect()
+    assert again is not None
+    assert again.toggles == {"a": {"yes": 6, "no": 1, "variants": {"v1": 1}}}
+    registry.mark_sent(again)
+    assert registry.collect() is None
+    assert registry.bucket_start == again.stop
+    next(counters.no)
+    later = registry.collect()
+    assert later is not None
+    assert later.toggles == {"a": {"yes": 0, "no": 1, "variants": {}}}
+    assert later.start == again.stop
+    assert registry.totals() == {"a": {"yes": 6, "no": 2, "variant:v1": 1}}
+
+
+def test_counts_made_between_collect_and_mark_sent_are_not_lost() -> None:
+    registry = MetricsRegistry()
+    counters = registry.counters("a")
+    assert counters is not None
+    next(counters.yes)
+    bucket = registry.collect()
+    assert bucket is not None
+    next(counters.yes)  # counted while the POST is in flight
+    registry.mark_sent(bucket)
+    rest = registry.collect()
+    assert rest is not None and rest.toggles["a"]["yes"] == 1
+
+
+def test_forget_unsent_drops_the_parents_counts() -> None:
+    registry = MetricsRegistry()
+    counters = registry.counters("a")
+    assert counters is not None
+    next(counters.yes)
+    registry.forget_unsent()
+    assert registry.collect() is None
+    next(counters.no)
+    bucket = registry.collect()
+    assert bucket is not None and bucket.toggles == {"a": {"yes": 0, "no": 1, "variants": {}}}
+
+
+def test_unknown_flag_names_are_bounded(monkeypatch: pytest.MonkeyPatch,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(metrics_module, "MAX_UNKNOWN_FLAGS", 3)
+    client = UnleashClient("", "bounded", bootstrap=payload(feature("known")))
+    for index in range(10):
+        client.is_enabled(f"unknown-{index}")
+        client.is_enabled(f"unknown-{index}")
+    client.is_enabled("known")
+    totals = client.metrics.totals()
+    assert set(totals) == {"known", "unknown-0", "unknown-1", "unknown-2"}
+    assert totals["unknown-0"]["no"] == 2
+    assert len([m for m in messages(caplog.records, logging.WARNING)
+                if "unknown flag names" in m]) == 1
+
+
+# -- what the client counts ----------------------------------------------------------------------
+
+
+def test_exact_totals_for_flags_variants_and_unknown_names(server_api: Any) -> None:
+    client = stub_client()
+    for _ in range(7):
+        assert client.is_enabled("on")
+    for _ in range(3):
+        assert not client.is_enabled("off")
+    for _ in range(4):
+        assert client.get_variant("colour")["name"] == "blue"
+    for _ in range(2):
+        assert client.get_variant("colour-off")["name"] == "disabled"
+    for _ in range(5):
+        assert not client.is_enabled("nobody-knows")
+    assert client.get_variant("nobody-knows-either")["name"] == "disabled"
+    assert client.is_enabled("nobody-knows", fallback_function=lambda name, ctx: True)
+
+    send(client)
+    (body,) = metric_bodies(server_api)
+    assert body["bucket"]["toggles"] == {
+        "on": {"yes": 7, "no": 0, "variants": {}},
+        "off": {"yes": 0, "no": 3, "variants": {}},
+        "colour": {"yes": 4, "no": 0, "variants": {"blue": 4}},
+        "colour-off": {"yes": 0, "no": 2, "variants": {"disabled": 2}},
+        "nobody-knows": {"yes": 1, "no": 5, "variants": {}},
+        "nobody-knows-either": {"yes": 0, "no": 1, "variants": {"disabled": 1}},
+    }
+    assert body["appName"] == "metrics-app"
+    assert body["instanceId"] == client.config.instance_id
+    assert client._sync is not None
+    assert body["connectionId"] == client._sync.api.connection_id
+    assert body["platformName"] and body["platformVersion"] and body["specVersion"]
+    client.destroy()
+
+
+def test_parent_checks_of_dependent_flags_are_not_counted(server_api: Any) -> None:
+    client = stub_client()
+    for _ in range(3):
+        assert client.is_enabled("child")
+    assert client.get_variant("child")["feature_enabled"] is True
+    send(client)
+    (body,) = metric_bodies(server_api)
+    assert body["bucket"]["toggles"] == {
+        "child": {"yes": 4, "no": 0, "variants": {"disabled": 1}}}
+    client.destroy()
+
+
+def test_nothing_is_sent_when_nothing_was_counted(server_api: Any) -> None:
+    client = stub_client()
+    send(client)
+    send(client)
+    assert metric_bodies(server_api) == []
+    client.is_enabled("on")
+    send(client)
+    send(client)  # the counts went out already
+    assert len(metric_bodies(server_api)) == 1
+    client.destroy()
+
+
+def test_disable_metrics_counts_and_sends_nothing(server_api: Any) -> None:
+    client = stub_client(disable_metrics=True)
+    client.is_enabled("on")
+    client.get_variant("colour")
+    assert client.metrics.collect() is None
+    client.flush_metrics()
+    assert metric_bodies(server_api) == []
+    client.destroy()
+
+
+def test_bucket_start_and_stop_are_iso_8601_utc(server_api: Any) -> None:
+    client = stub_client()
+    client.is_enabled("on")
+    send(client)
+    client.is_enabled("on")
+    send(client)
+    first, second = metric_bodies(server_api)
+    for body in (first, second):
+        bucket = body["bucket"]
+        start = datetime.fromisoformat(bucket["start"].replace("Z", "+00:00"))
+        stop = datetime.fromisoformat(bucket["stop"].replace("Z", "+00:00"))
+        assert bucket["start"].endswith("Z") and bucket["stop"].endswith("Z")
+        assert start.tzinfo is not None and start.utcoffset() == UTC.utcoffset(None)
+        assert start <= stop <= datetime.now(UTC)
+    # buckets follow each other without a gap
+    assert second["bucket"]["start"] == first["bucket"]["stop"]
+    client.destroy()
+
+
+@pytest.mark.parametrize("failure", [
+    {"status": 500},
+    {"status": 503},
+    {"status": 429},
+    {"body": requests.exceptions.ReadTimeout("timed out")},
+    {"body": requests.exceptions.ConnectionError("refused")},
+], ids=["500", "503", "429", "timeout", "connection-error"])
+def test_a_failed_send_keeps_the_counts_for_the_next_one(
+        server_api: Any, failure: dict[str, Any]) -> None:
+    client = stub_client()
+    for _ in range(3):
+        client.is_enabled("on")
+    server_api.replace(responses.POST, METRICS, **failure)
+    send(client)
+    client.is_enabled("on")
+    client.is_enabled("off")
+    send(client)  # fails again
+    server_api.replace(responses.POST, METRICS, status=202)
+    client.is_enabled("on")
+    send(client)
+    send(client)
+    client.is_enabled("off")
+    send(client)
+    posted = [json.loads(c.request.body)["bucket"]["toggles"] for c in server_api.calls
+              if c.request.url == METRICS
+              and getattr(c.response, "status_code", None) == 202]
+    assert posted == [
+        {"on": {"yes": 5, "no": 0, "variants": {}}, "off": {"yes": 0, "no": 1, "variants": {}}},
+        {"off": {"yes": 0, "no": 1, "variants": {}}},
+    ]
+    # every count made was sent exactly once
+    assert client.metrics.totals()["on"]["yes"] == 5
+    assert client.metrics.collect() is None
+    client.destroy()
+
+
+def test_flush_metrics_sends_now(server_api: Any) -> None:
+    client = stub_client()
+    client.is_enabled("on")
+    client.flush_metrics()
+    (body,) = metric_bodies(server_api)
+    assert body["bucket"]["toggles"]["on"]["yes"] == 1
+    client.destroy()
+
+
+# -- destroy ------------------------------------------------------------------------------------
+
+
+def test_destroy_flushes_the_last_bucket_and_stops_the_scheduler(tmp_path: Any) -> None:
+    with FakeUnleash(payload=FLAGS) as server:
+        client = UnleashClient(server.url, "destroy-app", refresh_interval=0.1,
+                               metrics_interval=30, custom_headers={"Authorization": TOKEN},
+                               cache_directory=str(tmp_path), request_timeout=2)
+        client.initialize_client()
+        wait_for(lambda: len(server.feature_gets()) >= 2, message="the poll job to run")
+        assert client._sync is not None
+        scheduler = client._sync._scheduler
+        pool = scheduler._executors["unleash-lite"]._pool  # concurrent.futures pool
+        threads = {scheduler._thread, *pool._threads}
+        assert len(threads) >= 2 and all(t.is_alive() for t in threads)
+        for _ in range(9):
+            client.is_enabled("on")
+        client.get_variant("colour")
+        assert server.metrics_posts() == []
+        client.destroy()
+        (post,) = server.metrics_posts()
+        assert post.body["bucket"]["toggles"] == {
+            "on": {"yes": 9, "no": 0, "variants": {}},
+            "colour": {"yes": 1, "no": 0, "variants": {"blue": 1}},
+        }
+        assert scheduler.state == 0  # STATE_STOPPED
+        wait_for(lambda: not any(t.is_alive() for t in threads),
+                 message="the scheduler's threads to end")
+        gets = len(server.feature_gets())
+        assert not client.is_initialized
+        # the client keeps answering from its last flags after destroy
+        assert client.is_enabled("on")
+        client.destroy()  # a second destroy is harmless and sends nothing new
+        assert len(server.metrics_posts()) == 1
+        assert len(server.feature_gets()) == gets
+
+
+# -- threads ------------------------------------------------------------------------------------
+
+
+def test_counting_is_exact_under_threads_while_payloads_swap() -> None:
+    first = payload(feature("x", variants=variants("a")), feature("y"))
+    second = payload(feature("x", enabled=False, variants=variants("a")),
+                     feature("z", variants=variants("b", "c")))
+    client = UnleashClient("", "threads", bootstrap=first)
+    threads_count, calls = 8, 20_000
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    swaps = [0]
+    swapping_started = threading.Event()
+
+    def swapper() -> None:
+        try:
+            while not stop.is_set():
+                client.apply_payload(second if swaps[0] % 2 else first)
+                swaps[0] += 1
+                swapping_started.set()
+        except BaseException as error:
+            errors.append(error)
+
+    def worker(index: int) -> None:
+        try:
+            swapping_started.wait(5)
+            name = ("x", "y", "z")[index % 3]
+            for call in range(calls):
+                if call % 2:
+                    client.is_enabled(name, {"userId": str(call)})
+                else:
+                    client.get_variant(name, {"userId": str(call)})
+        except BaseException as error:
+            errors.append(error)
+
+    swapping = threading.Thread(target=swapper)
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads_count)]
+    with frequent_thread_switches():
+        swapping.start()
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(60)
+        stop.set()
+        swapping.join(10)
+    assert not errors
+    assert swaps[0] >= 2
+    totals = client.metrics.totals()
+    per_flag = {"x": 0, "y": 0, "z": 0}
+    for index in range(threads_count):
+        per_flag[("x", "y", "z")[index % 3]] += calls
+    for name, expected in per_flag.items():
+        counted = totals[name]
+        assert counted["yes"] + counted["no"] == expected, (name, counted)
+        variant_total = sum(v for k, v in counted.items() if k.startswith("variant:"))
+        assert variant_total == expected // 2, (name, counted)
+    bucket = client.metrics.collect()
+    assert bucket is not None
+    assert sum(t["yes"] + t["no"] for t in bucket.toggles.values()) == threads_count * calls
+    assert sum(sum(t["variants"].values()) for t in bucket.toggles.values()) == \
+        threads_count * calls // 2

@@ -1,0 +1,366 @@
+"""``Synchronizer``: poll/install/cache, cache reloads, jobs, stop, after_fork."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+
+from unleash_lite import FileCache, UnleashClient
+from unleash_lite.cache import ETAG, FEATURES_URL
+from unleash_lite.config import ClientConfig
+from unleash_lite.engine import PayloadError
+from unleash_lite.sync.metrics import MetricsRegistry
+from unleash_lite.sync.synchronizer import Synchronizer
+
+from . import (
+    FEATURES,
+    METRICS,
+    REGISTER,
+    TOKEN,
+    URL,
+    DictCache,
+    StubScheduler,
+    body_of,
+    feature,
+    messages,
+    payload,
+    stopping_leftover_clients,
+    wait_for,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_client_outlives_its_test() -> Iterator[None]:
+    with stopping_leftover_clients():
+        yield
+
+
+FIRST = payload(feature("a"))
+SECOND = payload(feature("a"), feature("b", enabled=False))
+
+
+class Recorder:
+    """Stands in for the client: ``apply_payload`` and ``on_fetched``."""
+
+    def __init__(self) -> None:
+        self.applied: list[Any] = []
+        self.fetched: list[str] = []
+
+    def apply(self, data: Any) -> None:
+        if not isinstance(data, dict) or "features" not in data:
+            raise PayloadError("not a payload")
+        self.applied.append(data)
+
+    def on_fetched(self, raw: str) -> None:
+        self.fetched.append(raw)
+
+
+def make(cache: Any = None, scheduler: Any = None, etag: str | None = None,
+         **overrides: Any) -> tuple[Synchronizer, Recorder]:
+    options: dict[str, Any] = {"url": URL, "app_name": "sync-app",
+                               "custom_headers": {"Authorization": TOKEN},
+                               "refresh_interval": 10, "metrics_interval": 20,
+                               "request_timeout": 3, "request_retries": 0}
+    options.update(overrides)
+    recorder = Recorder()
+    sync = Synchronizer(ClientConfig(**options), cache if cache is not None else DictCache(),
+                        MetricsRegistry(), recorder.apply, recorder.on_fetched,
+                        ["default", "custom"], etag,
+                        scheduler if scheduler is not None else StubScheduler())
+    return sync, recorder
+
+
+# -- poll ---------------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_poll_installs_caches_and_announces_a_new_payload() -> None:
+    responses.get(FEATURES, body=body_of(FIRST), headers={"ETag": '"e1"'})
+    cache = DictCache()
+    sync, recorder = make(cache)
+    sync.poll()
+    assert recorder.applied == [FIRST]
+    assert recorder.fetched == [body_of(FIRST)]
+    assert cache.mset_calls == [{FEATURES_URL: body_of(FIRST), ETAG: '"e1"'}]
+    assert sync.etag == '"e1"'
+
+
+@responses.activate
+def test_a_payload_without_etag_is_cached_with_an_empty_one() -> None:
+    responses.get(FEATURES, body=body_of(FIRST))
+    cache = DictCache()
+    sync, _ = make(cache)
+    sync.poll()
+    sync.poll()
+    assert "If-None-Match" not in responses.calls[1].request.headers
+    assert cache.entries[ETAG] == ""
+    assert sync.etag is None
+
+
+@responses.activate
+def test_the_cached_etag_is_used_for_the_first_fetch() -> None:
+    responses.get(FEATURES, status=304)
+    sync, recorder = make(etag='"from-cache"')
+    sync.poll()
+    assert responses.calls[0].request.headers["If-None-Match"] == '"from-cache"'
+    assert recorder.applied == [] and recorder.fetched == []
+
+
+@responses.activate
+def test_a_delta_payload_is_handed_over_as_is() -> None:
+    delta = {"events": [{"type": "hydration", "eventId": 1, "features": [feature("d")],
+                         "segments": []}]}
+    responses.get(FEATURES, body=body_of(delta), headers={"ETag": '"d1"'})
+    applied: list[Any] = []
+    sync = Synchronizer(ClientConfig(url=URL, app_name="delta"), DictCache(),
+                        MetricsRegistry(), applied.append, lambda raw: None, [], None,
+                        StubScheduler())
+    sync.poll()
+    assert applied == [delta]
+
+
+# -- the disk cache of a fetch_toggles=False client ------------------------------------------
+
+
+def test_reload_cache_installs_what_another_process_wrote(tmp_path: Any) -> None:
+    writer = FileCache("shared", directory=tmp_path)
+    writer.mset({FEATURES_URL: body_of(FIRST), ETAG: '"e1"'})
+    sync, recorder = make(FileCache("shared", directory=tmp_path))
+    sync.reload_cache()
+    assert recorder.applied == [FIRST]
+    sync.reload_cache()  # same ETag: not installed again
+    assert recorder.applied == [FIRST]
+    writer.mset({FEATURES_URL: body_of(SECOND), ETAG: '"e2"'})
+    sync.reload_cache()
+    assert recorder.applied == [FIRST, SECOND]
+    assert recorder.fetched == []  # a cache reload is not a fetch
+    assert sync.etag == '"e2"'
+
+
+def test_reload_cache_accepts_dict_entries_and_ignores_junk(
+        caplog: pytest.LogCaptureFixture) -> None:
+    cache = DictCache({FEATURES_URL: FIRST, ETAG: '"x"'})
+    sync, recorder = make(cache)
+    sync.reload_cache()
+    assert recorder.applied == [FIRST]
+    cache.entries.update({FEATURES_URL: "{broken", ETAG: '"y"'})
+    sync.reload_cache()
+    cache.entries.update({FEATURES_URL: "[]", ETAG: '"z"'})
+    sync.reload_cache()
+    assert recorder.applied == [FIRST]
+    assert messages(caplog.records, logging.WARNING)  # said so (how often: see below)
+    cache.entries.clear()
+    sync.reload_cache()  # an empty cache changes nothing
+    assert recorder.applied == [FIRST]
+
+
+def test_reload_cache_warns_once_for_the_same_unusable_entry(
+        caplog: pytest.LogCaptureFixture) -> None:
+    cache = DictCache({FEATURES_URL: "{broken", ETAG: '"bad"'})
+    sync, recorder = make(cache)
+    for _ in range(4):
+        sync.reload_cache()
+    assert recorder.applied == []
+    assert len(messages(caplog.records, logging.WARNING)) == 1
+
+
+def test_reload_cache_survives_a_failing_user_cache() -> None:
+    class Down(DictCache):
+        def get(self, key: str, default: Any | None = None) -> Any:
+            raise ConnectionError("cache backend down")
+
+    sync, recorder = make(Down())
+    sync.reload_cache()  # must not raise
+    assert recorder.applied == []
+
+
+@responses.activate
+def test_fetch_toggles_false_never_calls_the_features_endpoint() -> None:
+    responses.post(REGISTER, status=202)
+    scheduler = StubScheduler()
+    cache = DictCache({FEATURES_URL: body_of(FIRST), ETAG: '"e1"'})
+    sync, recorder = make(cache, scheduler)
+    sync.start(fetch_toggles=False)
+    assert recorder.applied == [FIRST]
+    assert scheduler.job("poll").function == sync.reload_cache
+    scheduler.job("poll").function()
+    assert all(call.request.url != FEATURES for call in responses.calls)
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_start_fetches_once_then_adds_the_jobs() -> None:
+    responses.get(FEATURES, body=body_of(FIRST))
+    scheduler = StubScheduler()
+    sync, recorder = make(scheduler=scheduler)
+    sync.start()
+    assert recorder.applied == [FIRST]
+    assert len(responses.calls) == 1
+    assert scheduler.interval("poll") == 10
+    assert scheduler.interval("metrics") == 20
+    assert scheduler.job("poll").function == sync.poll
+    assert scheduler.job("metrics").function == sync.send_metrics
+    assert scheduler.job("register").function == sync.register
+    assert scheduler.job("register").trigger is None  # runs once, right away
+
+
+@pytest.mark.parametrize(("options", "kinds"), [
+    ({}, {"poll", "metrics", "register"}),
+    ({"disable_metrics": True}, {"poll", "register"}),
+    ({"disable_registration": True}, {"poll", "metrics"}),
+    ({"disable_metrics": True, "disable_registration": True}, {"poll"}),
+])
+@responses.activate
+def test_jobs_follow_the_configuration(options: dict[str, Any], kinds: set[str]) -> None:
+    responses.get(FEATURES, body=body_of(FIRST))
+    scheduler = StubScheduler()
+    sync, _ = make(scheduler=scheduler, **options)
+    sync.start()
+    assert {job.id.rsplit("-", 1)[1] for job in scheduler.jobs.values()} == kinds
+
+
+@responses.activate
+def test_jitter_is_passed_to_the_triggers() -> None:
+    responses.get(FEATURES, status=503)
+    scheduler = StubScheduler()
+    sync, _ = make(scheduler=scheduler, refresh_jitter=1.5, metrics_jitter=2.5)
+    sync.start()
+    assert scheduler.job("poll").trigger.jitter == 1.5
+    assert scheduler.job("metrics").trigger.jitter == 2.5
+    sync.poll()
+    assert scheduler.job("poll").trigger.jitter == 1.5  # kept when rescheduled
+
+
+@responses.activate
+def test_no_reschedule_when_the_delay_did_not_change() -> None:
+    responses.get(FEATURES, body=body_of(FIRST))
+    scheduler = StubScheduler()
+    sync, _ = make(scheduler=scheduler)
+    sync.start()
+    for _ in range(3):
+        sync.poll()
+    assert scheduler.job("poll").reschedules == []
+
+
+@responses.activate
+def test_stop_removes_jobs_flushes_and_leaves_a_user_scheduler_running() -> None:
+    responses.get(FEATURES, body=body_of(FIRST))
+    responses.post(REGISTER, status=202)
+    responses.post(METRICS, status=202)
+    scheduler = StubScheduler()
+    sync, _ = make(scheduler=scheduler)
+    sync.start()
+    counters = sync.metrics.counters("a")
+    assert counters is not None
+    next(counters.yes)
+    sync.stop(flush_timeout=2)
+    # the periodic jobs are gone (the one-shot registration job is the scheduler's to drop)
+    assert not [job for job in scheduler.jobs.values() if job.trigger is not None]
+    assert scheduler.state == STATE_RUNNING  # not ours to stop
+    bodies = [json.loads(c.request.body) for c in responses.calls if c.request.url == METRICS]
+    assert [b["bucket"]["toggles"] for b in bodies] == [{"a": {"yes": 1, "no": 0,
+                                                              "variants": {}}}]
+
+
+def test_stop_shuts_down_an_owned_scheduler() -> None:
+    sync = Synchronizer(ClientConfig(url=URL, app_name="own", disable_metrics=True,
+                                     disable_registration=True, refresh_interval=60),
+                        DictCache(), MetricsRegistry(), lambda p: None, lambda r: None, [])
+    sync._start_jobs()
+    assert isinstance(sync._scheduler, BackgroundScheduler)
+    assert sync._scheduler.state == STATE_RUNNING
+    sync.stop(flush_timeout=None)
+    assert sync._scheduler.state == STATE_STOPPED
+
+
+def test_jobs_on_a_user_scheduler_use_its_default_executor() -> None:
+    scheduler = BackgroundScheduler()
+    try:
+        sync = Synchronizer(ClientConfig(url=URL, app_name="user", refresh_interval=60,
+                                         metrics_interval=60, disable_registration=True),
+                            DictCache(), MetricsRegistry(), lambda p: None, lambda r: None,
+                            [], scheduler=scheduler)
+        sync._start_jobs()
+        jobs = scheduler.get_jobs()
+        assert len(jobs) == 2
+        assert {job.executor for job in jobs} == {"default"}
+        sync.stop(flush_timeout=None)
+        assert scheduler.get_jobs() == []
+        assert scheduler.running
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+# -- after fork (in-process) ------------------------------------------------------------------
+
+
+def test_after_fork_gives_a_new_connection_and_restarts_owned_jobs() -> None:
+    sync = Synchronizer(ClientConfig(url=URL, app_name="forky", refresh_interval=60,
+                                     metrics_interval=60, disable_registration=True),
+                        DictCache(), MetricsRegistry(), lambda p: None, lambda r: None, [])
+    sync._start_jobs()
+    old_scheduler, old_session = sync._scheduler, sync.api.session
+    old_connection = sync.api.connection_id
+    try:
+        sync.after_fork()
+        assert sync.api.connection_id != old_connection
+        assert sync.api.session is not old_session
+        assert sync._scheduler is not old_scheduler
+        assert sync._scheduler.running
+        assert set(sync._jobs) == {"poll", "metrics"}
+    finally:
+        sync.stop(flush_timeout=None)
+        old_scheduler.shutdown(wait=False)
+
+
+def test_after_fork_before_start_starts_nothing() -> None:
+    sync, _ = make()
+    scheduler = sync._scheduler
+    sync.after_fork()
+    assert sync._jobs == {} and sync._scheduler is scheduler
+
+
+@responses.activate
+def test_after_fork_with_a_user_scheduler_warns(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(FEATURES, body=body_of(FIRST))
+    scheduler = StubScheduler()
+    sync, _ = make(scheduler=scheduler)
+    sync.start()
+    sync.after_fork()
+    assert sync._scheduler is scheduler
+    (warning,) = messages(caplog.records, logging.WARNING)
+    assert "custom scheduler" in warning
+
+
+# -- the real thing, end to end -----------------------------------------------------------------
+
+
+def test_a_real_scheduler_keeps_polling(tmp_path: Any) -> None:
+    from . import FakeUnleash
+
+    with FakeUnleash(payload=FIRST) as server:
+        client = UnleashClient(server.url, "live", refresh_interval=0.05, metrics_interval=60,
+                               custom_headers={"Authorization": TOKEN},
+                               cache_directory=str(tmp_path), request_timeout=2)
+        try:
+            client.initialize_client()
+            assert client.is_enabled("a") and not client.is_enabled("c")
+            server.payload = payload(feature("c"))
+            wait_for(lambda: client.is_enabled("c"), message="the new payload")
+            assert not client.is_enabled("a")
+            gets = server.feature_gets()
+            wait_for(lambda: len(server.feature_gets()) > len(gets) + 2)
+            statuses = [g.header("If-None-Match") for g in server.feature_gets()[1:]]
+            assert all(statuses)  # every later poll is conditional
+            assert server.recorded("/client/register", "POST")
+        finally:
+            client.destroy()
