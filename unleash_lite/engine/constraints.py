@@ -9,6 +9,7 @@ not, and records why in ``problem``.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,11 @@ _ORDINAL: dict[str, Callable[[Any, Any], bool]] = {
     "LTE": lambda a, b: a <= b,
 }
 _DATE_ORDINAL = {"DATE_AFTER": _ORDINAL["GT"], "DATE_BEFORE": _ORDINAL["LT"]}
+
+
+_NUMBER = re.compile(
+    r"\s*[+-]?(?:\d+\.?\d*|\.\d+|inf|infinity|nan)(?:[eE][+-]?\d+)?\s*", re.ASCII | re.IGNORECASE
+)
 
 
 class ConstraintError(ValueError):
@@ -189,11 +195,15 @@ def _number_test(operator: str, value: str) -> Test:
 
 
 def as_number(text: str) -> float | None:
-    """A float from a context value; ``None`` when it does not read as a number."""
-    try:
-        return float(text)
-    except (TypeError, ValueError):
+    """A float from a context value; ``None`` when it does not read as a number.
+
+    Only ASCII decimals count (surrounding spaces allowed, as the server's own evaluation
+    does): Python's ``float`` would also take ``1_000`` and non-ASCII digits, which neither
+    the server nor the reference engine read as numbers.
+    """
+    if _NUMBER.fullmatch(text) is None:
         return None
+    return float(text)
 
 
 def _date_test(operator: str, value: str) -> Callable[[Any], bool]:

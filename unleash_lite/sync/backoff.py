@@ -23,9 +23,12 @@ class Backoff:
     once per change, never once per call.
     """
 
-    def __init__(self, what: str, interval: float) -> None:
+    def __init__(self, what: str, interval: float, companion: Backoff | None = None) -> None:
         self.what = what
         self.interval = interval
+        # Another call to the same server (metrics beside the flags fetch): a rejection it has
+        # already reported as an ERROR is logged here at DEBUG only, so one cause, one line.
+        self.companion = companion
         self.failures = 0
         self.retry_after: float | None = None
         self.state = "ok"
@@ -84,4 +87,6 @@ class Backoff:
     def _change(self, state: str, level: int, message: str) -> None:
         if state != self.state:
             self.state = state
+            if level == logging.ERROR and self.companion and self.companion.state == state:
+                level = logging.DEBUG
             LOGGER.log(level, "Unleash %s", message)

@@ -107,12 +107,14 @@ class UnleashApi:
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        # Retry only what never reached the server (connect errors), so POSTs are not doubled;
-        # slow or failing answers are handled by the poller's backoff instead.
+        # Retry what never reached the server (connect errors) for every call, and a dropped
+        # connection once for GETs only, so POSTs are never doubled; slow or failing answers
+        # are left to the poller's backoff.
         retries = Retry(
             total=self.config.request_retries,
             connect=self.config.request_retries,
-            read=0,
+            read=1,  # once, for a keep-alive connection the server closed as we reused it
+            allowed_methods=frozenset({"GET"}),
             status=0,
             other=0,
             redirect=3,
@@ -144,20 +146,16 @@ def _classify(response: requests.Response) -> Outcome:
         return Outcome(Result.NOT_MODIFIED, status, etag=response.headers.get("ETag"))
     if 200 <= status < 300:
         return Outcome(Result.OK, status, body=response.text, etag=response.headers.get("ETag"))
-    if status in (401, 403):
-        return Outcome(
-            Result.REJECTED,
-            status,
-            f"HTTP {status}: the server refused the API token; check the "
-            "Authorization header in custom_headers",
+    if status in (401, 403, 404):
+        path = response.request.path_url if response.request else ""
+        said = _server_message(response)
+        advice = (
+            "check the url (it should end with /api)"
+            if status == 404
+            else "check the API token (the Authorization header in custom_headers) and "
+            "that the url ends with /api"
         )
-    if status == 404:
-        return Outcome(
-            Result.REJECTED,
-            status,
-            f"HTTP 404 for {response.request.path_url if response.request else ''}: "
-            "check the url (it should end with /api)",
-        )
+        return Outcome(Result.REJECTED, status, f"HTTP {status} for {path}{said}: {advice}")
     if status == 429 or status >= 500:
         return Outcome(
             Result.UNAVAILABLE,
@@ -166,6 +164,15 @@ def _classify(response: requests.Response) -> Outcome:
             retry_after=_retry_after(response.headers.get("Retry-After")),
         )
     return Outcome(Result.FAILED, status, f"HTTP {status}")
+
+
+def _server_message(response: requests.Response) -> str:
+    """The server's own explanation (Unleash answers ``{"message": ...}``), if short."""
+    try:
+        message = response.json().get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({message[:200]})" if isinstance(message, str) and message else ""
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -58,7 +58,9 @@ class Synchronizer:
         self.api = UnleashApi(config)
         self.etag = etag  # of the flags the client holds, when they came from the cache
         self.features_backoff = Backoff("flags fetch", config.refresh_interval)
-        self.metrics_backoff = Backoff("metrics", config.metrics_interval)
+        self.metrics_backoff = Backoff(
+            "metrics", config.metrics_interval, companion=self.features_backoff
+        )
         self.registered = False
         self.started_at = datetime.now(UTC)
         self.fetch_toggles = True
