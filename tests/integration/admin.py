@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 JSON = Any
 DEFAULT_ENVIRONMENT = "development"
@@ -40,6 +42,9 @@ class AdminApi:
         self.project = project
         self.timeout = timeout
         self.session = requests.Session()
+        # Node closes idle keep-alive connections after 5 s; retry a request that met one.
+        retry = Retry(total=2, connect=2, read=2, status=0, allowed_methods=None)
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.headers.update({"Authorization": admin_token, "Accept": "application/json"})
 
     def close(self) -> None:
@@ -279,11 +284,21 @@ class AdminApi:
         return list(result["data"])
 
     def metric_totals(
-        self, name: str, *, app_name: str | None = None, environment: str | None = None
+        self,
+        name: str,
+        *,
+        app_name: str | None = None,
+        environment: str | None = None,
+        hours_back: int = 2,
     ) -> dict[str, Any]:
-        """Sum the raw metrics of a flag: ``{"yes", "no", "variants": {name: n}}``."""
+        """Sum the raw metrics of a flag: ``{"yes", "no", "variants": {name: n}}``.
+
+        Two hours back by default: buckets are stamped with the start of their hour and
+        the server keeps those with ``timestamp >= now() - hoursBack``, so with one hour
+        the bucket of 10:00 vanishes at 11:00:01, while a test may still be waiting for it.
+        """
         totals: dict[str, Any] = {"yes": 0, "no": 0, "variants": {}}
-        for bucket in self.raw_feature_metrics(name):
+        for bucket in self.raw_feature_metrics(name, hours_back):
             if app_name is not None and bucket.get("appName") != app_name:
                 continue
             if environment is not None and bucket.get("environment") != environment:
@@ -354,15 +369,53 @@ class AdminApi:
         token_type: str = "backend",
         environment: str = DEFAULT_ENVIRONMENT,
         projects: Iterable[str] = ("*",),
+        expires_at: str | None = None,
     ) -> str:
-        """Create a backend (SDK) or frontend token; return its secret."""
-        body = {
+        """Create a backend (SDK) or frontend token; return its secret.
+
+        The server always generates the secret: 7.5.1 strips a ``secret`` field from
+        the request (``createApiToken`` schema, ``stripUnknown``).
+        ``expires_at`` (ISO 8601) may lie in the past.
+        """
+        body: dict[str, Any] = {
             "tokenName": name,
             "type": token_type,
             "environment": environment,
             "projects": list(projects),
         }
+        if expires_at is not None:
+            body["expiresAt"] = expires_at
         return str(self.request("POST", "/admin/api-tokens", body)["secret"])
+
+    def set_api_token_expiry(self, secret: str, expires_at: str) -> None:
+        """Move a token's expiry (ISO 8601; the past expires it, the future renews it)."""
+        self.request("PUT", f"/admin/api-tokens/{_segment(secret)}", {"expiresAt": expires_at})
 
     def delete_api_token(self, secret: str) -> None:
         self.request("DELETE", f"/admin/api-tokens/{_segment(secret)}")
+
+    # ------------------------------------------------------- strategy types
+
+    def strategy_type(self, name: str) -> JSON | None:
+        """The strategy definition ``name`` (built-in or custom), or None if unknown."""
+        try:
+            return self.request("GET", f"/admin/strategies/{_segment(name)}")
+        except AdminApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def ensure_strategy_type(self, name: str, parameters: Iterable[Mapping[str, Any]]) -> None:
+        """Create a custom strategy type unless one by that name exists.
+
+        7.x removed ``userWithId`` and the ``gradualRollout*`` types: flags can only
+        use them once they exist again as custom strategy types.
+        """
+        if self.strategy_type(name) is not None:
+            return
+        body = {"name": name, "description": "unleash-lite tests", "parameters": list(parameters)}
+        try:
+            self.request("POST", "/admin/strategies", body)
+        except AdminApiError as error:
+            if error.status != 409:  # created concurrently
+                raise

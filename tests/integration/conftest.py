@@ -13,8 +13,11 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from unleash_lite import UnleashClient
 
 from .admin import AdminApi
 from .server import (
@@ -39,6 +42,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def start_server_for_tests() -> UnleashServer:
+    """Start a server with scripts/unleash-server; skip (locally) or fail (CI=true) if we can't."""
+    if shutil.which("npm") is None and not in_ci():
+        pytest.skip(
+            "integration tests need Node.js >= 20 with npm to run unleash-server "
+            "(or set UNLEASH_URL, UNLEASH_ADMIN_TOKEN and UNLEASH_CLIENT_TOKEN)"
+        )
+    try:
+        return start_server()
+    except ServerStartError as error:
+        if error.missing_prerequisite and not in_ci():
+            pytest.skip(f"cannot start unleash-server here: {error}")
+        pytest.fail(f"could not start the Unleash server:\n{error}", pytrace=False)
+
+
+def keep_logs() -> bool:
+    return os.environ.get("UNLEASH_LITE_KEEP_LOGS") == "1"
+
+
 @pytest.fixture(scope="session")
 def unleash_server() -> Iterator[UnleashServer]:
     """The Unleash server for this pytest run."""
@@ -50,21 +72,11 @@ def unleash_server() -> Iterator[UnleashServer]:
         yield existing
         return
 
-    if shutil.which("npm") is None and not in_ci():
-        pytest.skip(
-            "integration tests need Node.js >= 20 with npm to run unleash-server "
-            "(or set UNLEASH_URL, UNLEASH_ADMIN_TOKEN and UNLEASH_CLIENT_TOKEN)"
-        )
-    try:
-        server = start_server()
-    except ServerStartError as error:
-        if error.missing_prerequisite and not in_ci():
-            pytest.skip(f"cannot start unleash-server here: {error}")
-        pytest.fail(f"could not start the Unleash server:\n{error}", pytrace=False)
+    server = start_server_for_tests()
     try:
         yield server
     finally:
-        stop_server(server, keep_logs=os.environ.get("UNLEASH_LITE_KEEP_LOGS") == "1")
+        stop_server(server, keep_logs=keep_logs())
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +107,41 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 def flag_name(unique_name: Callable[[str], str]) -> str:
     """A flag name no other test uses."""
     return unique_name("")
+
+
+ClientFactory = Callable[..., UnleashClient]
+
+
+@pytest.fixture
+def make_client(
+    request: pytest.FixtureRequest, unique_name: Callable[[str], str], tmp_path: Path
+) -> Iterator[ClientFactory]:
+    """Create SDK clients for the suite's server; each is destroyed after the test.
+
+    Defaults: the server's client token, a unique app name, ``refresh_interval=1``,
+    ``metrics_interval=1``, a per-test ``cache_directory``, ``request_timeout=5``.
+    Keyword arguments override them (``server=`` picks another :class:`UnleashServer`).
+    The client is not initialized: call ``initialize_client()``.
+    """
+    clients: list[UnleashClient] = []
+
+    def make(server: UnleashServer | None = None, **options: Any) -> UnleashClient:
+        if server is None:  # the session server, started only when a test needs it
+            server = request.getfixturevalue("unleash_server")
+        settings: dict[str, Any] = {
+            "url": server.api_url,
+            "app_name": unique_name("app"),
+            "custom_headers": {"Authorization": server.client_token},
+            "refresh_interval": 1,
+            "metrics_interval": 1,
+            "cache_directory": str(tmp_path / "unleash-cache"),
+            "request_timeout": 5,
+        }
+        settings.update(options)
+        client = UnleashClient(**settings)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in reversed(clients):
+        client.destroy()

@@ -29,3 +29,24 @@ def wait_for(
         if elapsed > timeout:
             raise AssertionError(f"{what} not met after {timeout:.0f}s (last value: {value!r})")
         time.sleep(interval)
+
+
+def holds_for(
+    probe: Callable[[], T | None],
+    seconds: float,
+    *,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Call ``probe`` for ``seconds``; every answer must be truthy. Return the last one.
+
+    For "nothing changes" checks (answers kept during an outage, no late duplicate).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if not value:
+            raise AssertionError(f"{what} stopped holding (value: {value!r})")
+        if time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)

@@ -97,6 +97,40 @@ def start_server() -> UnleashServer:
     )
 
 
+def _run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def stop_node(server: UnleashServer) -> None:
+    """Kill the server's Unleash process (an outage); PostgreSQL and the data stay.
+
+    Only for a server started by start_server().
+    """
+    if not server.started_here:
+        raise ServerStartError("cannot stop a server this suite did not start")
+    result = _run_script("stop-node", "--state-dir", str(server.state_dir), timeout=STOP_TIMEOUT_S)
+    if result.returncode != 0:
+        raise ServerStartError(f"stop-node exited with {result.returncode}: {result.stderr}")
+
+
+def start_node(server: UnleashServer) -> None:
+    """Restart Unleash after stop_node(): same URL, port, data and tokens."""
+    if not server.started_here:
+        raise ServerStartError("cannot restart a server this suite did not start")
+    result = _run_script(
+        "start-node", "--state-dir", str(server.state_dir), timeout=START_TIMEOUT_S
+    )
+    if result.returncode != 0:
+        raise ServerStartError(f"start-node exited with {result.returncode}: {result.stderr}")
+
+
 def stop_server(server: UnleashServer, keep_logs: bool = False) -> None:
     """Stop a server started by start_server(); a no-op for an existing one."""
     if not server.started_here:

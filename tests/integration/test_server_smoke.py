@@ -288,7 +288,8 @@ def test_metrics_reach_the_admin_api(
 
     def totals() -> dict[str, Any] | None:
         seen = admin.metric_totals(flag_name, app_name=app_name)
-        return seen if seen["yes"] or seen["no"] else None
+        # yes/no and the variant counts are stored by separate queries: wait for both.
+        return seen if (seen["yes"] or seen["no"]) and seen["variants"] else None
 
     seen, elapsed = wait_for(totals, timeout=max_delay(unleash_server), what="metrics")
     report(record_property, "client metrics -> admin raw metrics", elapsed)
