@@ -66,9 +66,19 @@ def test_missing_field_is_not_in_any_list(operator: str, inverted: bool, expecte
     assert holds_via_snapshot(raw, {"userId": "7"}) is expected
 
 
-def test_in_compares_exactly_even_when_case_insensitive_is_set() -> None:
-    # The reference engine ignores caseInsensitive for list operators.
-    raw = constraint("country", "IN", ["no"], case_insensitive=True)
+def test_in_and_not_in_fold_case_when_case_insensitive_is_set() -> None:
+    # As the Unleash server's own evaluation does (the Rust reference engine ignores it).
+    raw = constraint("country", "IN", ["no", "SE"], case_insensitive=True)
+    assert holds(raw, {"country": "NO"})
+    assert holds(raw, {"country": "se"})
+    assert not holds(raw, {"country": "DK"})
+    assert not holds(constraint("country", "NOT_IN", ["no"], case_insensitive=True),
+                     {"country": "No"})
+    assert holds(constraint("country", "NOT_IN", ["no"], case_insensitive=True), {})
+
+
+def test_in_compares_exactly_without_case_insensitive() -> None:
+    raw = constraint("country", "IN", ["no"])
     assert holds(raw, {"country": "no"})
     assert not holds(raw, {"country": "NO"})
 

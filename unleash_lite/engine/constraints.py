@@ -82,7 +82,7 @@ def compile_constraint(raw: Mapping[str, Any], static: StaticContext) -> Compile
         if not context_name:
             raise ConstraintError("constraint has no contextName")
         if operator in ("IN", "NOT_IN"):
-            check = _membership(get, frozenset(values), operator == "NOT_IN", inverted)
+            check = _membership(get, values, operator == "NOT_IN", inverted, case_insensitive)
         else:
             if operator in ("DATE_AFTER", "DATE_BEFORE"):
                 if context_name == "currentTime":
@@ -119,12 +119,26 @@ def _single_value(raw: Mapping[str, Any]) -> str:
 
 
 def _membership(
-    get: Callable[[Context], str | None], values: frozenset[str], negate: bool, inverted: bool
+    get: Callable[[Context], str | None],
+    values: tuple[str, ...],
+    negate: bool,
+    inverted: bool,
+    case_insensitive: bool,
 ) -> Check:
-    # A missing field is "not in" any list: IN fails and NOT_IN holds.
+    # A missing field is "not in" any list: IN fails and NOT_IN holds. caseInsensitive is
+    # honoured as the Unleash server's own evaluation does (the Rust engine ignores it).
+    if case_insensitive:
+        folded = frozenset(value.lower() for value in values)
+
+        def get_folded(context: Context) -> str | None:
+            value = get(context)
+            return value.lower() if value is not None else None
+
+        return _membership(get_folded, tuple(folded), negate, inverted, False)
+    members = frozenset(values)
     if negate != inverted:
-        return lambda context: get(context) not in values
-    return lambda context: get(context) in values
+        return lambda context: get(context) not in members
+    return lambda context: get(context) in members
 
 
 def _tested(read: Callable[[Context], Any], test: Callable[[Any], bool], inverted: bool) -> Check:
