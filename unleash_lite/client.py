@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import json
 import logging
@@ -159,7 +160,7 @@ class UnleashClient:
                 self.config,
                 self.cache,
                 self.metrics,
-                self.apply_payload,
+                functools.partial(self.apply_payload, owned=True),  # payloads it just parsed
                 self._fetched,
                 (*BUILTIN_STRATEGIES, *self.custom_strategies),
                 cached_etag,
@@ -290,14 +291,16 @@ class UnleashClient:
         """The compiled flag set answering right now (immutable)."""
         return self._snapshot
 
-    def apply_payload(self, payload: Any) -> Snapshot:
+    def apply_payload(self, payload: Any, owned: bool = False) -> Snapshot:
         """Compile a features payload (full or delta) and swap it in atomically.
 
-        Raises :class:`~unleash_lite.engine.PayloadError` when the payload is not one; the
-        current flags then stay as they are.
+        The client keeps its own copy of the definitions, so editing ``payload`` afterwards
+        changes nothing; ``owned=True`` hands the dict over instead (e.g. one just parsed from
+        JSON) and skips the copy. Raises :class:`~unleash_lite.engine.PayloadError` when the
+        payload is not one; the current flags then stay as they are.
         """
         with self._swap_lock:
-            snapshot = self._snapshot.apply(payload)
+            snapshot = self._snapshot.apply(payload, owned)
             entries = {}
             for name, feature in snapshot.features.items():
                 counters = self.metrics.counters(name, _variant_names(feature))
@@ -381,7 +384,10 @@ class UnleashClient:
         from an earlier fetch. Returns the ETag of cached flags (for the first fetch)."""
         if bootstrap is not None:
             try:
-                self.apply_payload(load_bootstrap(bootstrap))
+                # A dict is the caller's and gets copied; text or a file parses into our own.
+                self.apply_payload(
+                    load_bootstrap(bootstrap), owned=not isinstance(bootstrap, Mapping)
+                )
             except (ValueError, PayloadError) as error:
                 LOGGER.error("Ignoring the bootstrap: %s", error)
             else:
@@ -398,7 +404,10 @@ class UnleashClient:
         if not stored:
             return None
         try:
-            self.apply_payload(json.loads(stored) if isinstance(stored, (str, bytes)) else stored)
+            if isinstance(stored, (str, bytes)):
+                self.apply_payload(json.loads(stored), owned=True)
+            else:
+                self.apply_payload(stored)
         except (ValueError, PayloadError) as error:
             LOGGER.warning("Ignoring unusable flags in the cache: %s", error)
             return None

@@ -93,7 +93,7 @@ def field_getter(field: str, static: StaticContext) -> Getter:
         value = context.get(field)
         if value is None:
             properties = context.get("properties")
-            if isinstance(properties, Mapping):
+            if type(properties) is dict or isinstance(properties, Mapping):
                 value = properties.get(field)
             if value is None:
                 return default

@@ -29,10 +29,17 @@ class FlagState:
     segments: Mapping[int, RawSegment] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
 
-    def apply(self, payload: Any) -> FlagState:
-        """The state after ``payload``: a full payload replaces it, a delta updates it."""
+    def apply(self, payload: Any, owned: bool = False) -> FlagState:
+        """The state after ``payload``: a full payload replaces it, a delta updates it.
+
+        The state keeps a private copy of the definitions, so a caller editing its payload
+        afterwards changes nothing; ``owned=True`` (a payload just parsed from JSON, which
+        nobody else holds) skips that copy.
+        """
         if not isinstance(payload, Mapping):
             raise PayloadError(f"expected a JSON object, got {type(payload).__name__}")
+        if not owned:
+            payload = _private_copy(payload)
         if "events" in payload:
             return self._apply_events(payload["events"])
         if "features" not in payload:
@@ -86,7 +93,7 @@ def _features_by_name(raw_features: Any, warnings: list[str]) -> Mapping[str, Ra
     features: dict[str, RawFeature] = {}
     for position, raw in enumerate(raw_features):
         if isinstance(raw, Mapping) and isinstance(raw.get("name"), str) and raw["name"]:
-            features[raw["name"]] = _private_copy(raw)
+            features[raw["name"]] = raw
         else:
             warnings.append(f"skipped feature #{position}: not an object with a name")
     return MappingProxyType(features)
@@ -103,7 +110,7 @@ def _segments_by_id(raw_segments: Any, warnings: list[str]) -> Mapping[int, RawS
         if key is None:
             warnings.append(f"skipped segment #{position}: no numeric id")
         else:
-            segments[key] = _private_copy(raw)
+            segments[key] = raw
     return MappingProxyType(segments)
 
 
