@@ -35,6 +35,7 @@ from .engine import (
     PayloadError,
     Snapshot,
     StaticContext,
+    collector_paused,
     compile_snapshot,
     disabled_variant,
 )
@@ -299,7 +300,7 @@ class UnleashClient:
         JSON) and skips the copy. Raises :class:`~unleash_lite.engine.PayloadError` when the
         payload is not one; the current flags then stay as they are.
         """
-        with self._swap_lock:
+        with self._swap_lock, collector_paused():
             snapshot = self._snapshot.apply(payload, owned)
             entries = {}
             for name, feature in snapshot.features.items():

@@ -5,7 +5,13 @@ layer (HTTP, scheduler, disk cache, metrics) feeds it payloads and swaps snapsho
 """
 
 from .context import StaticContext
-from .snapshot import CompiledFeature, Snapshot, compile_snapshot, disabled_variant
+from .snapshot import (
+    CompiledFeature,
+    Snapshot,
+    collector_paused,
+    compile_snapshot,
+    disabled_variant,
+)
 from .state import FlagState, PayloadError
 from .strategies import BUILTIN_STRATEGIES, CustomStrategy
 
@@ -17,6 +23,7 @@ __all__ = [
     "PayloadError",
     "Snapshot",
     "StaticContext",
+    "collector_paused",
     "compile_snapshot",
     "disabled_variant",
 ]

@@ -162,7 +162,7 @@ class Snapshot:
     def apply(self, payload: Any, owned: bool = False) -> Snapshot:
         """A new snapshot with ``payload`` (full or delta) applied; this one is unchanged.
         ``owned``: see :meth:`FlagState.apply`."""
-        with _collector_paused():
+        with collector_paused():
             state = self.state.apply(payload, owned)
             return _compile(state, self.static, self.custom_strategies, previous=self)
 
@@ -181,13 +181,13 @@ def compile_snapshot(
     "always off" with a warning; only a payload that is not a payload at all raises
     :class:`~unleash_lite.engine.state.PayloadError`. ``owned``: see :meth:`FlagState.apply`.
     """
-    with _collector_paused():
+    with collector_paused():
         state = source if isinstance(source, FlagState) else FlagState().apply(source, owned)
         return _compile(state, static, custom_strategies, previous)
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Keep the cyclic garbage collector out of a compilation.
 
     Compiling allocates tens of closures and cells per flag and nothing cyclic to free; left
