@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -31,15 +30,7 @@ from . import (
     full_text,
     messages,
     payload,
-    stopping_leftover_clients,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
-
 
 INTERVAL = 2.0
 GOOD = payload(feature("kept"))

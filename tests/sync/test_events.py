@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,17 +33,9 @@ from . import (
     feature,
     messages,
     payload,
-    stopping_leftover_clients,
     variants,
     wait_for,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
-
 
 FLAGS = payload(
     feature("tracked", impressionData=True, variants=variants("green")),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import platform
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -32,14 +31,7 @@ from . import (
     body_of,
     feature,
     payload,
-    stopping_leftover_clients,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
 
 
 def make_config(**overrides: Any) -> ClientConfig:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,17 +30,9 @@ from . import (
     frequent_thread_switches,
     messages,
     payload,
-    stopping_leftover_clients,
     variants,
     wait_for,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
-
 
 FLAGS = payload(
     feature("on"),

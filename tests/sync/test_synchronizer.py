@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,16 +30,8 @@ from . import (
     feature,
     messages,
     payload,
-    stopping_leftover_clients,
     wait_for,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
-
 
 FIRST = payload(feature("a"))
 SECOND = payload(feature("a"), feature("b", enabled=False))
