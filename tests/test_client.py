@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from tests.dict_cache import DictCache
 from tests.engine.payloads import (
     bucket,
     constraint,
@@ -37,7 +38,6 @@ from tests.engine.payloads import (
     variant,
 )
 from unleash_lite import (
-    BaseCache,
     Context,
     FileCache,
     InstanceAllowType,
@@ -692,32 +692,11 @@ def test_bootstrap_argument_wins_over_the_cache(tmp_path: Path) -> None:
     assert list(client.feature_definitions()) == ["from-argument"]
 
 
-class DictCache(BaseCache):
-    """A minimal custom cache keeping values in memory, holding a dict, not JSON text."""
-
-    def __init__(self, entries: dict[str, Any], bootstrapped: bool = True) -> None:
-        self.entries = dict(entries)
-        self.bootstrapped = bootstrapped
-
-    def set(self, key: str, value: Any) -> None:
-        self.entries[key] = value
-
-    def mset(self, data: Mapping[str, Any]) -> None:
-        self.entries.update(data)
-
-    def get(self, key: str, default: Any | None = None) -> Any:
-        return self.entries.get(key, default)
-
-    def exists(self, key: str) -> bool:
-        return key in self.entries
-
-    def destroy(self) -> None:
-        self.entries.clear()
-
-
 def test_client_starts_from_a_custom_cache_holding_a_dict() -> None:
     client = UnleashClient(
-        url="", app_name="tests", cache=DictCache({"/client/features": payload(feature("x"))})
+        url="",
+        app_name="tests",
+        cache=DictCache({"/client/features": payload(feature("x"))}, bootstrapped=True),
     )
     assert client.is_enabled("x") is True
 
@@ -726,7 +705,7 @@ def test_client_starts_from_a_custom_cache_holding_a_dict() -> None:
 def test_unusable_flags_in_the_cache_are_ignored_with_a_warning(
     stored: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = DictCache({"/client/features": stored})
+    cache = DictCache({"/client/features": stored}, bootstrapped=True)
     with caplog.at_level(logging.WARNING, logger="unleash_lite"):
         client = UnleashClient(url="", app_name="tests", cache=cache)
     assert client.unleash_bootstrapped is False
@@ -735,7 +714,7 @@ def test_unusable_flags_in_the_cache_are_ignored_with_a_warning(
 
 
 def test_a_bootstrapped_cache_without_flags_leaves_the_client_empty() -> None:
-    client = UnleashClient(url="", app_name="tests", cache=DictCache({}))
+    client = UnleashClient(url="", app_name="tests", cache=DictCache({}, bootstrapped=True))
     assert client.unleash_bootstrapped is False
     assert client.feature_definitions() == {}
 

@@ -31,7 +31,7 @@ from typing import Any
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 
-from unleash_lite.cache import BaseCache
+from tests.dict_cache import DictCache as DictCache  # re-exported for the sync tests
 
 TOKEN = "default:development.s3cr3t-t0ken-4b1d9f"  # must never show up in any log record
 URL = "http://unleash.test/api"
@@ -149,34 +149,6 @@ def stopping_leftover_clients() -> Iterator[None]:
 
 
 # -- caches and schedulers -------------------------------------------------------------------
-
-
-class DictCache(BaseCache):
-    """A user-provided cache: a dict, recording the ``mset`` calls the client makes."""
-
-    def __init__(self, entries: Mapping[str, Any] | None = None,
-                 bootstrapped: bool = False) -> None:
-        self.entries: dict[str, Any] = dict(entries or {})
-        self.bootstrapped = bootstrapped
-        self.mset_calls: list[dict[str, Any]] = []
-        self.destroyed = False
-
-    def set(self, key: str, value: Any) -> None:
-        self.entries[key] = value
-
-    def mset(self, data: Mapping[str, Any]) -> None:
-        self.mset_calls.append(dict(data))
-        self.entries.update(data)
-
-    def get(self, key: str, default: Any | None = None) -> Any:
-        return self.entries.get(key, default)
-
-    def exists(self, key: str) -> bool:
-        return key in self.entries
-
-    def destroy(self) -> None:
-        self.destroyed = True
-        self.entries.clear()
 
 
 class StubJob:

@@ -75,10 +75,6 @@ class CompiledStrategy:
     rollout: Rollout | None = None
     problem: str | None = None
 
-    @property
-    def always_matches(self) -> bool:
-        """True when the strategy matches every context (a plain ``default``)."""
-        return self.matches is always_true
 
 
 def compile_strategy(
