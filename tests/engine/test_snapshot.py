@@ -480,3 +480,27 @@ def test_malformed_dependencies_are_ignored() -> None:
         feature("child", dependencies=[None, {"enabled": True}, {"feature": ""}])  # type: ignore[list-item]
     )
     assert snapshot.is_enabled("child", {}) is True
+
+
+def test_a_definition_equal_only_under_python_equality_is_recompiled() -> None:
+    # True == 1 in Python, but "enabled": 1 is not an enabled flag: no stale reuse.
+    before = compile_snapshot({"features": [{"name": "a", "enabled": True, "strategies": []}]})
+    after = before.apply({"features": [{"name": "a", "enabled": 1, "strategies": []}]})
+    assert before.is_enabled("a", {}) is True
+    assert after.is_enabled("a", {}) is False
+
+
+def test_a_segment_equal_only_under_python_equality_recompiles_its_flags() -> None:
+    def with_segment_value(value: object) -> dict[str, object]:
+        return {
+            "features": [{"name": "a", "enabled": True,
+                          "strategies": [{"name": "default", "segments": [1]}]}],
+            "segments": [{"id": 1, "constraints": [
+                {"contextName": "flag", "operator": "IN", "values": [value]}]}],
+        }
+
+    before = compile_snapshot(with_segment_value(1))
+    after = before.apply(with_segment_value(True))
+    assert before.is_enabled("a", {"flag": "1"}) is True
+    assert after.is_enabled("a", {"flag": "1"}) is False
+    assert after.is_enabled("a", {"flag": "True"}) is True

@@ -221,7 +221,7 @@ def _compile(
     changed_segments = {
         segment_id
         for segment_id in set(old_segments) | set(state.segments)
-        if old_segments.get(segment_id) != state.segments.get(segment_id)
+        if not same_json(old_segments.get(segment_id), state.segments.get(segment_id))
     }
     compiler = _Compiler(state.segments, static, custom_strategies)
     features: dict[str, CompiledFeature] = {}
@@ -230,7 +230,7 @@ def _compile(
         old = old_features.get(name)
         if (
             old is not None
-            and (old.definition is definition or old.definition == definition)
+            and (old.definition is definition or same_json(old.definition, definition))
             and not (old.segment_ids & changed_segments)
         ):
             features[name] = old
@@ -340,6 +340,20 @@ class _Compiler:
                 self._constraint(raw) for raw in _list(segment.get("constraints"))
             )
         return self._segment_constraints[key]
+
+
+def same_json(first: Any, second: Any) -> bool:
+    """Equality of JSON values that, unlike ``==``, tells ``true`` from ``1`` and ``1.0``:
+    definitions equal under ``==`` can compile differently (``"enabled": 1`` is off)."""
+    if type(first) is not type(second):
+        return False
+    if type(first) is dict:
+        return first.keys() == second.keys() and all(
+            same_json(value, second[key]) for key, value in first.items()
+        )
+    if type(first) is list:
+        return len(first) == len(second) and all(map(same_json, first, second))
+    return bool(first == second)
 
 
 def _list(value: Any) -> list[Any]:

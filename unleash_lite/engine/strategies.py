@@ -76,7 +76,6 @@ class CompiledStrategy:
     problem: str | None = None
 
 
-
 def compile_strategy(
     raw: Mapping[str, Any],
     feature_name: str,
