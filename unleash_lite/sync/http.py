@@ -28,6 +28,21 @@ REGISTER_PATH = "/client/register"
 METRICS_PATH = "/client/metrics"
 
 
+def platform_fields() -> dict[str, Any]:
+    """The fields describing this SDK's platform, sent with registration and metrics."""
+    return {
+        "platformName": platform.python_implementation(),
+        "platformVersion": platform.python_version(),
+        "specVersion": SPEC_VERSION,
+        "yggdrasilVersion": None,
+    }
+
+
+def iso_utc(moment: datetime) -> str:
+    """An aware UTC datetime in the ISO 8601 form Unleash sends (``...Z``)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 class Result(Enum):
     """How a call to the server went."""
 

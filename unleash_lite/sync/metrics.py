@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import platform
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .http import SPEC_VERSION
+from .http import iso_utc, platform_fields
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -70,13 +69,10 @@ class Bucket:
             "instanceId": instance_id,
             "connectionId": connection_id,
             "environment": environment,
-            "platformName": platform.python_implementation(),
-            "platformVersion": platform.python_version(),
-            "specVersion": SPEC_VERSION,
-            "yggdrasilVersion": None,
+            **platform_fields(),
             "bucket": {
-                "start": _iso(self.start),
-                "stop": _iso(self.stop),
+                "start": iso_utc(self.start),
+                "stop": iso_utc(self.stop),
                 "toggles": self.toggles,
             },
         }
@@ -172,7 +168,3 @@ class MetricsRegistry:
     def totals(self) -> dict[str, dict[str, int]]:
         """All counts ever made, per flag (for tests and diagnostics)."""
         return {name: counters.readings() for name, counters in list(self._flags.items())}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

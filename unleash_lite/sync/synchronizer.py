@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -22,7 +21,7 @@ from ..config import ClientConfig
 from ..engine import PayloadError
 from ..version import __version__
 from .backoff import Backoff
-from .http import SDK_NAME, SPEC_VERSION, Result, UnleashApi
+from .http import SDK_NAME, Result, UnleashApi, iso_utc, platform_fields
 from .metrics import MetricsRegistry
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -195,13 +194,10 @@ class Synchronizer:
                 "connectionId": self.api.connection_id,
                 "sdkVersion": f"{SDK_NAME}:{__version__}",
                 "strategies": self.strategy_names,
-                "started": self.started_at.isoformat().replace("+00:00", "Z"),
+                "started": iso_utc(self.started_at),
                 "interval": int(self.config.metrics_interval * 1000),
                 "environment": self.config.environment,
-                "platformName": platform.python_implementation(),
-                "platformVersion": platform.python_version(),
-                "specVersion": SPEC_VERSION,
-                "yggdrasilVersion": None,
+                **platform_fields(),
             }
         )
         self.registered = outcome.ok
