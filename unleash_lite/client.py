@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import hashlib
 import json
@@ -13,13 +14,15 @@ import threading
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
 from .bootstrap import BootstrapSource, load_bootstrap
 from .cache import ETAG, FEATURES_URL, BaseCache, FileCache
 from .config import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_METRICS_INTERVAL,
     DEFAULT_REFRESH_INTERVAL,
     DEFAULT_REQUEST_RETRIES,
@@ -49,6 +52,8 @@ from .sync.synchronizer import Synchronizer
 LOGGER = logging.getLogger("unleash_lite")
 
 FallbackFunction = Callable[[str, Mapping[str, Any]], bool]
+# What ``override`` accepts per flag: on/off, a variant name, or {"name", "payload"?}.
+OverrideValue = bool | str | Mapping[str, Any]
 EXIT_FLUSH_TIMEOUT = 2.0
 _EMPTY_CONTEXT: Mapping[str, Any] = {}
 
@@ -118,6 +123,7 @@ class UnleashClient:
         multiple_instance_mode: InstanceAllowType = InstanceAllowType.WARN,
         event_callback: Callable[[Any], None] | None = None,
         bootstrap: BootstrapSource | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         self.config = ClientConfig(
             url=url,
@@ -138,6 +144,7 @@ class UnleashClient:
             project_name=project_name,
             verbose_log_level=verbose_log_level,
             event_callback=event_callback,
+            max_payload_bytes=max_payload_bytes,
         )
         self.custom_strategies: Mapping[str, CustomStrategy] = dict(custom_strategies or {})
         self.cache: BaseCache | None = cache
@@ -148,6 +155,7 @@ class UnleashClient:
         self._swap_lock = threading.Lock()  # serialises writers only; readers never lock
         self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
         self._entries: dict[str, _FlagEntry] = {}
+        self._overrides: list[Snapshot] = []  # innermost last; see override()
         self.metrics = MetricsRegistry()
         self._counting = not disable_metrics
         self._events = EventDispatcher(event_callback) if event_callback else None
@@ -256,8 +264,16 @@ class UnleashClient:
         Separate from :meth:`is_enabled` (and slower), so it costs the hot path nothing; it
         is not counted in metrics and raises no impression events.
         """
+        snapshot = self._snapshot
+        for layer in self._overrides:
+            if feature_name in layer:
+                snapshot = layer
         try:
-            result = explain(self._snapshot, feature_name, _as_context(context))
+            result = explain(snapshot, feature_name, _as_context(context))
+            if snapshot is not self._snapshot:
+                result = dataclasses.replace(
+                    result, reason=Reason.OVERRIDDEN, message="overridden by client.override()"
+                )
         except Exception as error:
             LOGGER.debug("explain(%r) failed", feature_name, exc_info=True)
             result = Explanation(
@@ -302,17 +318,49 @@ class UnleashClient:
         """
         with self._swap_lock, collector_paused():
             snapshot = self._snapshot.apply(payload, owned)
-            entries = {}
-            for name, feature in snapshot.features.items():
-                counters = self.metrics.counters(name, _variant_names(feature))
-                if counters is not None:
-                    entries[name] = _FlagEntry(snapshot, feature, counters)
             self._snapshot = snapshot
-            self._entries = entries  # one reference swap: readers see old or new, never a mix
+            self._install_entries()
             self._mark_ready()
         for warning in snapshot.warnings:
             LOGGER.debug("flag payload: %s", warning)
         return snapshot
+
+    @contextmanager
+    def override(self, flags: Mapping[str, OverrideValue]) -> Iterator[UnleashClient]:
+        """Force flags to fixed answers inside a ``with`` block, for tests of your app.
+
+        Each value is ``True``/``False`` (on/off for every context), a variant name (on, with
+        that variant), or ``{"name": ..., "payload": {"type": ..., "value": ...}}``. Other
+        flags keep answering from the server's definitions, refreshes included; overrides
+        nest, the innermost winning. Overridden checks are counted in metrics as usual.
+        """
+        layer = compile_snapshot(
+            FlagState().apply(
+                {"version": 2, "features": [_override_definition(n, v) for n, v in flags.items()]},
+                owned=True,
+            ),
+            self._static,
+            {},
+        )
+        with self._swap_lock:
+            self._overrides.append(layer)
+            self._install_entries()
+        try:
+            yield self
+        finally:
+            with self._swap_lock:
+                self._overrides.remove(layer)
+                self._install_entries()
+
+    def _install_entries(self) -> None:
+        """Rebuild the hot-path table from the snapshot and any overrides (under the lock)."""
+        entries = {}
+        for snapshot in (self._snapshot, *self._overrides):
+            for name, feature in snapshot.features.items():
+                counters = self.metrics.counters(name, _variant_names(feature))
+                if counters is not None:
+                    entries[name] = _FlagEntry(snapshot, feature, counters)
+        self._entries = entries  # one reference swap: readers see old or new, never a mix
 
     def is_ready(self) -> bool:
         """Whether the client holds flags (from the server, the disk cache or a bootstrap)."""
@@ -515,6 +563,22 @@ def _variant_names(feature: CompiledFeature) -> list[str]:
         if variants is not None:
             names.extend(variant.name for variant in variants.variants)
     return names
+
+
+def _override_definition(name: str, value: OverrideValue) -> dict[str, Any]:
+    """A flag definition that answers ``value`` for every context."""
+    if isinstance(value, bool):
+        return {"name": name, "enabled": value, "strategies": [{"name": "default"}]}
+    variant: dict[str, Any] = {"name": value} if isinstance(value, str) else dict(value)
+    if not isinstance(variant.get("name"), str):
+        raise ValueError(f"override for {name!r}: a variant needs a 'name' string")
+    variant.update(weight=1000, weightType="fix", stickiness="default")
+    return {
+        "name": name,
+        "enabled": True,
+        "strategies": [{"name": "default"}],
+        "variants": [variant],
+    }
 
 
 def _as_context(context: Any) -> Mapping[str, Any]:

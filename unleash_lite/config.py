@@ -13,6 +13,8 @@ DEFAULT_REFRESH_INTERVAL = 15
 DEFAULT_METRICS_INTERVAL = 60
 DEFAULT_REQUEST_TIMEOUT = 30
 DEFAULT_REQUEST_RETRIES = 3
+# Larger flag payloads (from the server or the disk cache) are refused; the last good flags stay.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 
 
 class InstanceAllowType(Enum):
@@ -50,6 +52,7 @@ class ClientConfig:
     project_name: str | None = None
     verbose_log_level: int = 30
     event_callback: Callable[[Any], None] | None = None
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
 
     def __post_init__(self) -> None:
         if not isinstance(self.app_name, str) or not self.app_name:
@@ -59,6 +62,8 @@ class ClientConfig:
         for name in ("refresh_interval", "metrics_interval", "request_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
+        if not self.max_payload_bytes > 0:
+            raise ValueError("max_payload_bytes must be a positive number of bytes")
 
     @property
     def api_url(self) -> str:

@@ -26,6 +26,7 @@ class Reason(StrEnum):
     STRATEGY_MATCHED = "strategy_matched"
     NO_STRATEGY_MATCHED = "no_strategy_matched"
     FALLBACK = "fallback"
+    OVERRIDDEN = "overridden"  # set by UnleashClient.override(), never by the engine
 
 
 @dataclass(frozen=True)
