@@ -222,4 +222,5 @@ def test_reason_values_are_stable_strings() -> None:
         "strategy_matched",
         "no_strategy_matched",
         "fallback",
+        "overridden",
     }
