@@ -41,6 +41,8 @@ from .engine import (
     collector_paused,
     compile_snapshot,
     disabled_variant,
+    flag_project,
+    flag_type,
 )
 from .engine.explain import Explanation, Reason, explain
 from .engine.strategies import CustomStrategy
@@ -59,7 +61,11 @@ _EMPTY_CONTEXT: Mapping[str, Any] = {}
 
 
 class _FlagEntry:
-    """What the hot path needs of one flag: its compiled form and its metric counters."""
+    """What the hot path needs of one flag name: how to answer and where to count.
+
+    For a name the snapshot does not know, ``feature`` is None and ``check`` answers None,
+    which tells the caller to use the fallback.
+    """
 
     __slots__ = (
         "check",
@@ -69,18 +75,22 @@ class _FlagEntry:
         "impression_data",
         "no",
         "snapshot",
+        "tally",
         "variants",
         "yes",
     )
 
     def __init__(
-        self, snapshot: Snapshot, feature: CompiledFeature, counters: FlagCounters
+        self, snapshot: Snapshot, feature: CompiledFeature | None, counters: FlagCounters
     ) -> None:
         self.snapshot = snapshot
         self.feature = feature
-        self.constant = feature.constant
-        self.check = snapshot.checker(feature)
-        self.impression_data = feature.impression_data
+        self.constant = feature.constant if feature is not None else None
+        self.tally = counters.yes if self.constant else counters.no  # for constant answers
+        self.check: Callable[[Mapping[str, Any]], bool | None] = (
+            snapshot.checker(feature) if feature is not None else _unknown_flag
+        )
+        self.impression_data = feature is not None and feature.impression_data
         self.counters = counters
         self.yes = counters.yes
         self.no = counters.no
@@ -198,25 +208,24 @@ class UnleashClient:
         ``fallback_function(feature_name, context)`` when given, else ``False``. Never raises.
         """
         try:
-            entry = self._entries.get(feature_name)
-            if entry is not None:
-                enabled = entry.constant
-                if enabled is None:
-                    enabled = entry.check(
-                        context if type(context) is dict else _as_context(context)
+            entry = self._entries.get(feature_name) or self._entry(feature_name)
+            enabled = entry.constant
+            if enabled is None:
+                enabled = entry.check(context if type(context) is dict else _as_context(context))
+                if enabled is None:  # an unknown flag
+                    enabled = fallback_function is not None and _fallback(
+                        feature_name, context, fallback_function
                     )
                 if self._counting:
                     next(entry.yes if enabled else entry.no)
-                if entry.impression_data and self._events is not None:
-                    self._impression(
-                        UnleashEventType.FEATURE_FLAG, feature_name, enabled, context, ""
-                    )
-                return enabled
+            elif self._counting:
+                next(entry.tally)
+            if entry.impression_data and self._events is not None:
+                self._impression(UnleashEventType.FEATURE_FLAG, feature_name, enabled, context, "")
+            return enabled
         except Exception:
             LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
-        enabled = _fallback(feature_name, context, fallback_function)
-        self._count_unknown(feature_name, enabled, None)
-        return enabled
+            return _fallback(feature_name, context, fallback_function)
 
     def get_variant(
         self, feature_name: str, context: Mapping[str, Any] | None = None
@@ -224,33 +233,34 @@ class UnleashClient:
         """The variant of ``feature_name`` for ``context``, as the official SDK's dict:
         ``{"name", "enabled", "feature_enabled", "payload"?}``. Never raises."""
         try:
-            entry = self._entries.get(feature_name)
-            if entry is not None:
+            entry = self._entries.get(feature_name) or self._entry(feature_name)
+            feature = entry.feature
+            if feature is None:  # an unknown flag
+                variant = disabled_variant(False)
+            else:
                 variant = entry.snapshot.variant_of(
-                    entry.feature, context if type(context) is dict else _as_context(context)
+                    feature, context if type(context) is dict else _as_context(context)
                 )
-                if self._counting:
-                    next(entry.yes if variant["feature_enabled"] else entry.no)
-                    counter = entry.variants.get(variant["name"])
-                    if counter is None:
-                        counter = self.metrics.variant_counter(entry.counters, variant["name"])
-                    next(counter)
-                if entry.impression_data and self._events is not None:
-                    self._impression(
-                        UnleashEventType.VARIANT,
-                        feature_name,
-                        variant["enabled"],
-                        context,
-                        variant["name"],
-                    )
-                return variant
+            if self._counting:
+                next(entry.yes if variant["feature_enabled"] else entry.no)
+                counter = entry.variants.get(variant["name"])
+                if counter is None:
+                    counter = self.metrics.variant_counter(entry.counters, variant["name"])
+                next(counter)
+            if entry.impression_data and self._events is not None:
+                self._impression(
+                    UnleashEventType.VARIANT,
+                    feature_name,
+                    variant["enabled"],
+                    context,
+                    variant["name"],
+                )
+            return variant
         except Exception:
             LOGGER.debug(
                 "get_variant(%r) failed; answering 'disabled'", feature_name, exc_info=True
             )
-        variant = disabled_variant(False)
-        self._count_unknown(feature_name, False, variant["name"])
-        return variant
+            return disabled_variant(False)
 
     def explain(
         self,
@@ -299,8 +309,8 @@ class UnleashClient:
     def feature_definitions(self) -> dict[str, dict[str, Any]]:
         """Known flags: ``{name: {"type": ..., "project": ...}}`` as the official SDK returns."""
         return {
-            name: {"type": feature.type, "project": feature.project}
-            for name, feature in self._snapshot.features.items()
+            name: {"type": flag_type(definition), "project": flag_project(definition)}
+            for name, definition in self._snapshot.state.features.items()
         }
 
     @property
@@ -321,7 +331,7 @@ class UnleashClient:
             self._snapshot = snapshot
             self._install_entries()
             self._mark_ready()
-        for warning in snapshot.warnings:
+        for warning in snapshot.state.warnings:  # flags' own problems are logged as they compile
             LOGGER.debug("flag payload: %s", warning)
         return snapshot
 
@@ -353,14 +363,35 @@ class UnleashClient:
                 self._install_entries()
 
     def _install_entries(self) -> None:
-        """Rebuild the hot-path table from the snapshot and any overrides (under the lock)."""
+        """Rebuild the hot-path table (under the swap lock): entries for the flags the
+        snapshot has already compiled and for any overrides; other flags get theirs on
+        their first evaluation (:meth:`_entry`)."""
         entries = {}
-        for snapshot in (self._snapshot, *self._overrides):
-            for name, feature in snapshot.features.items():
-                counters = self.metrics.counters(name, _variant_names(feature))
+        layers = [(self._snapshot, self._snapshot.features.compiled())]
+        layers += [(layer, dict(layer.features.items())) for layer in self._overrides]
+        for snapshot, features in layers:
+            for name, feature in features.items():
+                counters = self.metrics.counters(name)
                 if counters is not None:
                     entries[name] = _FlagEntry(snapshot, feature, counters)
         self._entries = entries  # one reference swap: readers see old or new, never a mix
+
+    def _entry(self, feature_name: str) -> _FlagEntry:
+        """The entry of a name first evaluated since the last swap: the flag compiled now,
+        or, for a name the snapshot does not know, an entry that answers the fallback."""
+        # Read the table before the snapshot: apply_payload stores them in the other order,
+        # so an entry is never added to a newer table than its snapshot.
+        entries = self._entries
+        snapshot = self._snapshot
+        feature = snapshot.features.get(feature_name)
+        if not isinstance(feature_name, str):
+            return _FlagEntry(snapshot, None, FlagCounters(repr(feature_name)))
+        counters = self.metrics.counters(feature_name, known=feature is not None)
+        if counters is None:  # past the cap on counted unknown names: answer, don't keep
+            return _FlagEntry(snapshot, None, FlagCounters(feature_name))
+        entry = _FlagEntry(snapshot, feature, counters)
+        entries[feature_name] = entry
+        return entry
 
     def is_ready(self) -> bool:
         """Whether the client holds flags (from the server, the disk cache or a bootstrap)."""
@@ -465,18 +496,6 @@ class UnleashClient:
 
     # -- metrics, events, processes -------------------------------------------------------
 
-    def _count_unknown(self, feature_name: Any, enabled: bool, variant: str | None) -> None:
-        if not self._counting or not isinstance(feature_name, str):
-            return
-        try:
-            counters = self.metrics.counters(feature_name, known=False)
-            if counters is not None:
-                next(counters.yes if enabled else counters.no)
-                if variant is not None:
-                    next(self.metrics.variant_counter(counters, variant))
-        except Exception:
-            LOGGER.debug("counting %r failed", feature_name, exc_info=True)
-
     def _impression(
         self, kind: UnleashEventType, feature_name: str, enabled: bool, context: Any, variant: str
     ) -> None:
@@ -557,12 +576,8 @@ def _cache_name(config: ClientConfig) -> str:
     return f"{config.app_name}-{hashlib.sha256(source).hexdigest()[:12]}"
 
 
-def _variant_names(feature: CompiledFeature) -> list[str]:
-    names = ["disabled"]
-    for variants in (feature.variants, *(s.variants for s in feature.strategies)):
-        if variants is not None:
-            names.extend(variant.name for variant in variants.variants)
-    return names
+def _unknown_flag(context: Mapping[str, Any]) -> None:
+    return None
 
 
 def _override_definition(name: str, value: OverrideValue) -> dict[str, Any]:

@@ -4,6 +4,7 @@ dependencies."""
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,8 +28,10 @@ from tests.engine.payloads import (
     variant,
 )
 from unleash_lite.engine import (
+    CompiledFeature,
     FlagState,
     PayloadError,
+    Snapshot,
     StaticContext,
     compile_snapshot,
     disabled_variant,
@@ -111,6 +114,58 @@ def test_snapshot_exposes_static_and_custom_strategies() -> None:
     assert snapshot.is_enabled("a", {}) is True
 
 
+# -- lazy compilation ------------------------------------------------------------------------
+
+
+def compile_all(snapshot: Snapshot) -> dict[str, CompiledFeature]:
+    """Every feature of ``snapshot``, compiled now (as evaluations would, one by one)."""
+    return dict(snapshot.features)
+
+
+def test_loading_compiles_nothing_until_a_flag_is_asked_for() -> None:
+    snapshot = snapshot_of(feature("a"), feature("b", [rollout(50)]))
+    assert len(snapshot.features) == 2 and "b" in snapshot.features
+    assert snapshot.features.compiled() == {}
+    assert snapshot.is_enabled("a", {}) is True
+    assert set(snapshot.features.compiled()) == {"a"}
+
+
+def test_a_flag_compiles_once_per_snapshot() -> None:
+    snapshot = snapshot_of(feature("a", [rollout(50)]))
+    first = snapshot.features["a"]
+    assert snapshot.features["a"] is first
+    assert snapshot.features.get("a") is first
+    assert snapshot.features.get("missing") is None
+    with pytest.raises(KeyError):
+        snapshot.features["missing"]
+
+
+def test_threads_racing_on_a_first_evaluation_share_one_compiled_feature() -> None:
+    snapshot = snapshot_of(*(feature(f"f{i}", [rollout(50)]) for i in range(200)))
+    seen: list[dict[str, CompiledFeature]] = []
+
+    def evaluate_all() -> None:
+        seen.append({name: snapshot.features[name] for name in snapshot.features})
+
+    threads = [threading.Thread(target=evaluate_all) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = snapshot.features.compiled()
+    assert len(stored) == 200
+    for result in seen:
+        assert all(result[name] is stored[name] for name in stored)
+
+
+def test_a_parent_compiles_when_its_child_is_evaluated() -> None:
+    snapshot = snapshot_of(
+        feature("parent"), feature("child", dependencies=[{"feature": "parent"}])
+    )
+    assert snapshot.is_enabled("child", {}) is True
+    assert set(snapshot.features.compiled()) == {"child", "parent"}
+
+
 # -- incremental recompiles -------------------------------------------------------------------
 
 
@@ -118,6 +173,7 @@ def test_a_delta_touching_one_flag_reuses_the_others_by_identity() -> None:
     before = snapshot_of(
         feature("a"), feature("b"), feature("c", [strategy(constraints=[IN_NORWAY])])
     )
+    compile_all(before)
     after = before.apply(delta(feature_updated(feature("b", enabled=False))))
     assert after.features["a"] is before.features["a"]
     assert after.features["c"] is before.features["c"]
@@ -129,13 +185,24 @@ def test_a_delta_touching_one_flag_reuses_the_others_by_identity() -> None:
 def test_resending_an_equal_full_payload_reuses_every_feature() -> None:
     raw = payload(feature("a"), feature("b", [rollout(50)]), segments=[segment(1, IN_NORWAY)])
     before = compile_snapshot(raw)
+    compile_all(before)
     after = before.apply(copy.deepcopy(raw))
     for name in ("a", "b"):
         assert after.features[name] is before.features[name]
 
 
+def test_flags_not_compiled_before_a_refresh_compile_after_it() -> None:
+    before = snapshot_of(feature("used"), feature("unused"))
+    assert before.is_enabled("used", {}) is True
+    after = before.apply(delta(feature_updated(feature("other"))))
+    assert set(after.features.compiled()) == {"used"}
+    assert after.features["used"] is before.features["used"]
+    assert after.is_enabled("unused", {}) is True
+
+
 def test_removing_a_flag_keeps_the_rest() -> None:
     before = snapshot_of(feature("a"), feature("b"))
+    compile_all(before)
     after = before.apply(delta(feature_removed("a")))
     assert "a" not in after
     assert after.features["b"] is before.features["b"]
@@ -153,6 +220,7 @@ def test_a_segment_change_recompiles_only_its_dependents() -> None:
     norway = {"properties": {"country": "NO"}}
     assert before.is_enabled("uses-1", norway) is True
 
+    compile_all(before)
     after = before.apply(delta(segment_updated(segment(1, constraint("country", "IN", ["SE"])))))
     assert after.features["uses-2"] is before.features["uses-2"]
     assert after.features["plain"] is before.features["plain"]
@@ -168,6 +236,7 @@ def test_removing_a_segment_turns_its_dependents_off() -> None:
         feature("plain"),
         segments=[segment(1, IN_NORWAY)],
     )
+    compile_all(before)
     after = before.apply(delta(segment_removed(1)))
     assert after.is_enabled("uses-1", {"country": "NO"}) is False
     assert after.features["uses-1"].problem is not None
@@ -177,6 +246,7 @@ def test_removing_a_segment_turns_its_dependents_off() -> None:
 def test_a_different_static_context_recompiles_everything() -> None:
     raw = payload(feature("a"), feature("b"))
     before = compile_snapshot(raw, StaticContext(app_name="one"))
+    compile_all(before)
     after = compile_snapshot(
         before.state.apply(raw), StaticContext(app_name="two"), previous=before
     )
@@ -188,6 +258,7 @@ def test_different_custom_strategies_recompile_everything() -> None:
     raw = payload(feature("a", [strategy("mine")]))
     before = compile_snapshot(raw)
     assert before.is_enabled("a", {}) is False
+    compile_all(before)
     after = compile_snapshot(
         before.state.apply(raw), custom_strategies={"mine": AlwaysOn()}, previous=before
     )
@@ -469,6 +540,7 @@ def test_child_variants_when_dependencies_hold() -> None:
 
 def test_dependencies_follow_a_parent_updated_by_delta() -> None:
     before = snapshot_of(feature("parent"), feature("child", dependencies=[dependency("parent")]))
+    compile_all(before)
     after = before.apply(delta(feature_updated(feature("parent", enabled=False))))
     assert after.features["child"] is before.features["child"]
     assert after.is_enabled("child", {}) is False
@@ -493,10 +565,15 @@ def test_a_definition_equal_only_under_python_equality_is_recompiled() -> None:
 def test_a_segment_equal_only_under_python_equality_recompiles_its_flags() -> None:
     def with_segment_value(value: object) -> dict[str, object]:
         return {
-            "features": [{"name": "a", "enabled": True,
-                          "strategies": [{"name": "default", "segments": [1]}]}],
-            "segments": [{"id": 1, "constraints": [
-                {"contextName": "flag", "operator": "IN", "values": [value]}]}],
+            "features": [
+                {"name": "a", "enabled": True, "strategies": [{"name": "default", "segments": [1]}]}
+            ],
+            "segments": [
+                {
+                    "id": 1,
+                    "constraints": [{"contextName": "flag", "operator": "IN", "values": [value]}],
+                }
+            ],
         }
 
     before = compile_snapshot(with_segment_value(1))

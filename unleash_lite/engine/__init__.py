@@ -11,6 +11,8 @@ from .snapshot import (
     collector_paused,
     compile_snapshot,
     disabled_variant,
+    flag_project,
+    flag_type,
 )
 from .state import FlagState, PayloadError
 from .strategies import BUILTIN_STRATEGIES, CustomStrategy
@@ -26,4 +28,6 @@ __all__ = [
     "collector_paused",
     "compile_snapshot",
     "disabled_variant",
+    "flag_project",
+    "flag_type",
 ]

@@ -9,6 +9,7 @@ normalises the whole context.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ def raw_field(context: Context, field: str) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)  # one getter per field and client, shared by every rule
 def field_getter(field: str, static: StaticContext) -> Getter:
     """Compile a getter returning a field as text, falling back to the client's static value."""
     default = static.default_for(field)
@@ -109,6 +111,7 @@ def random_seed(_context: Context) -> str:
     return str(random.randint(1, 10000))
 
 
+@functools.lru_cache(maxsize=1024)
 def stickiness_getter(
     stickiness: str | None, static: StaticContext, random_when_missing: bool = False
 ) -> Getter:

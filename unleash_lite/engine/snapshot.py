@@ -1,8 +1,10 @@
 """Compiled snapshots: a flag state turned into closures, evaluated without parsing anything.
 
-A :class:`Snapshot` is immutable. A refresh compiles a new one (reusing every feature whose
-definition and segments did not change) and the client swaps it in with a single reference
-assignment, so readers never see a half-built state and never take a lock.
+A :class:`Snapshot` is immutable: loading it indexes the definitions, and each flag is
+compiled once, on its first evaluation. A refresh builds a new snapshot (reusing every
+compiled feature whose definition and segments did not change) and the client swaps it in
+with a single reference assignment, so readers never see a half-built state and never take
+a lock.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ from .variants import VariantSet, compile_variants
 LOGGER = logging.getLogger("unleash_lite")
 
 Check = Callable[[Context], bool]
+_NO_SEGMENTS: frozenset[int] = frozenset()
+
+
+def flag_type(definition: Mapping[str, Any]) -> str:
+    """A flag's type as the official SDK reports it ("release" when the payload has none)."""
+    return str(definition.get("type") or "release")
+
+
+def flag_project(definition: Mapping[str, Any]) -> str:
+    """A flag's project ("default" when the payload has none)."""
+    return str(definition.get("project") or "default")
 
 
 def disabled_variant(feature_enabled: bool) -> dict[str, Any]:
@@ -60,24 +73,85 @@ class CompiledFeature:
     segment_ids: frozenset[int]
 
 
-class Snapshot:
-    """An immutable, compiled set of flags that answers ``is_enabled`` and ``get_variant``."""
+class CompiledFeatures(Mapping[str, CompiledFeature]):
+    """The features of a snapshot by name, each compiled the first time it is asked for.
 
-    __slots__ = ("custom_strategies", "features", "state", "static", "warnings")
+    Loading indexes the definitions only; a flag is compiled on its first evaluation and
+    kept, so start-up and refresh cost follows the flags a process actually uses. Compiling
+    is a pure function of the definitions, so two threads racing on one flag build equal
+    features and the first one stored wins.
+    """
+
+    __slots__ = ("_compiled", "_compiler", "_definitions")
+
+    def __init__(
+        self,
+        definitions: Mapping[str, RawFeature],
+        compiler: _Compiler,
+        compiled: dict[str, CompiledFeature],
+    ) -> None:
+        self._definitions = definitions
+        self._compiler = compiler
+        self._compiled = compiled
+
+    def get(self, name: str, default: None = None) -> CompiledFeature | None:  # type: ignore[override]
+        feature = self._compiled.get(name)
+        if feature is None:
+            definition = self._definitions.get(name)
+            if definition is None:
+                return default
+            feature = self._compiled.setdefault(name, self._compiler.feature(name, definition))
+        return feature
+
+    def __getitem__(self, name: str) -> CompiledFeature:
+        feature: CompiledFeature | None = self.get(name)
+        if feature is None:
+            raise KeyError(name)
+        return feature
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._definitions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._definitions)
+
+    def __len__(self) -> int:
+        return len(self._definitions)
+
+    def compiled(self) -> dict[str, CompiledFeature]:
+        """The features compiled so far (a copy)."""
+        return self._compiled.copy()
+
+
+class Snapshot:
+    """An immutable set of flags that answers ``is_enabled`` and ``get_variant``."""
+
+    __slots__ = ("_warnings", "custom_strategies", "features", "state", "static")
 
     def __init__(
         self,
         state: FlagState,
-        features: Mapping[str, CompiledFeature],
+        features: CompiledFeatures,
         static: StaticContext,
         custom_strategies: Mapping[str, CustomStrategy],
-        warnings: tuple[str, ...],
     ) -> None:
         self.state = state
         self.features = features
         self.static = static
         self.custom_strategies = custom_strategies
-        self.warnings = warnings
+        self._warnings: tuple[str, ...] | None = None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Problems found in the payload and in every flag (compiles all flags once)."""
+        if self._warnings is None:
+            problems = [
+                f"feature {name!r}: {feature.problem}"
+                for name, feature in self.features.items()
+                if feature.problem
+            ]
+            self._warnings = (*self.state.warnings, *problems)
+        return self._warnings
 
     def __len__(self) -> int:
         return len(self.features)
@@ -144,7 +218,10 @@ class Snapshot:
 
     def dependencies_met(self, feature: CompiledFeature, context: Context) -> bool:
         """Whether every parent is in the required state (one level deep, as in Unleash)."""
-        return all(self.dependency_met(dependency, context) for dependency in feature.dependencies)
+        for dependency in feature.dependencies:  # noqa: SIM110 (a loop: no generator per call)
+            if not self.dependency_met(dependency, context):
+                return False
+        return True
 
     def dependency_met(self, dependency: Dependency, context: Context) -> bool:
         """Whether one parent is in the state (and variant) this dependency requires."""
@@ -176,8 +253,9 @@ def compile_snapshot(
 ) -> Snapshot:
     """Compile a flag state (or a raw payload, full or delta) into a snapshot.
 
-    With ``previous``, features whose definitions and segments are unchanged are reused as
-    they are, so a delta touching one flag recompiles one flag. Malformed features compile to
+    Features compile on first use (see :class:`CompiledFeatures`). With ``previous``, the
+    features it compiled whose definitions and segments are unchanged are reused as they are,
+    so a delta touching one flag recompiles at most that flag. Malformed features compile to
     "always off" with a warning; only a payload that is not a payload at all raises
     :class:`~unleash_lite.engine.state.PayloadError`. ``owned``: see :meth:`FlagState.apply`.
     """
@@ -211,34 +289,36 @@ def _compile(
 ) -> Snapshot:
     static = static or StaticContext()
     custom_strategies = MappingProxyType(dict(custom_strategies or {}))
-    reusable = (
+    compiled: dict[str, CompiledFeature] = {}
+    if (
         previous is not None
         and previous.static == static
-        and (previous.custom_strategies == custom_strategies)
-    )
-    old_features = previous.features if previous is not None and reusable else {}
-    old_segments = previous.state.segments if previous is not None else {}
+        and previous.custom_strategies == custom_strategies
+    ):
+        compiled = _reusable(previous, state)
+    compiler = _Compiler(state.segments, static, custom_strategies)
+    features = CompiledFeatures(state.features, compiler, compiled)
+    return Snapshot(state, features, static, custom_strategies)
+
+
+def _reusable(previous: Snapshot, state: FlagState) -> dict[str, CompiledFeature]:
+    """The features ``previous`` compiled whose definitions and segments did not change."""
+    old_segments = previous.state.segments
     changed_segments = {
         segment_id
         for segment_id in set(old_segments) | set(state.segments)
         if not same_json(old_segments.get(segment_id), state.segments.get(segment_id))
     }
-    compiler = _Compiler(state.segments, static, custom_strategies)
-    features: dict[str, CompiledFeature] = {}
-    warnings = list(state.warnings)
-    for name, definition in state.features.items():
-        old = old_features.get(name)
+    reused = {}
+    for name, old in previous.features.compiled().items():
+        definition = state.features.get(name)
         if (
-            old is not None
+            definition is not None
             and (old.definition is definition or same_json(old.definition, definition))
             and not (old.segment_ids & changed_segments)
         ):
-            features[name] = old
-        else:
-            features[name] = compiler.feature(name, definition)
-        if features[name].problem:
-            warnings.append(f"feature {name!r}: {features[name].problem}")
-    return Snapshot(state, MappingProxyType(features), static, custom_strategies, tuple(warnings))
+            reused[name] = old
+    return reused
 
 
 class _Compiler:
@@ -257,14 +337,14 @@ class _Compiler:
 
     def feature(self, name: str, definition: RawFeature) -> CompiledFeature:
         try:
-            return self._feature(name, definition)
+            feature = self._feature(name, definition)
         except Exception as error:  # a malformed definition must never break a refresh
             LOGGER.debug("feature %r does not compile", name, exc_info=True)
-            return CompiledFeature(
+            feature = CompiledFeature(
                 name,
                 False,
-                str(definition.get("project") or "default"),
-                str(definition.get("type") or "release"),
+                flag_project(definition),
+                flag_type(definition),
                 False,
                 (),
                 None,
@@ -273,8 +353,11 @@ class _Compiler:
                 False,
                 f"definition does not compile ({type(error).__name__}: {error})",
                 definition,
-                frozenset(),
+                _NO_SEGMENTS,
             )
+        if feature.problem:
+            LOGGER.debug("feature %r is always off: %s", name, feature.problem)
+        return feature
 
     def _feature(self, name: str, definition: RawFeature) -> CompiledFeature:
         enabled = definition.get("enabled") is True
@@ -313,8 +396,8 @@ class _Compiler:
         return CompiledFeature(
             name=name,
             enabled=enabled,
-            project=str(definition.get("project") or "default"),
-            type=str(definition.get("type") or "release"),
+            project=flag_project(definition),
+            type=flag_type(definition),
             impression_data=definition.get("impressionData") is True,
             strategies=tuple(strategies),
             variants=variants,
@@ -323,7 +406,7 @@ class _Compiler:
             constant=_constant(enabled, dependencies, matches),
             problem=problem,
             definition=definition,
-            segment_ids=frozenset(segment_ids),
+            segment_ids=frozenset(segment_ids) if segment_ids else _NO_SEGMENTS,
         )
 
     def _constraint(self, raw: Any) -> CompiledConstraint:
