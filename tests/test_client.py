@@ -725,3 +725,18 @@ def test_flags_kept_in_a_cache_from_an_earlier_fetch_are_used_at_start() -> None
     client = UnleashClient(url="", app_name="tests", cache=cache)
     assert client.is_enabled("kept") is True
     assert client.unleash_bootstrapped is False
+
+
+def test_destroying_a_client_twice_keeps_counting_its_duplicates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = offline(instance_id="twice")
+    second = offline(instance_id="twice")  # a duplicate, warned about; stays alive
+    first.destroy()
+    first.destroy()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="unleash_lite"):
+        third = offline(instance_id="twice")
+    assert any("already exist" in record.getMessage() for record in caplog.records)
+    second.destroy()
+    third.destroy()

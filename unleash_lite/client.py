@@ -161,6 +161,7 @@ class UnleashClient:
         if cache is None and not self.config.offline:
             self.cache = FileCache(_cache_name(self.config), directory=cache_directory)
         self._identifier = _register_instance(self.config, multiple_instance_mode)
+        self._counted_instance = True
         self._static = StaticContext(app_name, environment, socket.gethostname())
         self._swap_lock = threading.Lock()  # serialises writers only; readers never lock
         self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
@@ -435,7 +436,8 @@ class UnleashClient:
         self.is_initialized = False
         if self._events is not None:
             self._events.drain(timeout=1.0)
-        if self._identifier in _instances:
+        if self._counted_instance:  # once per client, however often destroy() is called
+            self._counted_instance = False
             _instances[self._identifier] -= 1
             if _instances[self._identifier] <= 0:
                 del _instances[self._identifier]
