@@ -32,7 +32,10 @@ def compile_search(pattern: str, ignore_case: bool = False) -> Callable[[str], b
     try:
         compiled = re2.compile(pattern, _OPTIONS_IGNORE_CASE if ignore_case else _OPTIONS)
     except (re2.error, TypeError, ValueError) as error:
-        raise InvalidPattern(f"invalid regular expression {pattern!r}: {error}") from None
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):  # RE2 reports its reason as bytes
+            reason = reason.decode("utf-8", "replace")
+        raise InvalidPattern(f"invalid regular expression {pattern!r}: {reason}") from None
     search = compiled.search
 
     def matches(text: str) -> bool:

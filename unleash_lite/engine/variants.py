@@ -118,5 +118,5 @@ def compile_variants(
 def _weight(value: Any) -> int:
     try:
         return max(int(value), 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite weight
         return 0
