@@ -242,12 +242,6 @@ def test_the_plugin_imports_only_pytest_at_module_level() -> None:
     assert imported == {"__future__", "contextlib", "collections.abc", "typing", "pytest"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unleash_lite/__init__.py imports the whole SDK (client, requests, apscheduler), "
-    "so loading the plugin costs every pytest run of every user ~0.2 s; a lazy __init__ "
-    "(PEP 562 __getattr__) would make it free",
-)
 def test_loading_the_plugin_does_not_import_the_sdk() -> None:
     script = (
         f"import sys, {PLUGIN}; "

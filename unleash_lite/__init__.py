@@ -1,19 +1,48 @@
-"""unleash_lite: a fast, production-safe, drop-in server-side Python SDK for Unleash."""
+"""unleash_lite: a fast, production-safe, drop-in server-side Python SDK for Unleash.
 
-from .cache import BaseCache, FileCache
-from .client import UnleashClient
-from .config import InstanceAllowType
-from .context import Context
-from .engine import PayloadError, Snapshot
-from .engine.explain import Explanation, Reason, StrategyTrace
-from .events import (
-    BaseEvent,
-    UnleashEvent,
-    UnleashEventType,
-    UnleashFetchedEvent,
-    UnleashReadyEvent,
-)
+Names are imported on first use (PEP 562), so importing a submodule such as the pytest
+plugin does not load the client, requests or APScheduler.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .cache import BaseCache, FileCache
+    from .client import UnleashClient
+    from .config import InstanceAllowType
+    from .context import Context
+    from .engine import PayloadError, Snapshot
+    from .engine.explain import Explanation, Reason, StrategyTrace
+    from .events import (
+        BaseEvent,
+        UnleashEvent,
+        UnleashEventType,
+        UnleashFetchedEvent,
+        UnleashReadyEvent,
+    )
+
+_HOMES = {
+    "BaseCache": ".cache",
+    "FileCache": ".cache",
+    "UnleashClient": ".client",
+    "InstanceAllowType": ".config",
+    "Context": ".context",
+    "PayloadError": ".engine",
+    "Snapshot": ".engine",
+    "Explanation": ".engine.explain",
+    "Reason": ".engine.explain",
+    "StrategyTrace": ".engine.explain",
+    "BaseEvent": ".events",
+    "UnleashEvent": ".events",
+    "UnleashEventType": ".events",
+    "UnleashFetchedEvent": ".events",
+    "UnleashReadyEvent": ".events",
+}
 
 __all__ = [
     "BaseCache",
@@ -33,3 +62,16 @@ __all__ = [
     "UnleashReadyEvent",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -43,6 +43,7 @@ from .engine import (
     disabled_variant,
     flag_project,
     flag_type,
+    resume_collector_after_fork,
 )
 from .engine.explain import Explanation, Reason, explain
 from .engine.strategies import CustomStrategy
@@ -562,6 +563,7 @@ def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
 
 
 def _after_fork_in_child() -> None:
+    resume_collector_after_fork()  # in case the fork came in the middle of a payload install
     for client in list(_live_clients):
         try:
             client._after_fork_in_child()

@@ -13,6 +13,7 @@ from .snapshot import (
     disabled_variant,
     flag_project,
     flag_type,
+    resume_collector_after_fork,
 )
 from .state import FlagState, PayloadError
 from .strategies import BUILTIN_STRATEGIES, CustomStrategy
@@ -30,4 +31,5 @@ __all__ = [
     "disabled_variant",
     "flag_project",
     "flag_type",
+    "resume_collector_after_fork",
 ]

@@ -28,6 +28,7 @@ LOGGER = logging.getLogger("unleash_lite")
 
 Check = Callable[[Context], bool]
 _NO_SEGMENTS: frozenset[int] = frozenset()
+_pauses_to_undo = 0  # collector_paused() blocks running that turned the collector off
 
 
 def flag_type(definition: Mapping[str, Any]) -> str:
@@ -272,13 +273,26 @@ def collector_paused() -> Iterator[None]:
     on, the collector runs hundreds of passes over the growing heap and takes most of the
     time (about three quarters of a 10,000-flag load).
     """
+    global _pauses_to_undo
     was_enabled = gc.isenabled()
     gc.disable()
+    if was_enabled:
+        _pauses_to_undo += 1
     try:
         yield
     finally:
         if was_enabled:
+            _pauses_to_undo -= 1
             gc.enable()
+
+
+def resume_collector_after_fork() -> None:
+    """In a child forked during a paused compile, turn the collector back on: the compile
+    that would have done it does not exist in the child."""
+    global _pauses_to_undo
+    if _pauses_to_undo:
+        _pauses_to_undo = 0
+        gc.enable()
 
 
 def _compile(
