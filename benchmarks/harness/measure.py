@@ -304,6 +304,19 @@ def task_load(sdk: Sdk, request: dict[str, Any]) -> dict[str, Any]:
         "traced_retained": traced_current,
         "known_flags": sdk.known_flags(client),
     }
+    if not traced:
+        # unleash_lite compiles a flag on its first evaluation: show that cost too, and the
+        # memory once every flag has been evaluated (a process that uses all of them).
+        context = dict(sample_contexts(1, seed=5)[0])
+        names = [flag_name(index) for index in range(n_flags)]
+        cpu = time.process_time_ns()
+        for name in names:
+            client.is_enabled(name, dict(context))
+        result["first_eval_all_cpu_seconds"] = (time.process_time_ns() - cpu) / 1e9
+        gc.collect()
+        result["retained_rss_all_evaluated"] = rss_bytes() - (
+            rss_before if payload is not None else rss_start
+        )
     if request.get("verify"):
         result["answers"] = scale_answers(client, n_flags)
     sdk.stop(client)

@@ -242,6 +242,19 @@ def scale_rows(results: dict[str, Any]) -> list[str]:
         add("peak RSS during load from text, MB", "load_text", "peak_rss_delta", 1 / MB, 1)
         add("retained RSS (client + parsed input), MB", "load_text", "retained_rss", 1 / MB, 1)
         add("retained RSS per flag, KB", "load_text", "retained_rss", 1 / 1024 / n, 2)
+        add(
+            "then first is_enabled of every flag, CPU s",
+            "load_text",
+            "first_eval_all_cpu_seconds",
+            digits=3,
+        )
+        add(
+            "retained RSS with every flag evaluated, MB",
+            "load_text",
+            "retained_rss_all_evaluated",
+            1 / MB,
+            1,
+        )
         add("tracemalloc peak (Python heap only), MB", "tracemalloc", "traced_peak", 1 / MB, 1)
         for section, share in (("refresh_all", "every flag"), ("refresh_1pct", "1% of flags")):
             add(f"refresh, {share} changed, 4 threads evaluating, s", section, "seconds", digits=3)
