@@ -439,24 +439,26 @@ class Run:
     def import_time(self) -> None:
         if "import" not in self.chosen:
             return
-        modules = {
-            "unleash_lite": "unleash_lite",
-            "official6": "UnleashClient",
-            "official5": "UnleashClient",
+        # What an application writes; unleash_lite's package namespace is lazy, so a bare
+        # ``import unleash_lite`` would not load the client.
+        statements = {
+            "unleash_lite": "from unleash_lite import UnleashClient",
+            "official6": "from UnleashClient import UnleashClient",
+            "official5": "from UnleashClient import UnleashClient",
         }
         timings: dict[str, list[float]] = {key: [] for key in SDK_KEYS}
         script = (
-            "import time; start = time.perf_counter_ns(); import {module}; "
+            "import time; start = time.perf_counter_ns(); {statement}; "
             "print(time.perf_counter_ns() - start)"
         )
         for target in TARGETS:  # a first import compiles the bytecode: not timed
-            self._python(target, "-c", f"import {modules[target.key]}")
+            self._python(target, "-c", statements[target.key])
         for round_index in range(self.config.import_rounds):
             for target in TARGETS:
                 self.progress(f"import time, round {round_index + 1}, {target.label}")
-                output = self._python(target, "-c", script.format(module=modules[target.key]))
+                output = self._python(target, "-c", script.format(statement=statements[target.key]))
                 timings[target.key].append(int(output.stdout.strip().splitlines()[-1]) / 1e6)
-        breakdown = self._python(TARGETS[0], "-X", "importtime", "-c", "import unleash_lite")
+        breakdown = self._python(TARGETS[0], "-X", "importtime", "-c", statements[TARGETS[0].key])
         self.results["import"] = {
             "ms": {key: median(timings[key]) for key in SDK_KEYS},
             "rounds_ms": timings,
