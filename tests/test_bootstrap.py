@@ -95,3 +95,11 @@ def test_invalid_files_raise_value_error(tmp_path: Path) -> None:
 def test_loaded_payload_is_not_validated_here() -> None:
     # Shape checks belong to the engine (PayloadError); load_bootstrap only reads JSON.
     assert load_bootstrap('{"no": "features"}') == {"no": "features"}
+
+
+def test_a_long_string_that_is_neither_json_nor_a_path_is_not_logged_whole() -> None:
+    source = "[" + "1," * 50_000 + "1]"
+    with pytest.raises(ValueError) as caught:
+        load_bootstrap(source)
+    assert len(str(caught.value)) < 400
+    assert "(100003 characters)" in str(caught.value)

@@ -154,15 +154,15 @@ def test_concurrent_sets_leave_the_newest_entries_on_disk(
     second_written = threading.Event()
     calls = 0
 
-    def write_in_order_forced(path: Path, data: Any) -> None:
+    def write_in_order_forced(path: Path, data: Any, max_bytes: Any = None) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
             first_writing.set()
             second_written.wait(timeout=2)  # the first writer is slow (a full disk, a GC...)
-            real_write(path, data)
+            real_write(path, data, max_bytes)
         else:
-            real_write(path, data)
+            real_write(path, data, max_bytes)
             second_written.set()
 
     monkeypatch.setattr(cache_module, "write_json_atomic", write_in_order_forced)
@@ -364,3 +364,74 @@ def test_a_complete_base_cache_subclass_works_with_the_client() -> None:
     memory.set(FEATURES_URL, json.dumps(FLAGS))
     memory.bootstrapped = True
     assert UnleashClient(url="", app_name="t", cache=memory).is_enabled("cached-on") is True
+
+
+# -- regressions from the reliability suite (tests/reliability) ---------------------------------
+
+
+def test_a_cache_file_nested_too_deeply_is_ignored_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """json.loads raises RecursionError for it: FileCache() (and so UnleashClient()) raised."""
+    (tmp_path / "app.json").write_text("[" * 100_000, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="unleash_lite"):
+        cache = FileCache("app", directory=tmp_path)
+    assert not cache.exists(FEATURES_URL)
+    assert len(unleash_warnings(caplog)) == 1
+
+
+def test_reload_of_an_unusable_file_keeps_the_entries_and_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fetch_toggles=False reader re-reads the shared file every refresh_interval: a bad
+    file used to log a warning every time and empty the cache."""
+    cache = FileCache("app", directory=tmp_path)
+    cache.set(FEATURES_URL, "good")
+    cache.path.write_text("{ torn", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="unleash_lite"):
+        for _ in range(5):
+            cache.reload()
+    assert cache.get(FEATURES_URL) == "good"
+    assert len(unleash_warnings(caplog)) == 1
+    FileCache("app", directory=tmp_path / "other").set("k", "v")
+    cache.path.write_text(json.dumps({FEATURES_URL: "newer"}), encoding="utf-8")
+    cache.reload()
+    assert cache.get(FEATURES_URL) == "newer"
+
+
+def test_a_file_over_max_bytes_is_refused_unread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "app.json"
+    with open(path, "wb") as handle:
+        handle.truncate(10 * 1024**3)  # sparse: reading it would take minutes
+    with caplog.at_level(logging.WARNING, logger="unleash_lite"):
+        cache = FileCache("app", directory=tmp_path, max_bytes=1024)
+    assert not cache.exists(FEATURES_URL)
+    (warning,) = unleash_warnings(caplog)
+    assert "over the limit of 1024" in warning and "max_payload_bytes" in warning
+
+
+def test_entries_that_would_make_the_file_too_large_stay_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = FileCache("app", directory=tmp_path, max_bytes=100)
+    cache.set("small", "x")
+    with caplog.at_level(logging.WARNING, logger="unleash_lite"):
+        cache.set("big", "y" * 200)
+        cache.set("bigger", "z" * 300)
+    assert cache.get("big") == "y" * 200  # still answered from memory
+    assert file_entries(cache) == {"small": "x"}  # the last file that fit
+    (warning,) = unleash_warnings(caplog)
+    assert "cannot be written" in warning and "over the limit of 100" in warning
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_at_the_cache_path_is_not_waited_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    os.mkfifo(tmp_path / "app.json")  # opening it to read would block until a writer came
+    with caplog.at_level(logging.WARNING, logger="unleash_lite"):
+        cache = FileCache("app", directory=tmp_path)
+    assert not cache.exists(FEATURES_URL)
+    assert "not a regular file" in unleash_warnings(caplog)[0]

@@ -1,16 +1,22 @@
-"""Crash-safe JSON files: atomic replace on write, tolerant reads."""
+"""Crash-safe JSON files: atomic replace on write, bounded and tolerant reads."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIRECTORY = 0o700
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class FileTooLarge(ValueError):
+    """A file (to read, or about to be written) is over the size limit."""
 
 
 def default_cache_directory() -> Path:
@@ -19,15 +25,19 @@ def default_cache_directory() -> Path:
     return Path(base) / "unleash-lite"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, max_bytes: int | None = None) -> None:
     """Write ``data`` as JSON so that readers see the old file or the new one, never a mix.
 
-    The bytes go to a private temporary file in the same directory, are flushed to disk, and
-    the file is renamed over ``path`` (atomic on POSIX and Windows), so several processes may
-    share the directory and a crash mid-write leaves the previous file intact.
+    The bytes go to a private (0600) temporary file in the same directory, are flushed to
+    disk, and the file is renamed over ``path`` (atomic on POSIX and Windows), so several
+    processes may share the directory and a crash mid-write leaves the previous file intact.
+    A missing directory is created private (0700); an existing one is left as it is. Raises
+    :class:`FileTooLarge`, writing nothing, when the JSON would be over ``max_bytes``.
     """
-    path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
     encoded = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    if max_bytes is not None and len(encoded) > max_bytes:
+        raise FileTooLarge(f"it would be {len(encoded)} bytes, over the limit of {max_bytes}")
+    path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
     )
@@ -44,7 +54,25 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def read_json(path: Path) -> Any:
-    """Read a JSON file; raises ``OSError`` or ``ValueError`` when missing or corrupt."""
-    with open(path, "rb") as handle:
-        return json.loads(handle.read())
+def read_json(path: Path, max_bytes: int | None = None) -> Any:
+    """Read a JSON file; raises ``OSError`` when it cannot be read and ``ValueError`` when it
+    is not a regular file, is over ``max_bytes`` (:class:`FileTooLarge`, checked before
+    reading) or is not JSON.
+
+    Only JSON is ever parsed (never pickle), and never more than ``max_bytes`` bytes are read,
+    even from a file that grows while it is read.
+    """
+    descriptor = os.open(path, _READ_FLAGS)  # non-blocking: a FIFO planted here cannot hang us
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("it is not a regular file")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise FileTooLarge(f"it is {info.st_size} bytes, over the limit of {max_bytes}")
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FileTooLarge(f"it grew past the limit of {max_bytes} bytes while being read")
+    try:
+        return json.loads(data)
+    except RecursionError:  # nesting deeper than the parser's stack: not a payload either
+        raise ValueError("it nests too deeply to be a payload") from None

@@ -11,6 +11,9 @@ from typing import Any
 BootstrapSource = Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 
+MAX_SHOWN_PATH = 200
+
+
 def load_bootstrap(source: BootstrapSource) -> Mapping[str, Any]:
     """Return the payload a bootstrap source holds (full or delta format).
 
@@ -31,7 +34,10 @@ def load_bootstrap(source: BootstrapSource) -> Mapping[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ValueError(f"cannot read bootstrap file {path}: {error.strerror}") from None
+        shown = str(path)
+        if len(shown) > MAX_SHOWN_PATH:  # most likely JSON that does not start with "{"
+            shown = f"{shown[:MAX_SHOWN_PATH]}... ({len(shown)} characters)"
+        raise ValueError(f"cannot read bootstrap file {shown}: {error.strerror}") from None
     return _parse(text, f"bootstrap file {path}")
 
 

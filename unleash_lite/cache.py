@@ -20,7 +20,8 @@ from typing import Any
 
 import requests
 
-from ._files import default_cache_directory, read_json, write_json_atomic
+from ._files import FileTooLarge, default_cache_directory, read_json, write_json_atomic
+from .config import DEFAULT_MAX_PAYLOAD_BYTES
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -62,9 +63,15 @@ class BaseCache(abc.ABC):
 class FileCache(BaseCache):
     """A JSON-file cache, drop-in for the official ``FileCache``.
 
+    The file is JSON only (never pickle), created 0600; a directory it has to create is
+    created 0700 (an existing one is left as it is).
+
     :param name: cache name; the file is ``<directory>/<name>.json``.
     :param directory: where to keep it; defaults to the per-user cache directory.
     :param request_timeout: timeout in seconds for :meth:`bootstrap_from_url`.
+    :param max_bytes: a cache file larger than this is refused (checked before reading it),
+        and entries that would make the file larger are kept in memory only, with a warning.
+        ``UnleashClient`` passes its ``max_payload_bytes``.
     """
 
     def __init__(
@@ -72,12 +79,15 @@ class FileCache(BaseCache):
         name: str,
         directory: str | os.PathLike[str] | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
+        max_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "unleash"
         self.path = Path(directory or default_cache_directory()) / f"{safe_name}.json"
         self.request_timeout = request_timeout
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._entries: dict[str, Any] = self._read()
+        self._read_problem: str | None = None  # the last one logged, so it is logged once
+        self._entries: dict[str, Any] = self._read() or {}
         self._warned_unwritable = False
 
     def __repr__(self) -> str:
@@ -128,8 +138,14 @@ class FileCache(BaseCache):
         return key in self._entries
 
     def reload(self) -> None:
-        """Re-read the file, picking up what another process wrote."""
+        """Re-read the file, picking up what another process wrote.
+
+        A file that has become unusable (corrupt, too large) is reported once and the entries
+        read before are kept: the last good flags stay.
+        """
         entries = self._read()
+        if entries is None:
+            return
         with self._lock:
             self._entries = entries
 
@@ -148,22 +164,34 @@ class FileCache(BaseCache):
         except OSError as error:
             LOGGER.warning("Could not remove cache file %s: %s", self.path, error.strerror)
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> dict[str, Any] | None:
+        """The file's entries: ``{}`` when there is no file, ``None`` when it is unusable."""
         try:
-            entries = read_json(self.path)
+            entries = read_json(self.path, self.max_bytes)
         except (FileNotFoundError, NotADirectoryError):
+            self._read_problem = None
             return {}  # nothing cached yet; an unusable directory is reported when writing
+        except FileTooLarge as error:
+            self._unusable(f"{error} (max_payload_bytes)")
+            return None
         except (OSError, ValueError) as error:
-            LOGGER.warning("Ignoring unreadable cache file %s: %s", self.path, error)
-            return {}
+            self._unusable(str(error))
+            return None
         if not isinstance(entries, dict):
-            LOGGER.warning("Ignoring cache file %s: it does not hold a JSON object", self.path)
-            return {}
+            self._unusable("it does not hold a JSON object")
+            return None
+        self._read_problem = None
         return entries
+
+    def _unusable(self, problem: str) -> None:
+        """Log ``problem`` once (a reader re-reading the same bad file says it only once)."""
+        if problem != self._read_problem:
+            self._read_problem = problem
+            LOGGER.warning("Ignoring unusable cache file %s: %s", self.path, problem)
 
     def _write(self, entries: dict[str, Any]) -> None:
         try:
-            write_json_atomic(self.path, entries)
+            write_json_atomic(self.path, entries, self.max_bytes)
         except (OSError, TypeError, ValueError) as error:
             if not self._warned_unwritable:
                 self._warned_unwritable = True

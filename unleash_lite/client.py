@@ -160,7 +160,11 @@ class UnleashClient:
         self.custom_strategies: Mapping[str, CustomStrategy] = dict(custom_strategies or {})
         self.cache: BaseCache | None = cache
         if cache is None and not self.config.offline:
-            self.cache = FileCache(_cache_name(self.config), directory=cache_directory)
+            self.cache = FileCache(
+                _cache_name(self.config),
+                directory=cache_directory,
+                max_bytes=self.config.max_payload_bytes,
+            )
         self._identifier = _register_instance(self.config, multiple_instance_mode)
         self._counted_instance = True
         self._static = StaticContext(app_name, environment, socket.gethostname())
@@ -471,8 +475,8 @@ class UnleashClient:
                 self.apply_payload(
                     load_bootstrap(bootstrap), owned=not isinstance(bootstrap, Mapping)
                 )
-            except (ValueError, PayloadError) as error:
-                LOGGER.error("Ignoring the bootstrap: %s", error)
+            except (ValueError, PayloadError, RecursionError) as error:
+                LOGGER.error("Ignoring the bootstrap: %s", error or type(error).__name__)
             else:
                 self.unleash_bootstrapped = True
                 return None
@@ -491,7 +495,7 @@ class UnleashClient:
                 self.apply_payload(json.loads(stored), owned=True)
             else:
                 self.apply_payload(stored)
-        except (ValueError, PayloadError) as error:
+        except (ValueError, PayloadError, RecursionError) as error:  # Recursion: deep JSON
             LOGGER.warning("Ignoring unusable flags in the cache: %s", error)
             return None
         self.unleash_bootstrapped = bootstrapped

@@ -378,3 +378,76 @@ def test_outcome_ok_property() -> None:
     assert not Outcome(Result.UNAVAILABLE).ok
     assert not Outcome(Result.REJECTED).ok
     assert not Outcome(Result.FAILED).ok
+
+
+# -- regressions from the reliability suite (tests/reliability) ---------------------------------
+
+
+def test_a_timed_out_get_is_not_sent_again() -> None:
+    """urllib3's read retry (meant for a keep-alive connection the server closed) also
+    re-sent a GET that timed out: twice the load on a slow server, twice the wait."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+
+    def accept_and_say_nothing() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    port = listener.getsockname()[1]
+    api = UnleashApi(make_config(url=f"http://127.0.0.1:{port}/api", request_timeout=0.2))
+    outcome = api.fetch_features(None)
+    listener.close()
+    assert outcome.result is Result.UNAVAILABLE and outcome.detail == "timed out"
+    assert len(accepted) == 1
+    for connection in accepted:
+        connection.close()
+
+
+@responses.activate
+def test_a_flags_body_over_max_payload_bytes_is_refused() -> None:
+    big = body_of(payload(*(feature(f"f{n}") for n in range(100))))
+    responses.get(FEATURES, body=big)
+    announced = UnleashApi(make_config(max_payload_bytes=len(big) - 1)).fetch_features(None)
+    assert announced.result is Result.TOO_LARGE and announced.body == ""
+    assert f"max_payload_bytes={len(big) - 1}" in announced.detail
+    exact = UnleashApi(make_config(max_payload_bytes=len(big))).fetch_features(None)
+    assert exact.result is Result.OK and exact.body == big
+
+
+def test_urllib3_retry_warnings_about_our_requests_are_debug(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """With the default request_retries=3, urllib3 logged three WARNINGs per poll while the
+    server was down; the backoff's one line per change of state is enough."""
+    import logging
+
+    from . import free_port
+
+    caplog.set_level(logging.DEBUG)
+    api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
+    api.fetch_features(None)
+    retries = [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retries) == 2
+    assert all(r.levelno == logging.DEBUG for r in retries)
+    other = logging.getLogger("urllib3.connectionpool")
+    with caplog.at_level(logging.WARNING):
+        other.warning("Retrying (%r) after something", "not ours")
+    assert caplog.records[-1].levelno == logging.WARNING  # other users of urllib3: untouched
+
+
+def test_verify_false_warns_once_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
+    UnleashApi(make_config(custom_options={"verify": False}))
+    UnleashApi(make_config(custom_options={"verify": "/etc/ssl/certs/ca.pem"}))
+    UnleashApi(make_config())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "verification is OFF for unleash.test" in warnings[0]
+    assert TOKEN not in warnings[0]

@@ -355,3 +355,62 @@ def test_a_real_scheduler_keeps_polling(tmp_path: Any) -> None:
             assert server.recorded("/client/register", "POST")
         finally:
             client.destroy()
+
+
+# -- regressions from the reliability suite (tests/reliability) ---------------------------------
+
+
+@responses.activate
+def test_json_nested_deeper_than_the_parser_is_a_bad_payload_not_an_exception(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """json.loads raises RecursionError (not ValueError) for such a body; it used to escape
+    poll(), so APScheduler logged a traceback on every poll and the backoff never heard."""
+    responses.get(FEATURES, body="[" * 100_000)
+    sync, recorder = make()
+    for _ in range(3):
+        sync.poll()
+    assert recorder.applied == []
+    (warning,) = messages(caplog.records, logging.WARNING)
+    assert "nested too deeply" in warning
+    assert sync.features_backoff.state == "invalid"
+
+
+@responses.activate
+def test_an_unexpected_error_while_installing_leaves_the_poller_running(
+        caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(FEATURES, body=body_of(FIRST))
+    sync, recorder = make()
+
+    def broken(data: Any) -> None:
+        raise TypeError("a bug in the engine")
+
+    sync.apply_payload = broken
+    sync.poll()  # no exception
+    sync.poll()
+    (warning,) = messages(caplog.records, logging.WARNING)
+    assert "unusable flags payload (TypeError)" in warning
+    sync.apply_payload = recorder.apply
+    sync.poll()
+    assert recorder.applied == [FIRST]
+
+
+@responses.activate
+def test_a_payload_over_the_limit_backs_off_and_is_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(FEATURES, body=body_of(payload(*(feature(f"f{n}") for n in range(50)))))
+    sync, recorder = make(max_payload_bytes=1000)
+    scheduler = sync._scheduler
+    sync.start()
+    assert isinstance(scheduler, StubScheduler)
+    delays = []
+    for _ in range(3):
+        sync.poll()
+        delays.append(scheduler.interval("poll"))
+    assert recorder.applied == []
+    assert delays == [30, 40, 50]  # one step per refusal: each try costs a full answer
+    (warning,) = messages(caplog.records, logging.WARNING)
+    assert "refused the flags payload" in warning and "max_payload_bytes=1000" in warning
+    responses.replace(responses.GET, FEATURES, body=body_of(FIRST))
+    sync.poll()
+    assert recorder.applied == [FIRST]
+    assert scheduler.interval("poll") == 10

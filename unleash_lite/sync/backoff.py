@@ -47,11 +47,22 @@ class Backoff:
         """A fresh lock in a forked child (the parent's may have been held at fork time)."""
         self._lock = threading.Lock()
 
-    def record_problem(self, problem: str) -> None:
-        """Note an unusable payload (or cache) without a call outcome to go with it."""
+    def record_problem(self, problem: str, state: str = "invalid", back_off: bool = False) -> None:
+        """Note an unusable payload (or cache) without a call outcome to go with it.
+
+        ``back_off``: also grow the interval one step, as for an unavailable server (for a
+        problem that costs the server a full answer on every try, such as a payload over
+        ``max_payload_bytes``). ``state`` names the problem, for the one log line per change.
+        """
         with self._lock:
+            if back_off:
+                self.failures = min(self.failures + 1, MAX_MULTIPLIER - 1)
+                self.retry_after = None
+            later = f"; next try in {self.delay:g}s" if back_off else ""
             self._change(
-                "invalid", logging.WARNING, f"{self.what}: {problem}; keeping the last good flags"
+                state,
+                logging.WARNING,
+                f"{self.what}: {problem}; keeping the last good flags{later}",
             )
 
     def record(self, outcome: Outcome, problem: str | None = None) -> None:

@@ -2,30 +2,49 @@
 
 Every call returns an :class:`Outcome` classifying what happened, so callers decide on
 backoff from one place and no exception from ``requests`` escapes into a scheduler thread.
+
+Answers are read as a stream and never buffered past a limit: the flags body up to
+``max_payload_bytes`` (after decompression; a larger ``Content-Length`` is refused before
+reading), any other body up to :data:`SMALL_BODY_BYTES`. A body still arriving
+``request_timeout`` seconds after its headers is abandoned, so a server that trickles bytes
+cannot hold the poller.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import platform
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from ..config import ClientConfig
 from ..version import __version__
+
+LOGGER = logging.getLogger("unleash_lite")
 
 SDK_NAME = "unleash-lite"
 SPEC_VERSION = "6.1.0"
 FEATURES_PATH = "/client/features"
 REGISTER_PATH = "/client/register"
 METRICS_PATH = "/client/metrics"
+CHUNK_BYTES = 64 * 1024
+SMALL_BODY_BYTES = 64 * 1024  # the most read of an answer whose body is not the flags
 
 
 def platform_fields() -> dict[str, Any]:
@@ -50,6 +69,7 @@ class Result(Enum):
     NOT_MODIFIED = "not_modified"  # 304: the flags did not change
     UNAVAILABLE = "unavailable"  # 429, 5xx, timeout, connection error: back off
     REJECTED = "rejected"  # 401/403/404: wrong token or URL: slowest rate
+    TOO_LARGE = "too_large"  # 2xx with a body over max_payload_bytes: refused, not read
     FAILED = "failed"  # any other answer (other 4xx, bad payload)
 
 
@@ -77,6 +97,13 @@ class UnleashApi:
         self.config = config
         self.connection_id = str(uuid.uuid4())
         self.session = self._new_session()
+        if "verify" in config.custom_options and not config.custom_options["verify"]:
+            LOGGER.warning(
+                "Unleash: TLS certificate verification is OFF for %s (custom_options "
+                "verify=False): anyone on the network path can impersonate the server and "
+                "read the API token; pass the server's CA bundle as verify= instead",
+                urlsplit(config.api_url).netloc or config.api_url,
+            )
 
     def reset_after_fork(self) -> None:
         """A fresh connection pool and connection id for a forked child process."""
@@ -93,18 +120,20 @@ class UnleashApi:
         if etag:
             headers["If-None-Match"] = etag
         params = {"project": self.config.project_name} if self.config.project_name else None
-        return self._call("GET", FEATURES_PATH, headers, params=params)
+        return self._call(
+            "GET", FEATURES_PATH, headers, self.config.max_payload_bytes, params=params
+        )
 
     def register(self, body: dict[str, Any]) -> Outcome:
         """POST the client's registration."""
         return self._call(
-            "POST", REGISTER_PATH, self.headers(self.config.metrics_interval), json=body
+            "POST", REGISTER_PATH, self.headers(self.config.metrics_interval), None, json=body
         )
 
     def send_metrics(self, body: dict[str, Any]) -> Outcome:
         """POST one metrics bucket."""
         return self._call(
-            "POST", METRICS_PATH, self.headers(self.config.metrics_interval), json=body
+            "POST", METRICS_PATH, self.headers(self.config.metrics_interval), None, json=body
         )
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
@@ -123,9 +152,9 @@ class UnleashApi:
     def _new_session(self) -> requests.Session:
         session = requests.Session()
         # Retry what never reached the server (connect errors) for every call, and a dropped
-        # connection once for GETs only, so POSTs are never doubled; slow or failing answers
-        # are left to the poller's backoff.
-        retries = Retry(
+        # connection once for GETs only, so POSTs are never doubled; slow (see _Retry) or
+        # failing answers are left to the poller's backoff.
+        retries = _Retry(
             total=self.config.request_retries,
             connect=self.config.request_retries,
             read=1,  # once, for a keep-alive connection the server closed as we reused it
@@ -141,9 +170,19 @@ class UnleashApi:
         session.mount("https://", adapter)
         return session
 
-    def _call(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> Outcome:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body_limit: int | None,
+        **kwargs: Any,
+    ) -> Outcome:
+        """Make one call; ``body_limit``: read a 2xx body up to that many bytes (the flags),
+        or ``None`` when only the status matters."""
         options = dict(self.config.custom_options)
         options.setdefault("timeout", self.config.request_timeout)
+        options["stream"] = True  # bodies are read below, within limits
         try:
             response = self.session.request(
                 method, self.config.api_url + path, headers=headers, **kwargs, **options
@@ -152,18 +191,66 @@ class UnleashApi:
             return Outcome(Result.UNAVAILABLE, detail="timed out")
         except requests.RequestException as error:
             return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({_reason(error)})")
-        return _classify(response)
+        deadline = time.monotonic() + self.config.request_timeout
+        try:
+            return _classify(response, body_limit, deadline)
+        finally:
+            response.close()  # a connection whose body was not read to the end is dropped
 
 
-def _classify(response: requests.Response) -> Outcome:
+class _Retry(Retry):
+    """urllib3's ``Retry``, except that an answer slower than the timeout is never asked for
+    again: a second try would double both the load on a struggling server and the time the
+    poll takes; the poller's backoff handles a slow server instead."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+            raise error.with_traceback(_stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+class _QuietRetries(logging.Filter):
+    """Log urllib3's per-attempt "Retrying ..." warnings about this SDK's own requests at
+    DEBUG: the backoff already says once per change of state that the server is unreachable,
+    instead of several lines per poll. Other users of urllib3 are not affected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], _Retry):
+            record.levelno = logging.DEBUG
+            record.levelname = logging.getLevelName(logging.DEBUG)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_QuietRetries())
+
+
+def _classify(response: requests.Response, body_limit: int | None, deadline: float) -> Outcome:
     status = response.status_code
-    if status == 304:
-        return Outcome(Result.NOT_MODIFIED, status, etag=response.headers.get("ETag"))
-    if 200 <= status < 300:
-        return Outcome(Result.OK, status, body=response.text, etag=response.headers.get("ETag"))
+    etag = response.headers.get("ETag")
+    if 200 <= status < 300 and status != 204 and body_limit is not None:
+        try:
+            data = _read_body(response, body_limit, deadline)
+        except _TooLarge as error:
+            return Outcome(Result.TOO_LARGE, status, str(error), etag=etag)
+        except (
+            _TooSlow,
+            urllib3.exceptions.HTTPError,
+            requests.RequestException,
+            OSError,
+        ) as error:
+            return Outcome(Result.UNAVAILABLE, status, _body_failure(error))
+        return Outcome(Result.OK, status, body=_text(data, response), etag=etag)
     if status in (401, 403, 404):
         path = response.request.path_url if response.request else ""
-        said = _server_message(response)
+        said = _server_message(_small_body(response, deadline, unannounced=True))
         advice = (
             "check the url (it should end with /api)"
             if status == 404
@@ -171,6 +258,11 @@ def _classify(response: requests.Response) -> Outcome:
             "that the url ends with /api"
         )
         return Outcome(Result.REJECTED, status, f"HTTP {status} for {path}{said}: {advice}")
+    _small_body(response, deadline)  # read to the end, so the connection can be reused
+    if status == 304:
+        return Outcome(Result.NOT_MODIFIED, status, etag=etag)
+    if 200 <= status < 300:
+        return Outcome(Result.OK, status, etag=etag)
     if status == 429 or status >= 500:
         return Outcome(
             Result.UNAVAILABLE,
@@ -181,11 +273,84 @@ def _classify(response: requests.Response) -> Outcome:
     return Outcome(Result.FAILED, status, f"HTTP {status}")
 
 
-def _server_message(response: requests.Response) -> str:
+class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _read_body(response: requests.Response, limit: int, deadline: float) -> bytes:
+    """The (decompressed) body, read chunk by chunk: :class:`_TooLarge` past ``limit`` bytes
+    (at once when ``Content-Length`` announces more), :class:`_TooSlow` past ``deadline``.
+    A body read to its end gives its connection back to the pool."""
+    announced = _content_length(response)
+    if announced is not None and announced > limit:
+        raise _TooLarge(f"{announced} bytes announced, over max_payload_bytes={limit}")
+    raw = response.raw
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = raw.read1(CHUNK_BYTES, decode_content=True)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"more than max_payload_bytes={limit} bytes")
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise _TooSlow()
+    raw.release_conn()
+    return b"".join(chunks)
+
+
+def _small_body(response: requests.Response, deadline: float, unannounced: bool = False) -> bytes:
+    """A body that is not the flags, read when its length is known and small (so the
+    connection can be reused; 304 and 204 have none) or, with ``unannounced``, when it is
+    chunked (up to the same limit); else left unread and its connection dropped. Never
+    raises."""
+    remaining = getattr(response.raw, "length_remaining", None)
+    if remaining is None and not unannounced:
+        return b""
+    if remaining is not None and remaining > SMALL_BODY_BYTES:
+        return b""
+    try:
+        return _read_body(response, SMALL_BODY_BYTES, deadline)
+    except Exception:
+        return b""
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _body_failure(error: BaseException) -> str:
+    if isinstance(error, _TooSlow):
+        return "timed out: the answer was still arriving after request_timeout"
+    if isinstance(error, (urllib3.exceptions.ReadTimeoutError, requests.Timeout, TimeoutError)):
+        return "timed out reading the answer"
+    return f"the answer broke off ({type(error).__name__})"
+
+
+def _text(data: bytes, response: requests.Response) -> str:
+    """The body as text: the charset the server names, else UTF-8 (JSON's encoding)."""
+    header = Message()
+    header["Content-Type"] = response.headers.get("Content-Type", "")
+    charset = header.get_content_charset() or "utf-8"
+    try:
+        text = data.decode(charset, "replace")
+    except LookupError:
+        text = data.decode("utf-8", "replace")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _server_message(data: bytes) -> str:
     """The server's own explanation (Unleash answers ``{"message": ...}``), if short."""
     try:
-        message = response.json().get("message")
-    except (ValueError, AttributeError):
+        message = json.loads(data).get("message")
+    except (ValueError, AttributeError, RecursionError):
         return ""
     return f" ({message[:200]})" if isinstance(message, str) and message else ""
 
@@ -205,5 +370,6 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _reason(error: requests.RequestException) -> str:
-    # The message of a connection error can be long and nested; its class says enough.
+    # The message of a connection error can be long and nested (and, for a header that
+    # requests refuses, holds the header's value: the token); its class says enough.
     return type(error).__name__

@@ -131,16 +131,33 @@ class Synchronizer:
     # -- jobs -----------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Fetch the flags once and install them when they changed."""
+        """Fetch the flags once and install them when they changed. Never raises: whatever
+        happens is classified, logged once per change of state, and the job goes on."""
         with self._poll_lock:
-            outcome = self.api.fetch_features(self.etag)
-            problem = None
-            if outcome.result is Result.OK:
-                problem = self._install(outcome.body, outcome.etag)
-            elif outcome.result is Result.NOT_MODIFIED:
-                LOGGER.debug("Unleash flags unchanged (304)")
-            self.features_backoff.record(outcome, problem)
+            try:
+                self._poll_once()
+            except Exception as error:  # a bug must neither stop the job nor reach its thread
+                LOGGER.debug("Unleash flags poll failed", exc_info=True)
+                self.features_backoff.record_problem(
+                    f"the poll failed ({type(error).__name__})", state="poll-failed"
+                )
             self._reschedule("poll", self.features_backoff.delay, self.config.refresh_jitter)
+
+    def _poll_once(self) -> None:
+        outcome = self.api.fetch_features(self.etag)
+        if outcome.result is Result.TOO_LARGE:
+            # Refused before it was read (or as soon as it passed the limit). Every try costs
+            # the server up to max_payload_bytes, so this backs off like an overload.
+            self.features_backoff.record_problem(
+                f"refused the flags payload: {outcome.detail}", state="too-large", back_off=True
+            )
+            return
+        problem = None
+        if outcome.result is Result.OK:
+            problem = self._install(outcome.body, outcome.etag)
+        elif outcome.result is Result.NOT_MODIFIED:
+            LOGGER.debug("Unleash flags unchanged (304)")
+        self.features_backoff.record(outcome, problem)
 
     def reload_cache(self) -> None:
         """Install the flags another process wrote to the shared cache (``fetch_toggles=False``)."""
@@ -157,7 +174,11 @@ class Synchronizer:
             stored_etag is not None and stored_etag in (self.etag, self._unusable_etag)
         ):
             return
-        text = stored if isinstance(stored, str) else json.dumps(stored)
+        try:
+            text = stored if isinstance(stored, str) else json.dumps(stored)
+        except (TypeError, ValueError, RecursionError) as error:
+            text = ""  # a user cache holding something that is not JSON at all
+            LOGGER.debug("Unleash cache entry is not JSON: %s", type(error).__name__)
         problem = self._apply(text)
         if problem is not None:
             self._unusable_etag = stored_etag  # warn once, not on every refresh
@@ -168,22 +189,28 @@ class Synchronizer:
     def send_metrics(self) -> None:
         """Send the counts not yet accepted by the server; keep them if the send fails."""
         with self._send_lock:
-            if not self.registered and not self.config.disable_registration:
-                self.register()
-            bucket = self.metrics.collect()
-            if bucket is not None:
-                outcome = self.api.send_metrics(
-                    bucket.body(
-                        self.config.app_name,
-                        self.config.instance_id,
-                        self.api.connection_id,
-                        self.config.environment,
-                    )
-                )
-                if outcome.ok:
-                    self.metrics.mark_sent(bucket)
-                self.metrics_backoff.record(outcome)
+            try:
+                self._send_metrics_once()
+            except Exception:  # the counts stay; a bug must not stop the job
+                LOGGER.debug("Unleash metrics send failed", exc_info=True)
             self._reschedule("metrics", self.metrics_backoff.delay, self.config.metrics_jitter)
+
+    def _send_metrics_once(self) -> None:
+        if not self.registered and not self.config.disable_registration:
+            self.register()
+        bucket = self.metrics.collect()
+        if bucket is not None:
+            outcome = self.api.send_metrics(
+                bucket.body(
+                    self.config.app_name,
+                    self.config.instance_id,
+                    self.api.connection_id,
+                    self.config.environment,
+                )
+            )
+            if outcome.ok:
+                self.metrics.mark_sent(bucket)
+            self.metrics_backoff.record(outcome)
 
     def register(self) -> None:
         """POST the registration; retried with the next metrics send until it succeeds."""
@@ -228,6 +255,11 @@ class Synchronizer:
             self.apply_payload(payload)
         except ValueError as error:  # includes PayloadError and JSON decode errors
             return f"unusable flags payload ({type(error).__name__}: {str(error)[:200]})"
+        except RecursionError:  # JSON nested deeper than the parser's stack
+            return "unusable flags payload (nested too deeply)"
+        except Exception as error:  # never let a payload break the poller
+            LOGGER.debug("Unleash could not install a flags payload", exc_info=True)
+            return f"unusable flags payload ({type(error).__name__})"
         return None
 
     def _new_scheduler(self) -> BaseScheduler:

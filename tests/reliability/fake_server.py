@@ -1,0 +1,568 @@
+"""A programmable Unleash control service for fault injection: a real HTTP server on
+127.0.0.1 (``ThreadingHTTPServer``, port 0), not a mock of ``requests``.
+
+Each endpoint (flags GET, registration POST, metrics POST) answers from its own
+:class:`Script`: one-shot replies queued with ``then(...)``, and a standing reply set with
+``always(...)``. A reply is a function writing the answer on the raw exchange, so it can do
+what a real network does: answer late, answer part of a body, reset the connection, stream
+an enormous (or gzip-bombed) body, or hang until released. Every request is recorded,
+and the metrics the server *accepted* are summed, so tests compare them with the
+evaluations made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import socket
+import ssl
+import struct
+import threading
+import time
+import zlib
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKEN = "default:development.7f3c0e2b9d5a41c8b6e4-reliability-token"  # must never leak
+
+
+# -- payloads ------------------------------------------------------------------------------
+
+
+def flag(name: str, enabled: bool = True, **extra: Any) -> dict[str, Any]:
+    """A flag on for everyone (when enabled), with the default strategy."""
+    definition: dict[str, Any] = {
+        "name": name,
+        "type": "release",
+        "project": "default",
+        "enabled": enabled,
+        "stale": False,
+        "impressionData": False,
+        "strategies": [{"name": "default", "parameters": {}, "constraints": []}],
+        "variants": [],
+    }
+    definition.update(extra)
+    return definition
+
+
+def variant(name: str, weight: int = 1000) -> dict[str, Any]:
+    return {
+        "name": name,
+        "weight": weight,
+        "weightType": "variable",
+        "stickiness": "default",
+        "payload": {"type": "string", "value": f"payload-of-{name}"},
+    }
+
+
+def payload(*flags: Mapping[str, Any], segments: list[Any] | None = None) -> dict[str, Any]:
+    return {
+        "version": 2,
+        "features": [dict(f) for f in flags],
+        "segments": segments or [],
+        "query": {},
+        "meta": {},
+    }
+
+
+def encode(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def etag_of(data: Any) -> str:
+    return '"' + hashlib.sha256(encode(data)).hexdigest()[:16] + '"'
+
+
+# Two payloads that differ in every way a test can see.
+PAYLOAD_A = payload(
+    flag("shared"),
+    flag("only-a"),
+    flag("colour", variants=[variant("red")]),
+    flag("off-in-b"),
+)
+PAYLOAD_B = payload(
+    flag("shared"),
+    flag("only-b"),
+    flag("colour", variants=[variant("blue")]),
+    flag("off-in-b", enabled=False),
+)
+
+
+# -- the exchange a reply writes on ----------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One request as the server saw it, and the means to answer it."""
+
+    handler: BaseHTTPRequestHandler
+    server: FakeUnleash
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def send(
+        self,
+        status: int,
+        data: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        content_length: int | None = None,
+    ) -> None:
+        """Status, headers and body; ``content_length`` may announce more than is sent."""
+        handler = self.handler
+        handler.send_response(status)
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        if status not in (204, 304):
+            length = len(data) if content_length is None else content_length
+            handler.send_header("Content-Length", str(length))
+        handler.end_headers()
+        if data and status not in (204, 304):
+            handler.wfile.write(data)
+        handler.wfile.flush()
+
+    def close(self, reset: bool = False) -> None:
+        """Drop the connection after this exchange; ``reset``: at once, with a TCP RST."""
+        self.handler.close_connection = True
+        if reset:
+            sock = self.handler.connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but wake up early when the server stops (so tests never wait for it)."""
+        self.server.stopping.wait(seconds)
+
+
+Reply = Callable[[Exchange], None]
+
+
+# -- replies ---------------------------------------------------------------------------------
+
+
+def serve_payload(data: Any = None) -> Reply:
+    """200 with the server's current payload (or ``data``) and its ETag; 304 on a match."""
+
+    def reply(exchange: Exchange) -> None:
+        current = exchange.server.payload if data is None else data
+        etag = etag_of(current)
+        if exchange.header("If-None-Match") == etag:
+            exchange.send(304, headers={"ETag": etag})
+            return
+        exchange.send(200, encode(current), {"ETag": etag, "Content-Type": "application/json"})
+
+    return reply
+
+
+def status(
+    code: int,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
+) -> Reply:
+    """A fixed answer: any status, headers and body."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.send(code, body, {"Content-Type": content_type, **(headers or {})})
+
+    return reply
+
+
+def body(
+    data: bytes | str, content_type: str = "application/json", etag: str | None = '"bad"'
+) -> Reply:
+    """200 with an arbitrary body (HTML, invalid JSON, the wrong shape...)."""
+    raw = data.encode() if isinstance(data, str) else data
+    headers = {"Content-Type": content_type, **({"ETag": etag} if etag else {})}
+    return status(200, raw, headers, content_type)
+
+
+def accept(code: int = 202, content_type: str = "application/json", data: bytes = b"") -> Reply:
+    """For POSTs: answer ``code`` (a 2xx), keeping what was sent."""
+    return kept(status(code, data, content_type=content_type))
+
+
+def slow(seconds: float, then: Reply) -> Reply:
+    """Answer ``then``, but only after ``seconds`` (longer than the client's timeout)."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.wait(seconds)
+        then(exchange)
+
+    reply.keeps_metrics = getattr(then, "keeps_metrics", False)  # type: ignore[attr-defined]
+    return reply
+
+
+def reset() -> Reply:
+    """Read the request, then reset the connection without a word."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.close(reset=True)
+
+    return reply
+
+
+def truncated(data: bytes, keep: float = 0.5) -> Reply:
+    """200 announcing ``len(data)`` bytes, sending only a part, then closing."""
+
+    def reply(exchange: Exchange) -> None:
+        part = data[: int(len(data) * keep)]
+        exchange.send(
+            200,
+            part,
+            {"Content-Type": "application/json", "ETag": '"cut"'},
+            content_length=len(data),
+        )
+        exchange.close()
+
+    return reply
+
+
+def trickle(data: bytes, every: float) -> Reply:
+    """200 with ``data`` sent one byte every ``every`` seconds (each byte within the read
+    timeout, the whole body far beyond it)."""
+
+    def reply(exchange: Exchange) -> None:
+        handler = exchange.handler
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.flush()
+        for index in range(len(data)):
+            if exchange.server.stopping.is_set():
+                break
+            handler.wfile.write(data[index : index + 1])
+            handler.wfile.flush()
+            exchange.wait(every)
+        exchange.close()
+
+    return reply
+
+
+def enormous(total: int, announce: bool = True, gzipped: bool = False) -> Reply:
+    """200 with a body of ``total`` bytes (decompressed), streamed until the client hangs
+    up; ``announce``: with its Content-Length, else chunked; ``gzipped``: a gzip bomb, a
+    small compressed stream inflating to ``total`` bytes. The bytes actually written are
+    recorded in ``server.stream_bytes_sent``."""
+
+    def reply(exchange: Exchange) -> None:
+        handler = exchange.handler
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("ETag", '"enormous"')
+        chunks = _gzip_chunks(total) if gzipped else _padding_chunks(total)
+        if gzipped:
+            handler.send_header("Content-Encoding", "gzip")
+        if announce and not gzipped:
+            handler.send_header("Content-Length", str(total))
+        else:
+            handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        sent = 0
+        try:
+            for chunk in chunks:
+                if announce and not gzipped:
+                    handler.wfile.write(chunk)
+                else:
+                    handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            if not announce or gzipped:
+                handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except OSError:
+            pass  # the client hung up: what we expect
+        finally:
+            exchange.server.stream_bytes_sent.append(sent)
+            exchange.close()
+
+    return reply
+
+
+def _padding_chunks(total: int, size: int = 256 * 1024) -> Iterator[bytes]:
+    head = b'{"version":2,"features":[],"padding":"'
+    yield head
+    left = total - len(head) - 2
+    block = b"x" * size
+    while left > 0:
+        piece = block[: min(size, left)]
+        left -= len(piece)
+        yield piece
+    yield b'"}'
+
+
+def _gzip_chunks(total: int, size: int = 1024 * 1024) -> Iterator[bytes]:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    block = b" " * size
+    left = total
+    while left > 0:
+        piece = block[: min(size, left)]
+        left -= len(piece)
+        out = compressor.compress(piece)
+        if out:
+            yield out
+    yield compressor.flush()
+
+
+def gzip_body(data: bytes) -> Reply:
+    """200 with ``data`` gzip-compressed (a legitimate compressed answer)."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.send(
+            200,
+            gzip.compress(data),
+            {"Content-Type": "application/json", "Content-Encoding": "gzip", "ETag": etag_of(data)},
+        )
+
+    return reply
+
+
+def hang(release: threading.Event, then: Reply) -> Reply:
+    """Hold the request until ``release`` is set (or the server stops), then answer."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.server.hanging.set()
+        while not release.wait(0.05):
+            if exchange.server.stopping.is_set():
+                return
+        then(exchange)
+
+    reply.keeps_metrics = getattr(then, "keeps_metrics", False)  # type: ignore[attr-defined]
+    return reply
+
+
+# -- scripts and records ---------------------------------------------------------------------
+
+
+class Script:
+    """The replies of one endpoint: queued one-shot replies first, then the standing one."""
+
+    def __init__(self, standing: Reply) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[Reply] = deque()
+        self._standing = standing
+
+    def always(self, reply: Reply) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._standing = reply
+
+    def then(self, *replies: Reply) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def next(self) -> Reply:
+        with self._lock:
+            return self._queue.popleft() if self._queue else self._standing
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float
+    accepted: bool = False  # for metrics: whether the server kept the counts
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class FakeUnleash:
+    """The control service. Use as a context manager; ``url`` is the client's ``url``."""
+
+    payload: Any = field(default_factory=lambda: PAYLOAD_A)
+    requests: list[Recorded] = field(default_factory=list)
+    keep_feature_gets: bool = True  # False: only count them (a soak makes thousands)
+    tls: tuple[str, str] | None = None  # (certificate file, key file): serve HTTPS
+
+    def __post_init__(self) -> None:
+        self.features = Script(serve_payload())
+        self.register = Script(accept())
+        self.metrics = Script(accept())
+        self.stopping = threading.Event()
+        self.hanging = threading.Event()
+        self.stream_bytes_sent: list[int] = []
+        self.feature_get_count = 0
+        self.connections_opened = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._port = 0
+        self._connections: set[socket.socket] = set()
+
+    # lifecycle
+    def start(self, port: int = 0) -> FakeUnleash:
+        """Listen (on ``port``, or a free one) and serve on a daemon thread."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body as written, no 40 ms stall
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+                    fake.connections_opened += 1
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 64
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # clients that time out or hang up leave broken pipes: expected
+
+        self._server = Server(("127.0.0.1", port), Handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._port = int(self._server.server_address[1])
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name="fake-unleash",
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._close()
+
+    def go_down(self) -> None:
+        """Stop listening and drop every open connection, as a crashed server would
+        (connections are then refused), but keep the port, for :meth:`come_back`."""
+        self._close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def come_back(self) -> None:
+        self.start(self._port)
+
+    def _close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeUnleash:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/api"
+
+    # what happened
+    def recorded(self, route: str, method: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.path.split("?")[0].endswith(route) and (method is None or r.method == method)
+            ]
+
+    def feature_gets(self) -> list[Recorded]:
+        return self.recorded("/client/features", "GET")
+
+    def metrics_posts(self) -> list[Recorded]:
+        return self.recorded("/client/metrics", "POST")
+
+    def accepted_counts(self) -> Counter[tuple[str, str]]:
+        """What the metrics the server kept add up to: ``(flag, "yes"|"no"|"variant:x")``."""
+        totals: Counter[tuple[str, str]] = Counter()
+        for record in self.metrics_posts():
+            if not record.accepted:
+                continue
+            for name, counts in record.body["bucket"]["toggles"].items():
+                totals[(name, "yes")] += counts["yes"]
+                totals[(name, "no")] += counts["no"]
+                for variant_name, count in counts.get("variants", {}).items():
+                    totals[(name, f"variant:{variant_name}")] += count
+        return +totals
+
+    # serving
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            data = raw.decode("utf-8", "replace")
+        route = handler.path.split("?")[0]
+        record = Recorded(
+            method, handler.path, dict(handler.headers.items()), data, time.monotonic()
+        )
+        is_get = method == "GET" and route == "/api/client/features"
+        with self._lock:
+            self.feature_get_count += is_get
+            if self.keep_feature_gets or not is_get:
+                self.requests.append(record)
+        exchange = Exchange(handler, self, method, handler.path, record.headers, data)
+        if method == "GET" and route == "/api/client/features":
+            script = self.features
+        elif method == "POST" and route == "/api/client/register":
+            script = self.register
+        elif method == "POST" and route == "/api/client/metrics":
+            script = self.metrics
+        else:
+            exchange.send(404, b'{"message": "no such route"}')
+            return
+        reply = script.next()
+        # The server keeps a metrics body when it decides to answer 2xx, whether or not the
+        # answer then reaches the client (a slow 202 is kept: the client may send it again).
+        record.accepted = script is self.metrics and _answers_2xx(reply)
+        with contextlib.suppress(OSError):  # the client may go away mid-answer
+            reply(exchange)
+
+
+def _answers_2xx(reply: Reply) -> bool:
+    return bool(getattr(reply, "keeps_metrics", False))
+
+
+def kept(reply: Reply) -> Reply:
+    """Mark a metrics reply as one where the server keeps the counts it was sent."""
+    reply.keeps_metrics = True  # type: ignore[attr-defined]
+    return reply
