@@ -18,9 +18,9 @@ import responses
 from responses import matchers
 
 from tests.engine.payloads import feature, payload
-from unleash_lite import BaseCache, FileCache, UnleashClient
+from unleash_lite import BaseCache, FileCache, MemoryCache, UnleashClient
 from unleash_lite import cache as cache_module
-from unleash_lite.cache import FEATURES_URL
+from unleash_lite.cache import ETAG, FEATURES_URL
 
 FLAGS = payload(feature("cached-on"), feature("cached-off", enabled=False))
 URL = "https://flags.example.com/bootstrap.json"
@@ -435,3 +435,16 @@ def test_a_fifo_at_the_cache_path_is_not_waited_on(
         cache = FileCache("app", directory=tmp_path)
     assert not cache.exists(FEATURES_URL)
     assert "not a regular file" in unleash_warnings(caplog)[0]
+
+
+def test_memory_cache_keeps_entries_in_memory_only() -> None:
+    memory = MemoryCache({ETAG: '"1"'})
+    memory.mset({FEATURES_URL: json.dumps(FLAGS)})
+    memory.set("other", 1)
+    assert memory.exists(FEATURES_URL) and memory.get("other") == 1
+    assert memory.get("missing", "default") == "default"
+    client = UnleashClient("http://127.0.0.1:9/api", "memory", cache=memory)
+    assert client.is_ready()
+    memory.destroy()
+    assert not memory.exists(FEATURES_URL)
+    client.destroy()

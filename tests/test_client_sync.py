@@ -10,8 +10,6 @@ import json
 import logging
 import os
 import re
-import select
-import signal
 import stat
 import threading
 import time
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.forking import run_in_child
 from tests.sync import (
     TOKEN,
     DictCache,
@@ -549,53 +548,6 @@ def test_snapshot_swaps_under_threads_give_answers_of_one_payload() -> None:
 # -- fork ----------------------------------------------------------------------------------------
 
 
-def _run_in_child(body: Callable[[], dict[str, Any]], timeout: float = 20.0) -> dict[str, Any]:
-    """Fork; run ``body`` in the child; return its JSON report. The child always leaves
-    through ``os._exit`` and is killed if it overruns ``timeout``."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        status = 1
-        try:
-            os.close(read_end)
-            report = body()
-            status = 0
-        except BaseException as error:
-            report = {"error": f"{type(error).__name__}: {error}"}
-        try:
-            os.write(write_end, json.dumps(report).encode())
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([read_end], [], [], 0.1)
-            if ready:
-                chunk = os.read(read_end, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            pytest.fail(f"the forked child did not finish within {timeout}s")
-    finally:
-        os.close(read_end)
-        finished, status = 0, 0
-        while time.monotonic() < deadline + 5 and not finished:
-            finished, status = os.waitpid(pid, os.WNOHANG)
-            if not finished:
-                time.sleep(0.02)
-        if not finished:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    report = json.loads(b"".join(chunks) or b'{"error": "no report"}')
-    assert "error" not in report, report["error"]
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    return report
-
-
 def test_a_forked_child_keeps_polling_with_its_own_connection(
         server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
     server.payload = payload(feature("parent-flag"), feature("child-flag", enabled=False))
@@ -621,7 +573,7 @@ def test_a_forked_child_keeps_polling_with_its_own_connection(
                 "scheduler_running": bool(client._sync._scheduler.running),
                 "threads": [t.name for t in threading.enumerate()]}
 
-    report = _run_in_child(child)
+    report = run_in_child(child)
     assert report["scheduler_running"]
     child_connection = report["connection"]
     assert child_connection != parent_connection
@@ -660,7 +612,7 @@ def test_a_forked_child_of_an_uninitialized_client_answers_from_its_flags(
         return {"inherited": inherited is not None, "alpha": enabled,
                 "own": own.toggles if own is not None else None}
 
-    assert _run_in_child(child) == {
+    assert run_in_child(child) == {
         "inherited": False, "alpha": True,
         "own": {"alpha": {"yes": 1, "no": 0, "variants": {}}}}
     assert client.metrics.totals()["alpha"]["yes"] == 1
@@ -674,7 +626,7 @@ def test_event_drain_in_a_forked_child_returns_at_once() -> None:
         assert client._events is not None
         return {"drained": client._events.drain(0.5)}
 
-    assert _run_in_child(child) == {"drained": True}
+    assert run_in_child(child) == {"drained": True}
 
 
 @pytest.mark.parametrize("lock", ["backoff", "file-cache"])
@@ -706,7 +658,7 @@ def test_a_fork_while_the_poller_holds_a_lock_does_not_deadlock_the_child(
         return {"poll_finished": not poller.is_alive()}
 
     try:
-        report = _run_in_child(child)
+        report = run_in_child(child)
     finally:
         release.set()
         holder.join(5)

@@ -7,8 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import select
-import signal
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +23,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tests.engine.payloads import constraint, feature, strategy, variant
+from tests.forking import run_in_child
 from tests.sync import TOKEN, FakeUnleash, stopping_leftover_clients
 from tests.sync import feature as server_feature
 from tests.sync import payload as server_payload
@@ -309,45 +308,6 @@ def test_bootstrap_from_a_json_string_or_a_path_with_no_network(
         assert enabled(app.test_client(), "off") is False
         unleash.destroy(app)
     assert calls == []
-
-
-def run_in_child(body: Callable[[], dict[str, Any]], timeout: float = 20.0) -> dict[str, Any]:
-    """Fork (as gunicorn --preload does after loading the app), run ``body`` in the child and
-    return its JSON report; the child always leaves through ``os._exit``."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        status = 1
-        try:
-            os.close(read_end)
-            report = body()
-            status = 0
-        except BaseException as error:
-            report = {"error": f"{type(error).__name__}: {error}"}
-        try:
-            os.write(write_end, json.dumps(report).encode())
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([read_end], [], [], 0.1)
-            if ready:
-                chunk = os.read(read_end, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        os.close(read_end)
-        _, status = os.waitpid(pid, 0)
-    report = json.loads(b"".join(chunks) or b'{"error": "no report (killed?)"}')
-    assert "error" not in report, report["error"]
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    return dict(report)
 
 
 def test_an_app_loaded_before_a_fork_keeps_following_the_server_in_the_child(

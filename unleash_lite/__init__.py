@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .cache import BaseCache, FileCache
+    from .cache import BaseCache, FileCache, MemoryCache
     from .client import UnleashClient
     from .config import InstanceAllowType
     from .context import Context
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "BaseCache": ".cache",
     "FileCache": ".cache",
+    "MemoryCache": ".cache",
     "UnleashClient": ".client",
     "InstanceAllowType": ".config",
     "Context": ".context",
@@ -51,6 +52,7 @@ __all__ = [
     "Explanation",
     "FileCache",
     "InstanceAllowType",
+    "MemoryCache",
     "PayloadError",
     "Reason",
     "Snapshot",

@@ -60,6 +60,29 @@ class BaseCache(abc.ABC):
         """Remove everything this cache stored."""
 
 
+class MemoryCache(BaseCache):
+    """A cache that keeps everything in memory and nothing on disk (one-off tools, read-only
+    file systems). A new process starts with no cached flags."""
+
+    def __init__(self, entries: Mapping[str, Any] | None = None) -> None:
+        self.entries: dict[str, Any] = dict(entries or {})
+
+    def set(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+
+    def mset(self, data: Mapping[str, Any]) -> None:
+        self.entries.update(data)
+
+    def get(self, key: str, default: Any | None = None) -> Any:
+        return self.entries.get(key, default)
+
+    def exists(self, key: str) -> bool:
+        return key in self.entries
+
+    def destroy(self) -> None:
+        self.entries.clear()
+
+
 class FileCache(BaseCache):
     """A JSON-file cache, drop-in for the official ``FileCache``.
 

@@ -22,7 +22,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._files import write_json_atomic
-from .cache import BaseCache
+from .cache import MemoryCache
 from .client import UnleashClient
 from .context import Context
 from .engine import FlagState, PayloadError
@@ -102,28 +102,6 @@ class CliError(Exception):
         self.message = message
         self.exit_code = exit_code
         self.kind = kind  # "file" or "network", the --json error's "kind"
-
-
-class _MemoryCache(BaseCache):
-    """A cache that keeps nothing on disk: the CLI must not write to the user's cache dir."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Any] = {}
-
-    def set(self, key: str, value: Any) -> None:
-        self.entries[key] = value
-
-    def mset(self, data: Mapping[str, Any]) -> None:
-        self.entries.update(data)
-
-    def get(self, key: str, default: Any | None = None) -> Any:
-        return self.entries.get(key, default)
-
-    def exists(self, key: str) -> bool:
-        return key in self.entries
-
-    def destroy(self) -> None:
-        self.entries.clear()
 
 
 # -- the command line -------------------------------------------------------------------------
@@ -425,7 +403,7 @@ def fetch_client(url: str, token: str | None, project: str | None, timeout: floa
             custom_headers={"Authorization": token} if token else {},
             disable_metrics=True,
             disable_registration=True,
-            cache=_MemoryCache(),
+            cache=MemoryCache(),
             request_timeout=timeout,
             project_name=project,
         )
