@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import socket
 import ssl
@@ -28,26 +27,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.sync import body_of, etag_of, payload
+from tests.sync import feature as flag
+
 TOKEN = "default:development.7f3c0e2b9d5a41c8b6e4-reliability-token"  # must never leak
 
 
 # -- payloads ------------------------------------------------------------------------------
-
-
-def flag(name: str, enabled: bool = True, **extra: Any) -> dict[str, Any]:
-    """A flag on for everyone (when enabled), with the default strategy."""
-    definition: dict[str, Any] = {
-        "name": name,
-        "type": "release",
-        "project": "default",
-        "enabled": enabled,
-        "stale": False,
-        "impressionData": False,
-        "strategies": [{"name": "default", "parameters": {}, "constraints": []}],
-        "variants": [],
-    }
-    definition.update(extra)
-    return definition
 
 
 def variant(name: str, weight: int = 1000) -> dict[str, Any]:
@@ -60,22 +46,8 @@ def variant(name: str, weight: int = 1000) -> dict[str, Any]:
     }
 
 
-def payload(*flags: Mapping[str, Any], segments: list[Any] | None = None) -> dict[str, Any]:
-    return {
-        "version": 2,
-        "features": [dict(f) for f in flags],
-        "segments": segments or [],
-        "query": {},
-        "meta": {},
-    }
-
-
 def encode(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
-
-
-def etag_of(data: Any) -> str:
-    return '"' + hashlib.sha256(encode(data)).hexdigest()[:16] + '"'
+    return body_of(data).encode()
 
 
 # Two payloads that differ in every way a test can see.

@@ -67,9 +67,9 @@ def variants(*names: str) -> list[dict[str, Any]]:
             for name in names]
 
 
-def payload(*features: Mapping[str, Any]) -> dict[str, Any]:
+def payload(*features: Mapping[str, Any], segments: list[Any] | None = None) -> dict[str, Any]:
     """A version-2 features payload."""
-    return {"version": 2, "features": [dict(f) for f in features], "segments": [],
+    return {"version": 2, "features": [dict(f) for f in features], "segments": segments or [],
             "query": {}, "meta": {}}
 
 
