@@ -38,6 +38,7 @@ from tests.sync import (
 from unleash_lite import BaseCache, FileCache, UnleashClient, UnleashEventType
 from unleash_lite._files import read_json, write_json_atomic
 from unleash_lite.cache import ETAG, FEATURES_URL
+from unleash_lite.sync.scheduler import ThreadRunner
 
 FLAGS = payload(feature("alpha"), feature("beta", enabled=False),
                 feature("gamma", variants=variants("one")))
@@ -149,10 +150,13 @@ def test_a_second_initialize_client_warns_and_does_nothing(
     client = make_client(server.url)
     client.initialize_client()
     assert client._sync is not None
-    scheduler, jobs = client._sync._scheduler, dict(client._sync._jobs)
+    runner = client._sync.runner
+    assert isinstance(runner, ThreadRunner)
+    thread, interval = runner.thread, runner.interval("poll")
     client.initialize_client()
     assert len(warnings_about(caplog.records, "already initialized")) == 1
-    assert client._sync._scheduler is scheduler and client._sync._jobs == jobs
+    assert client._sync.runner is runner and runner.thread is thread
+    assert runner.interval("poll") == interval
     assert len(server.feature_gets()) == 1
 
 
@@ -163,9 +167,9 @@ def test_context_manager_initializes_and_destroys(
         assert client.is_initialized
         assert client.is_enabled("alpha")
         assert client._sync is not None
-        assert client._sync._scheduler.running
+        assert client._sync.runner.running
     assert not client.is_initialized
-    assert not client._sync._scheduler.running
+    assert not client._sync.runner.running
     (post,) = server.metrics_posts()  # destroy flushed the one count
     assert post.body["bucket"]["toggles"] == {"alpha": {"yes": 1, "no": 0, "variants": {}}}
 
@@ -562,6 +566,8 @@ def test_a_forked_child_keeps_polling_with_its_own_connection(
 
     def child() -> dict[str, Any]:
         assert client._sync is not None
+        # nothing of ours runs in a child until its first use of the client
+        before_use = [t.name for t in threading.enumerate() if t.name.startswith("unleash")]
         new = payload(feature("parent-flag"), feature("child-flag", enabled=True))
         requests.put(admin, json=new, timeout=5).raise_for_status()
         wait_for(lambda: client.is_enabled("child-flag"), timeout=10,
@@ -570,10 +576,12 @@ def test_a_forked_child_keeps_polling_with_its_own_connection(
             client.is_enabled("parent-flag")
         client.flush_metrics()
         return {"connection": client._sync.api.connection_id,
-                "scheduler_running": bool(client._sync._scheduler.running),
+                "scheduler_running": bool(client._sync.runner.running),
+                "before_use": before_use,
                 "threads": [t.name for t in threading.enumerate()]}
 
     report = run_in_child(child)
+    assert report["before_use"] == []
     assert report["scheduler_running"]
     child_connection = report["connection"]
     assert child_connection != parent_connection

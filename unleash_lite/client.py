@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import uuid
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -43,11 +42,11 @@ from .engine import (
     disabled_variant,
     flag_project,
     flag_type,
-    resume_collector_after_fork,
 )
 from .engine.explain import Explanation, Reason, explain
 from .engine.strategies import CustomStrategy
 from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
+from .sync import processes
 from .sync.events import EventDispatcher
 from .sync.metrics import FlagCounters, MetricsRegistry
 from .sync.synchronizer import Synchronizer
@@ -176,6 +175,9 @@ class UnleashClient:
         self._counting = not disable_metrics
         self._events = EventDispatcher(event_callback) if event_callback else None
         self._ready = threading.Event()
+        self._pid = os.getpid()
+        self._resume_lock = threading.Lock()
+        self._resume_pending = False  # background work to start on first use after a fork
         self.is_initialized = False
         self.unleash_bootstrapped = False
         cached_etag = self._load_initial_flags(bootstrap)
@@ -192,7 +194,7 @@ class UnleashClient:
                 scheduler,
                 scheduler_executor,
             )
-        _live_clients.add(self)
+        processes.watch(self)
 
     def __repr__(self) -> str:
         return (
@@ -387,6 +389,10 @@ class UnleashClient:
         or, for a name the snapshot does not know, an entry that answers the fallback."""
         # Read the table before the snapshot: apply_payload stores them in the other order,
         # so an entry is never added to a newer table than its snapshot.
+        if self._pid != os.getpid():  # forked without Python's at-fork hook (uWSGI)
+            processes.check_pid()
+        if self._resume_pending:
+            self._resume_after_fork()
         entries = self._entries
         snapshot = self._snapshot
         feature = snapshot.features.get(feature_name)
@@ -422,8 +428,14 @@ class UnleashClient:
             LOGGER.warning("Unleash client %r is already initialized", self.config.app_name)
             return
         self.is_initialized = True
+        if self._events is not None:
+            self._events.open()
         if self._sync is not None:
-            self._sync.start(fetch_toggles)
+            self._sync.start(
+                fetch_toggles,
+                have_flags=self.is_ready(),
+                defer=processes.under_uwsgi_master(),
+            )
             if not self.is_ready():
                 LOGGER.warning(
                     "Unleash has no flags yet: the first fetch did not succeed and "
@@ -433,24 +445,32 @@ class UnleashClient:
                 atexit.register(self._flush_at_exit)
 
     def destroy(self) -> None:
-        """Stop the background jobs, flush the last metrics (bounded by ``request_timeout``)
-        and stop the scheduler. Cache files are kept: other processes may be using them."""
+        """Stop the background jobs, flush the last metrics and end every thread and
+        connection of the client, all within ``request_timeout``. Cache files are kept:
+        other processes may be using them."""
+        self._resume_pending = False
         if self._sync is not None and self.is_initialized:
-            self._sync.stop(flush_timeout=self.config.request_timeout)
+            self._sync.stop(flush_budget=self.config.request_timeout)
             atexit.unregister(self._flush_at_exit)
         self.is_initialized = False
         if self._events is not None:
-            self._events.drain(timeout=1.0)
+            self._events.close(timeout=1.0)
+        processes.forget(self)
         if self._counted_instance:  # once per client, however often destroy() is called
             self._counted_instance = False
             _instances[self._identifier] -= 1
             if _instances[self._identifier] <= 0:
                 del _instances[self._identifier]
 
-    def flush_metrics(self) -> None:
-        """Send the counts not yet sent, now (blocking; they stay queued if it fails)."""
-        if self._sync is not None:
-            self._sync.send_metrics()
+    def flush_metrics(self, timeout: float | None = None) -> bool:
+        """Send the counts not yet sent, now, blocking for at most ``timeout`` seconds
+        (default ``request_timeout``). Returns whether nothing is left unsent; counts that
+        could not be sent stay queued for the next send."""
+        if self._sync is None:
+            return True
+        if self._pid != os.getpid():
+            processes.check_pid()
+        return self._sync.send_metrics(budget=timeout)
 
     def __enter__(self) -> UnleashClient:
         self.initialize_client()
@@ -532,19 +552,32 @@ class UnleashClient:
             )
 
     def _flush_at_exit(self) -> None:
+        """At interpreter exit (or a forked child's end): the last counts, within 2 s."""
         if self._sync is not None and self.is_initialized:
-            self._sync.stop(flush_timeout=min(self.config.request_timeout, EXIT_FLUSH_TIMEOUT))
+            self._resume_pending = False
+            self._sync.stop(flush_budget=min(self.config.request_timeout, EXIT_FLUSH_TIMEOUT))
 
     def _after_fork_in_child(self) -> None:
-        """Fresh locks, a fresh metrics baseline and restarted jobs in a forked child."""
+        """In a forked child: fresh locks and connections, the parent's counts marked as
+        reported, and the background work left to start on the first use of the client
+        here (a thread started during the fork could race the child's own set-up)."""
+        self._pid = os.getpid()
         self._swap_lock = threading.Lock()
+        self._resume_lock = threading.Lock()
         self.metrics.forget_unsent()
-        if self._sync is not None and self.is_initialized:
+        if self._sync is not None:
             self._sync.after_fork()
+            self._resume_pending = self.is_initialized and self._sync.active
+        self._entries = {}  # so that every name takes the slow path, which resumes the work
+
+    def _resume_after_fork(self) -> None:
+        with self._resume_lock:
+            if self._resume_pending and self._sync is not None:
+                self._resume_pending = False
+                self._sync.resume()
 
 
 _instances: Counter[str] = Counter()
-_live_clients: weakref.WeakSet[UnleashClient] = weakref.WeakSet()
 
 
 def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
@@ -564,18 +597,6 @@ def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
         LOGGER.warning(message)
     _instances[identifier] += 1
     return identifier
-
-
-def _after_fork_in_child() -> None:
-    resume_collector_after_fork()  # in case the fork came in the middle of a payload install
-    for client in list(_live_clients):
-        try:
-            client._after_fork_in_child()
-        except Exception:
-            LOGGER.warning("Unleash client could not restart after fork", exc_info=True)
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _cache_name(config: ClientConfig) -> str:

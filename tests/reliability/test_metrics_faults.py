@@ -146,7 +146,7 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., tuple[UnleashClient, S
     yield make
     for client in clients:
         assert client._sync is not None
-        client._sync.stop(flush_timeout=None)  # no flush: the test counted everything
+        client._sync.stop(flush_budget=None)  # no flush: the test counted everything
 
 
 def lines(records: list[logging.LogRecord], since: int) -> list[logging.LogRecord]:

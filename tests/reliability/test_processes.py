@@ -269,7 +269,7 @@ def test_fork_during_a_refresh(server: FakeUnleash, tmp_path: Path, figures: Fig
                 "answered_in": answered_in,
                 "switched_in": switched_in,
                 "connection": client._sync.api.connection_id,
-                "scheduler": bool(client._sync._scheduler.running),
+                "scheduler": bool(client._sync.runner.running),
             }
 
         report = run_in_child(child)

@@ -134,17 +134,18 @@ def stopping_leftover_clients() -> Iterator[None]:
     """Stop (without the final metrics flush) every client created inside the block that is
     still initialized, e.g. because an assertion failed before its ``destroy()``; otherwise
     its atexit flush would try the network when the interpreter exits."""
-    from unleash_lite import client as client_module
+    from unleash_lite.sync import processes
 
-    before = set(map(id, client_module._live_clients))
+    before = set(map(id, processes._clients))
     try:
         yield
     finally:
-        for client in list(client_module._live_clients):
+        for client in list(processes._clients):
             if id(client) in before or not client.is_initialized or client._sync is None:
                 continue
             atexit.unregister(client._flush_at_exit)
-            client._sync.stop(flush_timeout=None)
+            client._sync.stop(flush_budget=None)
+            client._sync.runner.stop(timeout=5)  # a poll in progress must not log in the next test
             client.is_initialized = False
 
 

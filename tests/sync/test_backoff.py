@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import requests
 import responses
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from unleash_lite import UnleashClient
 from unleash_lite.sync.backoff import MAX_MULTIPLIER, Backoff
 from unleash_lite.sync.http import Outcome, Result
+from unleash_lite.sync.scheduler import ApschedulerRunner, ThreadRunner
 
 from . import (
     FEATURES,
@@ -374,19 +376,29 @@ def test_metrics_failures_back_off_the_metrics_job() -> None:
 
 
 @responses.activate
-def test_backoff_reschedules_the_real_apscheduler_job() -> None:
+@pytest.mark.parametrize("own_scheduler", [True, False])
+def test_backoff_reschedules_the_real_poll_job(own_scheduler: bool) -> None:
+    """On our own runner, and on an application's APScheduler (``scheduler=``)."""
     responses.get(FEATURES, status=503)
+    scheduler = None if own_scheduler else BackgroundScheduler(timezone=UTC)
     client = UnleashClient(URL, "real-scheduler", refresh_interval=30, metrics_interval=60,
                            custom_headers={"Authorization": TOKEN}, cache=DictCache(),
-                           disable_metrics=True, disable_registration=True, request_retries=0)
+                           disable_metrics=True, disable_registration=True, request_retries=0,
+                           scheduler=scheduler)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
 
     def interval() -> float:
-        job = sync._scheduler.get_job(f"{sync._job_prefix}-poll")
-        assert isinstance(job.trigger, IntervalTrigger)
-        return float(job.trigger.interval.total_seconds())
+        runner = sync.runner
+        if isinstance(runner, ThreadRunner):
+            seconds = runner.interval("poll")
+            assert seconds is not None
+            return seconds
+        assert isinstance(runner, ApschedulerRunner)
+        trigger = runner.job("poll").trigger
+        assert isinstance(trigger, IntervalTrigger)
+        return float(trigger.interval.total_seconds())
 
     assert interval() == 60  # the failed first fetch already counts
     sync.poll()
@@ -399,6 +411,8 @@ def test_backoff_reschedules_the_real_apscheduler_job() -> None:
     assert interval() == 30
     assert client.is_enabled("kept")
     client.destroy()
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
 
 
 # -- the token never reaches a log record ------------------------------------------------------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import platform
+import socket
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -146,14 +149,14 @@ def test_request_timeout_and_custom_options_reach_requests() -> None:
     api.send_metrics({})
     for call in responses.calls:
         kwargs = call.request.req_kwargs
-        assert kwargs["timeout"] == 0.7
+        assert 0.6 < kwargs["timeout"] <= 0.7  # what is left of the call's budget
         assert kwargs["verify"] is False
     # allow_redirects is consumed by Session.request; check it through a patched session
     with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
         api.fetch_features(None)
     assert spy.call_args.kwargs["allow_redirects"] is False
     assert spy.call_args.kwargs["verify"] is False
-    assert spy.call_args.kwargs["timeout"] == 0.7
+    assert 0.6 < spy.call_args.kwargs["timeout"] <= 0.7
 
 
 @responses.activate
@@ -173,14 +176,56 @@ def test_one_session_is_reused_for_every_call() -> None:
     assert sync.api.session is session
 
 
-def test_retries_connection_errors_and_a_dropped_get_but_never_a_post() -> None:
-    api = UnleashApi(make_config(request_retries=2))
-    for prefix in ("http://", "https://"):
-        retry = api.session.get_adapter(prefix + "unleash.test").max_retries
-        assert retry.connect == 2
-        assert retry.read == 1  # a GET that met a closed keep-alive connection, once
-        assert retry.allowed_methods == frozenset({"GET"})  # a POST is never sent twice
-        assert retry.status == 0
+def test_a_refused_connection_is_retried_within_the_budget() -> None:
+    from . import free_port
+
+    api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
+    with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
+        started = time.monotonic()
+        outcome = api.fetch_features(None)
+        elapsed = time.monotonic() - started
+    assert outcome.result is Result.UNAVAILABLE and "ConnectionError" in outcome.detail
+    assert spy.call_count == 3  # the first try and two retries, 0.1 s then 0.2 s apart
+    assert 0.3 <= elapsed < 2.0
+    with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
+        started = time.monotonic()
+        api.fetch_features(None, retries=0)  # the first fetch of a client that has flags
+    assert spy.call_count == 1 and time.monotonic() - started < 0.3
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_dropped_connection_is_tried_again_once_for_a_get_never_for_a_post(
+        method: str) -> None:
+    with SilentServer(answer=False) as server:
+        api = UnleashApi(make_config(url=server.url, request_retries=3, request_timeout=5))
+        outcome = api.fetch_features(None) if method == "GET" else api.send_metrics({"x": 1})
+    assert outcome.result is Result.UNAVAILABLE
+    assert server.requests_seen() == (2 if method == "GET" else 1)
+
+
+@pytest.mark.parametrize("retries", [0, 3])
+def test_a_server_that_never_answers_holds_a_call_for_the_request_timeout_in_all(
+        retries: int) -> None:
+    """Retries share the budget: (1 + retries) x request_timeout was the old worst case."""
+    with SilentServer(answer=None) as server:
+        api = UnleashApi(make_config(url=server.url, request_retries=retries,
+                                     request_timeout=0.5))
+        started = time.monotonic()
+        outcome = api.fetch_features(None)
+        elapsed = time.monotonic() - started
+    assert outcome.result is Result.UNAVAILABLE and "timed out" in outcome.detail
+    assert 0.45 <= elapsed < 0.9
+    assert server.requests_seen() == 1
+
+
+def test_a_budget_bounds_a_post_below_the_request_timeout() -> None:
+    with SilentServer(answer=None) as server:
+        api = UnleashApi(make_config(url=server.url, request_timeout=30))
+        started = time.monotonic()
+        outcome = api.send_metrics({"x": 1}, budget=0.3)
+        elapsed = time.monotonic() - started
+    assert outcome.result is Result.UNAVAILABLE
+    assert elapsed < 0.8
 
 
 @responses.activate
@@ -424,10 +469,9 @@ def test_a_flags_body_over_max_payload_bytes_is_refused() -> None:
     assert exact.result is Result.OK and exact.body == big
 
 
-def test_urllib3_retry_warnings_about_our_requests_are_debug(
-        caplog: pytest.LogCaptureFixture) -> None:
-    """With the default request_retries=3, urllib3 logged three WARNINGs per poll while the
-    server was down; the backoff's one line per change of state is enough."""
+def test_retrying_a_refused_connection_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """urllib3 used to log a "Retrying" WARNING per attempt (relabelled DEBUG, still printed
+    by a root handler): retries are ours now and silent; the backoff says it once."""
     import logging
 
     from . import free_port
@@ -435,13 +479,8 @@ def test_urllib3_retry_warnings_about_our_requests_are_debug(
     caplog.set_level(logging.DEBUG)
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
     api.fetch_features(None)
-    retries = [r for r in caplog.records if r.getMessage().startswith("Retrying")]
-    assert len(retries) == 2
-    assert all(r.levelno == logging.DEBUG for r in retries)
-    other = logging.getLogger("urllib3.connectionpool")
-    with caplog.at_level(logging.WARNING):
-        other.warning("Retrying (%r) after something", "not ours")
-    assert caplog.records[-1].levelno == logging.WARNING  # other users of urllib3: untouched
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")
+            and "Retrying" in r.getMessage()] == []
 
 
 def test_verify_false_warns_once_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
@@ -451,3 +490,46 @@ def test_verify_false_warns_once_at_start_up(caplog: pytest.LogCaptureFixture) -
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "verification is OFF for unleash.test" in warnings[0]
     assert TOKEN not in warnings[0]
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that reads each request and then closes the connection
+    without a word (``answer=False``) or keeps it open and says nothing (``answer=None``)."""
+
+    def __init__(self, answer: bool | None) -> None:
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/api"
+        self.connections: list[socket.socket] = []
+        self.seen = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> SilentServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+        self.thread.join(2)
+
+    def requests_seen(self) -> int:
+        return self.seen
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            connection.settimeout(0.5)
+            try:
+                if connection.recv(65536):
+                    self.seen += 1
+            except OSError:
+                pass
+            if self.answer is False:
+                connection.close()
+            else:
+                self.connections.append(connection)

@@ -15,6 +15,7 @@ import responses
 from unleash_lite import UnleashClient
 from unleash_lite.sync import metrics as metrics_module
 from unleash_lite.sync.metrics import MetricsRegistry, current_value
+from unleash_lite.sync.scheduler import ThreadRunner
 
 from . import (
     FEATURES,
@@ -300,10 +301,10 @@ def test_destroy_flushes_the_last_bucket_and_stops_the_scheduler(tmp_path: Any) 
         client.initialize_client()
         wait_for(lambda: len(server.feature_gets()) >= 2, message="the poll job to run")
         assert client._sync is not None
-        scheduler = client._sync._scheduler
-        pool = scheduler._executors["unleash-lite"]._pool  # concurrent.futures pool
-        threads = {scheduler._thread, *pool._threads}
-        assert len(threads) >= 2 and all(t.is_alive() for t in threads)
+        runner = client._sync.runner
+        assert isinstance(runner, ThreadRunner) and runner.thread is not None
+        thread = runner.thread
+        assert thread.is_alive() and thread.name == "unleash-lite-destroy-app"
         for _ in range(9):
             client.is_enabled("on")
         client.get_variant("colour")
@@ -314,9 +315,7 @@ def test_destroy_flushes_the_last_bucket_and_stops_the_scheduler(tmp_path: Any) 
             "on": {"yes": 9, "no": 0, "variants": {}},
             "colour": {"yes": 1, "no": 0, "variants": {"blue": 1}},
         }
-        assert scheduler.state == 0  # STATE_STOPPED
-        wait_for(lambda: not any(t.is_alive() for t in threads),
-                 message="the scheduler's threads to end")
+        assert not thread.is_alive()  # destroy() waited for it
         gets = len(server.feature_gets())
         assert not client.is_initialized
         # the client keeps answering from its last flags after destroy

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
 import responses
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from unleash_lite import FileCache, UnleashClient
 from unleash_lite.cache import ETAG, FEATURES_URL
 from unleash_lite.config import ClientConfig
 from unleash_lite.engine import PayloadError
 from unleash_lite.sync.metrics import MetricsRegistry
+from unleash_lite.sync.scheduler import ApschedulerRunner, Job, ThreadRunner
 from unleash_lite.sync.synchronizer import Synchronizer
 
 from . import (
@@ -253,7 +255,7 @@ def test_stop_removes_jobs_flushes_and_leaves_a_user_scheduler_running() -> None
     counters = sync.metrics.counters("a")
     assert counters is not None
     next(counters.yes)
-    sync.stop(flush_timeout=2)
+    sync.stop(flush_budget=2)
     # the periodic jobs are gone (the one-shot registration job is the scheduler's to drop)
     assert not [job for job in scheduler.jobs.values() if job.trigger is not None]
     assert scheduler.state == STATE_RUNNING  # not ours to stop
@@ -262,15 +264,43 @@ def test_stop_removes_jobs_flushes_and_leaves_a_user_scheduler_running() -> None
                                                               "variants": {}}}]
 
 
-def test_stop_shuts_down_an_owned_scheduler() -> None:
-    sync = Synchronizer(ClientConfig(url=URL, app_name="own", disable_metrics=True,
-                                     disable_registration=True, refresh_interval=60),
-                        DictCache(), MetricsRegistry(), lambda p: None, lambda r: None, [])
-    sync._start_jobs()
-    assert isinstance(sync._scheduler, BackgroundScheduler)
-    assert sync._scheduler.state == STATE_RUNNING
-    sync.stop(flush_timeout=None)
-    assert sync._scheduler.state == STATE_STOPPED
+def own_runner_sync(**config: Any) -> Synchronizer:
+    options: dict[str, Any] = {"refresh_interval": 60, "metrics_interval": 60,
+                               "disable_registration": True, **config}
+    return Synchronizer(ClientConfig(url=URL, app_name="own", **options), DictCache(),
+                        MetricsRegistry(), lambda p: None, lambda r: None, [])
+
+
+def test_stop_ends_the_thread_of_our_own_runner() -> None:
+    sync = own_runner_sync(disable_metrics=True)
+    sync.active = True
+    sync.resume(first_poll_in=60)
+    runner = sync.runner
+    assert isinstance(runner, ThreadRunner) and runner.thread is not None
+    assert runner.running and runner.thread.is_alive()
+    sync.stop(flush_budget=None)
+    runner.thread.join(2)
+    assert not runner.running and not runner.thread.is_alive()
+
+
+def test_a_job_that_raises_never_ends_the_runner_thread() -> None:
+    runner = ThreadRunner("unleash-lite-test")
+    ran: list[str] = []
+
+    def broken() -> None:
+        ran.append("broken")
+        raise RuntimeError("a bug")
+
+    try:
+        runner.start([Job("broken", broken, 0.01), Job("fine", lambda: ran.append("fine"), 0.01)])
+        deadline = time.monotonic() + 5
+        while ran.count("fine") < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ran.count("broken") >= 4 and ran.count("fine") >= 5
+        assert runner.running
+    finally:
+        runner.stop(timeout=2)
+    assert runner.thread is not None and not runner.thread.is_alive()
 
 
 def test_jobs_on_a_user_scheduler_use_its_default_executor() -> None:
@@ -280,11 +310,12 @@ def test_jobs_on_a_user_scheduler_use_its_default_executor() -> None:
                                          metrics_interval=60, disable_registration=True),
                             DictCache(), MetricsRegistry(), lambda p: None, lambda r: None,
                             [], scheduler=scheduler)
-        sync._start_jobs()
+        sync.active = True
+        sync.resume(first_poll_in=60)
         jobs = scheduler.get_jobs()
         assert len(jobs) == 2
         assert {job.executor for job in jobs} == {"default"}
-        sync.stop(flush_timeout=None)
+        sync.stop(flush_budget=None)
         assert scheduler.get_jobs() == []
         assert scheduler.running
     finally:
@@ -294,30 +325,33 @@ def test_jobs_on_a_user_scheduler_use_its_default_executor() -> None:
 # -- after fork (in-process) ------------------------------------------------------------------
 
 
-def test_after_fork_gives_a_new_connection_and_restarts_owned_jobs() -> None:
-    sync = Synchronizer(ClientConfig(url=URL, app_name="forky", refresh_interval=60,
-                                     metrics_interval=60, disable_registration=True),
-                        DictCache(), MetricsRegistry(), lambda p: None, lambda r: None, [])
-    sync._start_jobs()
-    old_scheduler, old_session = sync._scheduler, sync.api.session
+def test_after_fork_gives_a_new_connection_and_runner_and_starts_nothing_until_resumed() -> None:
+    sync = own_runner_sync()
+    sync.active = True
+    sync.resume(first_poll_in=60)
+    old_runner, old_session = sync.runner, sync.api.session
     old_connection = sync.api.connection_id
     try:
         sync.after_fork()
         assert sync.api.connection_id != old_connection
         assert sync.api.session is not old_session
-        assert sync._scheduler is not old_scheduler
-        assert sync._scheduler.running
-        assert set(sync._jobs) == {"poll", "metrics"}
+        assert sync.runner is not old_runner
+        assert not sync.runner.running  # nothing starts during the fork
+        sync.resume()
+        assert sync.runner.running
+        assert isinstance(sync.runner, ThreadRunner)
+        assert {name for name in ("poll", "metrics") if sync.runner.interval(name)} == {
+            "poll", "metrics"}
     finally:
-        sync.stop(flush_timeout=None)
-        old_scheduler.shutdown(wait=False)
+        sync.stop(flush_budget=None)
+        old_runner.stop(timeout=2)
 
 
 def test_after_fork_before_start_starts_nothing() -> None:
     sync, _ = make()
-    scheduler = sync._scheduler
     sync.after_fork()
-    assert sync._jobs == {} and sync._scheduler is scheduler
+    sync.resume()
+    assert not sync.runner.running
 
 
 @responses.activate
@@ -327,7 +361,7 @@ def test_after_fork_with_a_user_scheduler_warns(caplog: pytest.LogCaptureFixture
     sync, _ = make(scheduler=scheduler)
     sync.start()
     sync.after_fork()
-    assert sync._scheduler is scheduler
+    assert isinstance(sync.runner, ApschedulerRunner) and sync.runner.scheduler is scheduler
     (warning,) = messages(caplog.records, logging.WARNING)
     assert "custom scheduler" in warning
 
@@ -399,7 +433,8 @@ def test_a_payload_over_the_limit_backs_off_and_is_logged_once(
         caplog: pytest.LogCaptureFixture) -> None:
     responses.get(FEATURES, body=body_of(payload(*(feature(f"f{n}") for n in range(50)))))
     sync, recorder = make(max_payload_bytes=1000)
-    scheduler = sync._scheduler
+    assert isinstance(sync.runner, ApschedulerRunner)
+    scheduler = sync.runner.scheduler
     sync.start()
     assert isinstance(scheduler, StubScheduler)
     delays = []

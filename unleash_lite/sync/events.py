@@ -18,6 +18,7 @@ MAX_PENDING_EVENTS = 10_000
 @dataclass(frozen=True)
 class _DrainMarker:
     delivered: threading.Event
+    stop: bool = False  # end the delivering thread once everything before is delivered
 
 
 class EventDispatcher:
@@ -32,9 +33,17 @@ class EventDispatcher:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._warned_full = False
+        self._closed = False
+
+    def open(self) -> None:
+        """Deliver events again after :meth:`close` (the client was initialized again)."""
+        self._closed = False
 
     def emit(self, event: Any) -> None:
-        """Queue an event for the callback; never blocks, never raises."""
+        """Queue an event for the callback; never blocks, never raises. Events emitted
+        after :meth:`close` are dropped."""
+        if self._closed:
+            return
         if self._thread is None or self._pid != os.getpid():
             self._start()
         try:
@@ -55,6 +64,27 @@ class EventDispatcher:
             return False
         return finished.wait(timeout)
 
+    def close(self, timeout: float) -> bool:
+        """Deliver what is queued (up to ``timeout`` seconds), then end the delivering
+        thread. Returns whether it ended. Events emitted later are dropped until
+        :meth:`open`."""
+        self._closed = True
+        with self._lock:
+            thread, events = self._thread, self._queue
+            if thread is None or self._pid != os.getpid():
+                return True
+            self._thread = None
+            self._queue = queue.Queue(MAX_PENDING_EVENTS)  # for a thread a later emit starts
+        finished = threading.Event()
+        try:
+            events.put(_DrainMarker(finished, stop=True), timeout=timeout)
+        except queue.Full:
+            return False
+        if thread is threading.current_thread():
+            return True  # destroy() called from the callback: the thread ends after it
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def _start(self) -> None:
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's thread does not exist here
@@ -73,6 +103,8 @@ class EventDispatcher:
             event = events.get()
             if isinstance(event, _DrainMarker):
                 event.delivered.set()
+                if event.stop:
+                    return
                 continue
             try:
                 self.callback(event)

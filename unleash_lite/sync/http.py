@@ -5,9 +5,9 @@ backoff from one place and no exception from ``requests`` escapes into a schedul
 
 Answers are read as a stream and never buffered past a limit: the flags body up to
 ``max_payload_bytes`` (after decompression; a larger ``Content-Length`` is refused before
-reading), any other body up to :data:`SMALL_BODY_BYTES`. A body still arriving
-``request_timeout`` seconds after its headers is abandoned, so a server that trickles bytes
-cannot hold the poller.
+reading), any other body up to :data:`SMALL_BODY_BYTES`. A call, its retries and the reading
+of its body share one time budget (``request_timeout`` unless the caller gives less), so a
+server that hangs, refuses or trickles bytes holds a poll for about ``request_timeout``.
 """
 
 from __future__ import annotations
@@ -22,16 +22,12 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import ConnectionPool
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
 
 from ..config import ClientConfig
 from ..version import __version__
@@ -114,26 +110,45 @@ class UnleashApi:
         """Close pooled connections."""
         self.session.close()
 
-    def fetch_features(self, etag: str | None) -> Outcome:
-        """GET the flags; ``If-None-Match`` makes an unchanged payload a cheap 304."""
+    def fetch_features(self, etag: str | None, retries: int | None = None) -> Outcome:
+        """GET the flags; ``If-None-Match`` makes an unchanged payload a cheap 304.
+
+        ``retries``: how often a connection that could not be made is tried again within
+        the request timeout (default ``request_retries``)."""
         headers = self.headers(self.config.refresh_interval)
         if etag:
             headers["If-None-Match"] = etag
         params = {"project": self.config.project_name} if self.config.project_name else None
         return self._call(
-            "GET", FEATURES_PATH, headers, self.config.max_payload_bytes, params=params
+            "GET",
+            FEATURES_PATH,
+            headers,
+            self.config.max_payload_bytes,
+            retries=retries,
+            params=params,
         )
 
-    def register(self, body: dict[str, Any]) -> Outcome:
+    def register(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
         """POST the client's registration."""
         return self._call(
-            "POST", REGISTER_PATH, self.headers(self.config.metrics_interval), None, json=body
+            "POST",
+            REGISTER_PATH,
+            self.headers(self.config.metrics_interval),
+            None,
+            budget=budget,
+            json=body,
         )
 
-    def send_metrics(self, body: dict[str, Any]) -> Outcome:
-        """POST one metrics bucket."""
+    def send_metrics(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
+        """POST one metrics bucket; ``budget``: seconds the whole call may take (default
+        ``request_timeout``)."""
         return self._call(
-            "POST", METRICS_PATH, self.headers(self.config.metrics_interval), None, json=body
+            "POST",
+            METRICS_PATH,
+            self.headers(self.config.metrics_interval),
+            None,
+            budget=budget,
+            json=body,
         )
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
@@ -151,21 +166,9 @@ class UnleashApi:
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        # Retry what never reached the server (connect errors) for every call, and a dropped
-        # connection once for GETs only, so POSTs are never doubled; slow (see _Retry) or
-        # failing answers are left to the poller's backoff.
-        retries = _Retry(
-            total=self.config.request_retries,
-            connect=self.config.request_retries,
-            read=1,  # once, for a keep-alive connection the server closed as we reused it
-            allowed_methods=frozenset({"GET"}),
-            status=0,
-            other=0,
-            redirect=3,
-            backoff_factor=0.2,
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(max_retries=retries, pool_connections=2, pool_maxsize=4)
+        # No retries inside urllib3: _call retries what never reached the server, within
+        # the time budget of the call, and logs nothing per attempt.
+        adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=4)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
@@ -176,60 +179,72 @@ class UnleashApi:
         path: str,
         headers: dict[str, str],
         body_limit: int | None,
+        retries: int | None = None,
+        budget: float | None = None,
         **kwargs: Any,
     ) -> Outcome:
-        """Make one call; ``body_limit``: read a 2xx body up to that many bytes (the flags),
-        or ``None`` when only the status matters."""
+        """Make one call, all attempts included, within ``budget`` seconds (default
+        ``request_timeout``); ``body_limit``: read a 2xx body up to that many bytes (the
+        flags), or ``None`` when only the status matters.
+
+        A connection that could not be made is tried again (``retries``, default
+        ``request_retries``) after a short pause while the budget lasts; a GET whose
+        reused keep-alive connection turned out closed is sent again once. Nothing that
+        may have reached the server is sent twice otherwise: a slow or failing server is
+        left to the caller's backoff.
+        """
+        budget = self.config.request_timeout if budget is None else budget
+        retries = self.config.request_retries if retries is None else retries
+        deadline = time.monotonic() + budget
         options = dict(self.config.custom_options)
-        options.setdefault("timeout", self.config.request_timeout)
+        fixed_timeout = options.pop("timeout", None)
         options["stream"] = True  # bodies are read below, within limits
-        try:
-            response = self.session.request(
-                method, self.config.api_url + path, headers=headers, **kwargs, **options
-            )
-        except requests.Timeout:
-            return Outcome(Result.UNAVAILABLE, detail="timed out")
-        except requests.RequestException as error:
-            return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({_reason(error)})")
-        deadline = time.monotonic() + self.config.request_timeout
-        try:
-            return _classify(response, body_limit, deadline)
-        finally:
-            response.close()  # a connection whose body was not read to the end is dropped
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return Outcome(Result.UNAVAILABLE, detail="timed out")
+            timeout = remaining if fixed_timeout is None else fixed_timeout
+            try:
+                response = self.session.request(
+                    method,
+                    self.config.api_url + path,
+                    headers=headers,
+                    timeout=timeout,
+                    **kwargs,
+                    **options,
+                )
+            except requests.Timeout:
+                return Outcome(Result.UNAVAILABLE, detail="timed out")
+            except requests.ConnectionError as error:
+                pause = _pause_before_retry(error, method, attempt)
+                if (
+                    pause is not None
+                    and attempt < retries
+                    and time.monotonic() + pause < deadline
+                ):
+                    attempt += 1
+                    time.sleep(pause)
+                    continue
+                return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({_reason(error)})")
+            except requests.RequestException as error:
+                return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({_reason(error)})")
+            try:
+                return _classify(response, body_limit, deadline)
+            finally:
+                response.close()  # a connection whose body was not read to the end is dropped
 
 
-class _Retry(Retry):
-    """urllib3's ``Retry``, except that an answer slower than the timeout is never asked for
-    again: a second try would double both the load on a struggling server and the time the
-    poll takes; the poller's backoff handles a slow server instead."""
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        if isinstance(error, urllib3.exceptions.ReadTimeoutError):
-            raise error.with_traceback(_stacktrace)
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-class _QuietRetries(logging.Filter):
-    """Log urllib3's per-attempt "Retrying ..." warnings about this SDK's own requests at
-    DEBUG: the backoff already says once per change of state that the server is unreachable,
-    instead of several lines per poll. Other users of urllib3 are not affected."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], _Retry):
-            record.levelno = logging.DEBUG
-            record.levelname = logging.getLevelName(logging.DEBUG)
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(_QuietRetries())
+def _pause_before_retry(error: requests.ConnectionError, method: str, attempt: int) -> float | None:
+    """Seconds to wait before trying ``error``'s call again, or ``None`` when it must not be:
+    only a connection that was never made (refused, unresolvable), or, once, a GET on a
+    pooled connection the server had closed, is safe to repeat."""
+    cause = error.args[0] if error.args else None
+    if isinstance(getattr(cause, "reason", None), urllib3.exceptions.NewConnectionError):
+        return 0.1 * 2.0**attempt
+    if method == "GET" and attempt == 0 and isinstance(cause, urllib3.exceptions.ProtocolError):
+        return 0.0
+    return None
 
 
 def _classify(response: requests.Response, body_limit: int | None, deadline: float) -> Outcome:

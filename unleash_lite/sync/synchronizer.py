@@ -1,20 +1,15 @@
-"""Keeping a client's flags fresh and reporting its usage, on an APScheduler scheduler."""
+"""Keeping a client's flags fresh and reporting its usage, on a background runner."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.job import Job
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from ..cache import ETAG, FEATURES_URL, BaseCache
 from ..config import ClientConfig
@@ -23,6 +18,7 @@ from ..version import __version__
 from .backoff import Backoff
 from .http import SDK_NAME, Result, UnleashApi, iso_utc, platform_fields
 from .metrics import MetricsRegistry
+from .scheduler import ApschedulerRunner, Job, Runner, ThreadRunner
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -32,8 +28,10 @@ ApplyPayload = Callable[[Any], object]
 class Synchronizer:
     """Polls the flags (ETag, backoff), registers, and sends metrics (loss-free).
 
-    A new payload is compiled on the scheduler's thread and swapped into the client by
-    ``apply_payload``; the evaluating threads never wait for it.
+    A new payload is compiled on the runner's thread and swapped into the client by
+    ``apply_payload``; the evaluating threads never wait for it. Jobs run on a
+    :class:`~.scheduler.ThreadRunner` of our own, or on the application's APScheduler
+    (``scheduler=``).
     """
 
     def __init__(
@@ -45,7 +43,7 @@ class Synchronizer:
         on_fetched: Callable[[str], None],
         strategy_names: Iterable[str],
         etag: str | None = None,
-        scheduler: BaseScheduler | None = None,
+        scheduler: Any | None = None,
         executor: str | None = None,
     ) -> None:
         self.config = config
@@ -63,50 +61,81 @@ class Synchronizer:
         self.registered = False
         self.started_at = datetime.now(UTC)
         self.fetch_toggles = True
-        self._owns_scheduler = scheduler is None
-        self._executor = executor or ("default" if scheduler else "unleash-lite")
-        self._scheduler = scheduler or self._new_scheduler()
-        self._jobs: dict[str, Job] = {}
+        self.active = False  # started and not stopped: jobs should run in this process
+        self._user_scheduler = scheduler
+        self._executor = executor
+        self._job_prefix = f"unleash-lite-{uuid.uuid4().hex[:8]}"
+        self.runner: Runner = self._new_runner()
         self._send_lock = threading.Lock()
         self._poll_lock = threading.Lock()
-        self._job_prefix = f"unleash-lite-{uuid.uuid4().hex[:8]}"
         self._unusable_etag: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self, fetch_toggles: bool = True) -> None:
-        """Fetch once (bounded by the request timeout), then start the periodic jobs."""
-        self.fetch_toggles = fetch_toggles
-        first = threading.Thread(
-            target=self.poll if fetch_toggles else self.reload_cache,
-            name="unleash-lite-first-fetch",
-            daemon=True,
-        )
-        first.start()
-        first.join(self.config.request_timeout)
-        self._start_jobs()
+    def start(
+        self, fetch_toggles: bool = True, have_flags: bool = False, defer: bool = False
+    ) -> None:
+        """Fetch the flags once on the calling thread, then start the periodic jobs.
 
-    def stop(self, flush_timeout: float | None) -> None:
-        """Remove the jobs, optionally send the last metrics, stop our scheduler."""
-        for job in list(self._jobs.values()):
-            try:
-                job.remove()
-            except Exception:
-                LOGGER.debug("job already gone", exc_info=True)
-        self._jobs.clear()
-        if flush_timeout is not None and not self.config.disable_metrics:
-            flush = threading.Thread(
-                target=self.send_metrics, daemon=True, name="unleash-lite-final-metrics"
+        The first fetch is bounded by ``request_timeout``. When the client already holds
+        flags (``have_flags``: a bootstrap or the disk cache), it is one attempt with no
+        retry, so an unreachable server costs nothing; the background poll keeps trying.
+        ``defer``: start no background work in this process (a uWSGI master about to fork
+        its workers): :meth:`resume` starts it, in each worker, on first use.
+        """
+        self.fetch_toggles = fetch_toggles
+        self.active = True
+        if fetch_toggles:
+            self.poll(retries=0 if have_flags else None, reschedule=False)
+        else:
+            self.reload_cache()
+        if defer:
+            self.api.close()  # no connection of the master's must reach its workers
+            return
+        self.resume(first_poll_in=self.features_backoff.delay)
+
+    def resume(self, first_poll_in: float = 0.0) -> None:
+        """Start the periodic jobs if they should run and are not running (after a fork, on
+        first use in the child)."""
+        if not self.active or self.runner.running:
+            return
+        jobs = [
+            Job(
+                "poll",
+                self.poll if self.fetch_toggles else self.reload_cache,
+                self.features_backoff.delay,
+                self.config.refresh_jitter,
+                delay=first_poll_in,
             )
-            flush.start()
-            flush.join(flush_timeout)
-        if self._owns_scheduler and self._scheduler.state != STATE_STOPPED:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = self._new_scheduler()  # a shut-down pool cannot run jobs again
+        ]
+        if not self.config.disable_metrics:
+            jobs.append(
+                Job(
+                    "metrics",
+                    self.send_metrics,
+                    self.metrics_backoff.delay,
+                    self.config.metrics_jitter,
+                    delay=self.metrics_backoff.delay,
+                )
+            )
+        if not self.config.disable_registration and not self.registered:
+            jobs.append(Job("register", self.register, 0.0, once=True))
+        self.runner.start(jobs)
+
+    def stop(self, flush_budget: float | None) -> None:
+        """Stop the jobs, send the last metrics within ``flush_budget`` seconds (``None``: no
+        flush), and wait for a job in progress for what is left of that budget."""
+        self.active = False
+        deadline = time.monotonic() + (flush_budget or 0.0)
+        self.runner.stop(timeout=0)
+        if flush_budget is not None and not self.config.disable_metrics:
+            self.send_metrics(budget=flush_budget)
+        self.runner.stop(timeout=max(deadline - time.monotonic(), 0.0))
         self.api.close()
 
     def after_fork(self) -> None:
-        """In a forked child: fresh locks, connections and connection id; restart the jobs."""
+        """In a forked child: fresh locks, connections, connection id and runner. Starts
+        nothing: the client calls :meth:`resume` on its first use in the child."""
         self._send_lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self.features_backoff.after_fork()
@@ -115,14 +144,10 @@ class Synchronizer:
         if callable(cache_after_fork):
             cache_after_fork()
         self.api.reset_after_fork()
-        had_jobs = bool(self._jobs)
-        self._jobs = {}
-        if not had_jobs:
-            return
-        if self._owns_scheduler:
-            self._scheduler = self._new_scheduler()  # the parent's scheduler thread is gone
-            self._start_jobs()
-        else:
+        if self._user_scheduler is None:
+            self.runner = self._new_runner()  # the parent's thread does not exist here
+        elif self.active:
+            self.active = False
             LOGGER.warning(
                 "Unleash: this process was forked and uses a custom scheduler; "
                 "start its jobs again (call initialize_client in the child)"
@@ -130,21 +155,22 @@ class Synchronizer:
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def poll(self) -> None:
+    def poll(self, retries: int | None = None, reschedule: bool = True) -> None:
         """Fetch the flags once and install them when they changed. Never raises: whatever
         happens is classified, logged once per change of state, and the job goes on."""
         with self._poll_lock:
             try:
-                self._poll_once()
+                self._poll_once(retries)
             except Exception as error:  # a bug must neither stop the job nor reach its thread
                 LOGGER.debug("Unleash flags poll failed", exc_info=True)
                 self.features_backoff.record_problem(
                     f"the poll failed ({type(error).__name__})", state="poll-failed"
                 )
-            self._reschedule("poll", self.features_backoff.delay, self.config.refresh_jitter)
+            if reschedule:
+                self.runner.set_interval("poll", self.features_backoff.delay)
 
-    def _poll_once(self) -> None:
-        outcome = self.api.fetch_features(self.etag)
+    def _poll_once(self, retries: int | None) -> None:
+        outcome = self.api.fetch_features(self.etag, retries)
         if outcome.result is Result.TOO_LARGE:
             # Refused before it was read (or as soon as it passed the limit). Every try costs
             # the server up to max_payload_bytes, so this backs off like an overload.
@@ -186,31 +212,46 @@ class Synchronizer:
             return
         self.etag = stored_etag
 
-    def send_metrics(self) -> None:
-        """Send the counts not yet accepted by the server; keep them if the send fails."""
-        with self._send_lock:
+    def send_metrics(self, budget: float | None = None) -> bool:
+        """Send the counts not yet accepted by the server; keep them if the send fails.
+
+        ``budget``: seconds the whole send may take, waiting for a send in progress
+        included (a flush at exit); ``None``: the request timeout, as the periodic job.
+        Returns whether nothing is left unsent.
+        """
+        if not self._send_lock.acquire(timeout=-1 if budget is None else budget):
+            return False  # a send in progress holds the counts; it reports them
+        try:
             try:
-                self._send_metrics_once()
+                return self._send_metrics_once(budget)
             except Exception:  # the counts stay; a bug must not stop the job
                 LOGGER.debug("Unleash metrics send failed", exc_info=True)
-            self._reschedule("metrics", self.metrics_backoff.delay, self.config.metrics_jitter)
+                return False
+            finally:
+                if budget is None:
+                    self.runner.set_interval("metrics", self.metrics_backoff.delay)
+        finally:
+            self._send_lock.release()
 
-    def _send_metrics_once(self) -> None:
-        if not self.registered and not self.config.disable_registration:
-            self.register()
+    def _send_metrics_once(self, budget: float | None) -> bool:
+        if budget is None and not self.registered and not self.config.disable_registration:
+            self.register()  # a flush (budget given) only sends what was counted
         bucket = self.metrics.collect()
-        if bucket is not None:
-            outcome = self.api.send_metrics(
-                bucket.body(
-                    self.config.app_name,
-                    self.config.instance_id,
-                    self.api.connection_id,
-                    self.config.environment,
-                )
-            )
-            if outcome.ok:
-                self.metrics.mark_sent(bucket)
-            self.metrics_backoff.record(outcome)
+        if bucket is None:
+            return True
+        outcome = self.api.send_metrics(
+            bucket.body(
+                self.config.app_name,
+                self.config.instance_id,
+                self.api.connection_id,
+                self.config.environment,
+            ),
+            budget,
+        )
+        if outcome.ok:
+            self.metrics.mark_sent(bucket)
+        self.metrics_backoff.record(outcome)
+        return outcome.ok
 
     def register(self) -> None:
         """POST the registration; retried with the next metrics send until it succeeds."""
@@ -262,54 +303,10 @@ class Synchronizer:
             return f"unusable flags payload ({type(error).__name__})"
         return None
 
-    def _new_scheduler(self) -> BaseScheduler:
-        return BackgroundScheduler(
-            executors={self._executor: ThreadPoolExecutor(2)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=UTC,
-            daemon=True,
-        )
-
-    def _start_jobs(self) -> None:
-        if self._scheduler.state == STATE_STOPPED:
-            self._scheduler.start()
-        poll = self.poll if self.fetch_toggles else self.reload_cache
-        self._add_job("poll", poll, self.features_backoff.delay, self.config.refresh_jitter)
-        if not self.config.disable_metrics:
-            self._add_job(
-                "metrics",
-                self.send_metrics,
-                self.config.metrics_interval,
-                self.config.metrics_jitter,
-            )
-        if not self.config.disable_registration:
-            self._jobs["register"] = self._scheduler.add_job(
-                self.register, executor=self._executor, id=f"{self._job_prefix}-register"
-            )
-
-    def _add_job(
-        self, kind: str, function: Callable[[], None], seconds: float, jitter: float | None
-    ) -> None:
-        self._jobs[kind] = self._scheduler.add_job(
-            function,
-            IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC),
-            id=f"{self._job_prefix}-{kind}",
-            executor=self._executor,
-            max_instances=1,
-            coalesce=True,
-        )
-
-    def _reschedule(self, kind: str, seconds: float, jitter: float | None) -> None:
-        job = self._jobs.get(kind)
-        if job is None:
-            return
-        trigger = job.trigger
-        if isinstance(trigger, IntervalTrigger) and trigger.interval.total_seconds() == seconds:
-            return
-        try:
-            job.reschedule(IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC))
-        except Exception:
-            LOGGER.debug("could not reschedule the %s job", kind, exc_info=True)
+    def _new_runner(self) -> Runner:
+        if self._user_scheduler is not None:
+            return ApschedulerRunner(self._user_scheduler, self._executor, self._job_prefix)
+        return ThreadRunner(f"unleash-lite-{self.config.app_name}")
 
 
 def _drops_every_feature(payload: Any) -> bool:
