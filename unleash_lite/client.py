@@ -196,7 +196,7 @@ class UnleashClient:
 
     def __repr__(self) -> str:
         return (
-            f"UnleashClient(url={self.config.url!r}, app_name={self.config.app_name!r}, "
+            f"UnleashClient(url={self.config.display_url!r}, app_name={self.config.app_name!r}, "
             f"instance_id={self.config.instance_id!r}, flags={len(self._snapshot)})"
         )
 
@@ -549,10 +549,12 @@ _live_clients: weakref.WeakSet[UnleashClient] = weakref.WeakSet()
 
 def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
     """Count clients per configuration and warn (or refuse) duplicates, as the official SDK."""
-    token = str(config.custom_headers.get("Authorization", ""))
-    digest = hashlib.sha256(token.encode()).hexdigest()[:12]  # never the token itself
+    # The digest tells apart URLs that differ only in masked credentials; never shown as is.
+    secrets = f"{config.authorization}\0{config.url}"
+    digest = hashlib.sha256(secrets.encode()).hexdigest()[:12]
     identifier = (
-        f"url={config.url} app={config.app_name} instance={config.instance_id} token#{digest}"
+        f"url={config.display_url} app={config.app_name} instance={config.instance_id} "
+        f"credentials#{digest}"
     )
     if _instances[identifier] and mode is not InstanceAllowType.SILENTLY_ALLOW:
         message = (
