@@ -581,9 +581,13 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _cache_name(config: ClientConfig) -> str:
-    """A cache file name unique to the app, the server URL and the project."""
-    source = f"{config.api_url}\0{config.project_name or ''}".encode()
-    return f"{config.app_name}-{hashlib.sha256(source).hexdigest()[:12]}"
+    """A cache file name unique to everything that selects the flag set: the app, the server
+    URL, the project, the environment and the token (only inside a digest)."""
+    identity = "\0".join(
+        (config.api_url, config.project_name or "", config.environment, config.authorization)
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"{config.app_name}-{config.environment}-{digest}"
 
 
 def _unknown_flag(context: Mapping[str, Any]) -> None:
