@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from .bootstrap import BootstrapSource, load_bootstrap
+from .bootstrap import BootstrapSource, load_bootstrap, require_bootstrap
 from .cache import ETAG, FEATURES_URL, BaseCache, FileCache
 from .config import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -29,6 +29,7 @@ from .config import (
     DEFAULT_REQUEST_TIMEOUT,
     ClientConfig,
     InstanceAllowType,
+    check_custom_strategies,
     default_instance_id,
 )
 from .engine import (
@@ -157,7 +158,11 @@ class UnleashClient:
             event_callback=event_callback,
             max_payload_bytes=max_payload_bytes,
         )
-        self.custom_strategies: Mapping[str, CustomStrategy] = dict(custom_strategies or {})
+        self.custom_strategies: Mapping[str, CustomStrategy] = check_custom_strategies(
+            custom_strategies
+        )
+        for warning in self.config.warnings():
+            LOGGER.warning(warning)
         self.cache: BaseCache | None = cache
         if cache is None and not self.config.offline:
             self.cache = FileCache(
@@ -191,6 +196,15 @@ class UnleashClient:
                 cached_etag,
                 scheduler,
                 scheduler_executor,
+            )
+        if bootstrap is not None and self.config.offline and not self.unleash_bootstrapped:
+            # Offline nothing else will ever bring flags: refuse to answer every flag's default.
+            # Checked after the fact, so that a usable bootstrap is read only once.
+            self.destroy()
+            require_bootstrap(bootstrap)  # raises, saying what is wrong
+            raise ValueError(
+                'bootstrap could not be installed (see the error logged above); with url="" it is '
+                "the only source of flags"
             )
         _live_clients.add(self)
 
