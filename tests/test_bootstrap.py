@@ -10,7 +10,7 @@ from types import MappingProxyType
 import pytest
 
 from tests.engine.payloads import delta, feature, feature_updated, payload
-from unleash_lite.bootstrap import load_bootstrap
+from unleash_lite.bootstrap import load_bootstrap, require_bootstrap
 
 FLAGS = payload(feature("a"), feature("b", enabled=False))
 
@@ -103,3 +103,46 @@ def test_a_long_string_that_is_neither_json_nor_a_path_is_not_logged_whole() -> 
         load_bootstrap(source)
     assert len(str(caught.value)) < 400
     assert "(100003 characters)" in str(caught.value)
+
+
+# -- require_bootstrap: what an offline client refuses ------------------------------------------
+
+
+def test_require_bootstrap_returns_a_usable_payload(tmp_path: Path) -> None:
+    path = tmp_path / "flags.json"
+    path.write_text(json.dumps(FLAGS), encoding="utf-8")
+    assert require_bootstrap(path) == FLAGS
+    assert require_bootstrap(FLAGS) is FLAGS
+    raw = delta(feature_updated(feature("c")))
+    assert require_bootstrap(json.dumps(raw)) == raw
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{oops", r"not a usable source \(bootstrap string is not valid JSON"),
+        ("/definitely/not/here.json", r"not a usable source \(cannot read bootstrap file"),
+        ('{"no": "features"}', r"not a usable flags payload \(payload has neither 'features'"),
+        ({"features": "nope"}, r"not a usable flags payload \('features' is not a list\)"),
+        ({"events": {}}, r"not a usable flags payload \(delta 'events' is not a list\)"),
+    ],
+)
+def test_require_bootstrap_names_bootstrap_and_says_what_is_wrong(
+    source: object, message: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^bootstrap is {message}.*only source of flags"):
+        require_bootstrap(source)  # type: ignore[arg-type]
+
+
+def test_require_bootstrap_refuses_nesting_too_deep_to_copy() -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(5_000):
+        node["x"] = node = {}
+    with pytest.raises(ValueError, match=r"\(it nests too deeply\)"):
+        require_bootstrap(payload(feature("a", extra=deep)))
+
+
+def test_require_bootstrap_refuses_a_source_of_the_wrong_type() -> None:
+    with pytest.raises(TypeError, match="bootstrap must be a dict, a JSON string or a path"):
+        require_bootstrap([FLAGS])  # type: ignore[arg-type]

@@ -423,6 +423,8 @@ def test_the_context_reaches_the_engine(tmp_path: Path, capsys: pytest.CaptureFi
         (["eval", "f", "--project", "p"], "--project and --timeout need --url"),
         (["explain", "--timeout", "3"], "--project and --timeout need --url"),
         (["eval", "f", "--url", "localhost:4242"], "expected an http:// or https:// URL"),
+        (["eval", "f", "--url", "http://x:port/api"], "url has an invalid host or port"),
+        (["fetch", "--url", "http://x/api?token=s3cr3t", "-o", "f"], "url must not have a query"),
         (["fetch", "--url", "http://x/api", "-o", "f", "--timeout", "0"], "positive number"),
         (["fetch", "--url", "http://x/api"], "the following arguments are required: -o"),
         (["eval", "f", "--bootstrap", "a", "--url", "http://x/api"], "not allowed with"),
@@ -439,6 +441,7 @@ def test_usage_errors_exit_2(
     err = capsys.readouterr().err
     assert "usage: unleash-lite" in err
     assert message in err
+    assert "s3cr3t" not in err
 
 
 def test_version_and_help_list_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

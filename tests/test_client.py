@@ -245,26 +245,39 @@ def test_bootstrap_in_delta_format(tmp_path: Path) -> None:
         assert client.is_enabled("b") is False
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        "{not json",
-        '{"features": "nope"}',
-        '{"hello": "world"}',
-        "[1, 2, 3]",
-        "/no/such/dir/flags.json",
-        "",
-        b"\xff\xfe{",
-        {"features": {"a": 1}},
-        {"something": "else"},
-        {"events": "not a list"},
-    ],
-)
-def test_invalid_bootstrap_logs_an_error_and_does_not_raise(
-    source: Any, caplog: pytest.LogCaptureFixture
+INVALID_BOOTSTRAPS: list[Any] = [
+    "{not json",
+    '{"features": "nope"}',
+    '{"hello": "world"}',
+    "[1, 2, 3]",
+    "/no/such/dir/flags.json",
+    "",
+    b"\xff\xfe{",
+    {"features": {"a": 1}},
+    {"something": "else"},
+    {"events": "not a list"},
+]
+
+
+@pytest.mark.parametrize("source", INVALID_BOOTSTRAPS)
+def test_an_offline_client_refuses_an_unusable_bootstrap(source: Any) -> None:
+    # Offline the bootstrap is the only source of flags: every flag would answer its default.
+    with pytest.raises(ValueError, match=r"^bootstrap is not a usable .*only source of flags"):
+        offline(source)
+
+
+@pytest.mark.parametrize("source", INVALID_BOOTSTRAPS)
+def test_a_client_with_a_server_logs_an_unusable_bootstrap_and_does_not_raise(
+    source: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="unleash_lite"):
-        client = offline(source)
+        client = UnleashClient(
+            url="http://127.0.0.1:9/api",
+            app_name="tests",
+            custom_headers={"Authorization": "token"},
+            cache_directory=str(tmp_path),
+            bootstrap=source,
+        )
     assert client.unleash_bootstrapped is False
     assert client.feature_definitions() == {}
     assert client.is_enabled("on") is False
@@ -273,26 +286,27 @@ def test_invalid_bootstrap_logs_an_error_and_does_not_raise(
     assert "bootstrap" in errors[0].getMessage()
 
 
-def test_invalid_bootstrap_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_bootstrap_files(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{ half", encoding="utf-8")
     not_utf8 = tmp_path / "latin1.json"
     not_utf8.write_bytes(b'{"features": ["\xe6"]}')
     array = write_flags(tmp_path / "array.json", [FLAGS])
-    with caplog.at_level(logging.ERROR, logger="unleash_lite"):
-        for source in (broken, not_utf8, array, tmp_path, str(tmp_path / "missing.json")):
-            client = offline(source)
-            assert client.feature_definitions() == {}
-    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 5
+    missing = tmp_path / "missing.json"
+    for source, detail in (
+        (broken, r"broken\.json is not valid JSON"),
+        (not_utf8, "codec can't decode"),
+        (array, r"array\.json does not hold a JSON object"),
+        (tmp_path, "cannot read bootstrap file"),
+        (str(missing), "cannot read bootstrap file .*missing.json"),
+    ):
+        with pytest.raises(ValueError, match=detail):
+            offline(source)
 
 
-def test_bootstrap_of_the_wrong_type_logs_an_error_and_does_not_raise(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.ERROR, logger="unleash_lite"):
-        client = offline([feature("a")])
-    assert client.feature_definitions() == {}
-    assert any(r.levelno == logging.ERROR for r in caplog.records)
+def test_an_offline_bootstrap_of_the_wrong_type_is_refused() -> None:
+    with pytest.raises(TypeError, match="bootstrap must be a dict, a JSON string or a path"):
+        offline([feature("a")])
 
 
 # -- evaluation -------------------------------------------------------------------------------

@@ -218,7 +218,8 @@ def test_a_fetch_writes_the_cache_file(server: FakeUnleash, tmp_path: Path,
     assert isinstance(client.cache, FileCache)
     path = client.cache.path
     assert path.parent == tmp_path / "cache"
-    assert re.fullmatch(r"my_app_1-[0-9a-f]{12}\.json", path.name)  # app + url/project hash
+    # app, environment, then a digest of the url, project, environment and token
+    assert re.fullmatch(r"my_app_1-default-[0-9a-f]{16}\.json", path.name)
     stored = read_json(path)
     assert json.loads(stored[FEATURES_URL]) == FLAGS
     assert stored[ETAG] == etag_of(FLAGS)  # the ETag the server sent
@@ -226,6 +227,34 @@ def test_a_fetch_writes_the_cache_file(server: FakeUnleash, tmp_path: Path,
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left
     client.destroy()
     assert path.exists()  # destroy keeps the cache: other processes may use it
+
+
+@pytest.mark.parametrize("production", [
+    {"environment": "production"},
+    {"custom_headers": {"Authorization": "default:production.a-different-token"}},
+], ids=["environment", "token"])
+def test_clients_for_another_flag_set_never_read_each_others_cache_file(
+        production: dict[str, Any], server: FakeUnleash, tmp_path: Path,
+        make_client: Callable[..., UnleashClient]) -> None:
+    url = server.url
+    development = make_client(url, environment="development")
+    development.initialize_client()
+    assert development.is_enabled("alpha")
+    assert isinstance(development.cache, FileCache) and development.cache.path.exists()
+    development.destroy()
+    server.stop()  # Unleash is down from here on
+    # The same app, URL and cache directory; only the environment (or only the token) differs.
+    other = make_client(url, **{"environment": "development", **production})
+    assert isinstance(other.cache, FileCache)
+    assert other.cache.path.parent == development.cache.path.parent
+    assert other.cache.path != development.cache.path
+    other.initialize_client()  # the server is down: nothing to answer from
+    assert not other.is_ready() and not other.is_enabled("alpha")
+    assert not other.cache.path.exists()
+    again = make_client(url, environment="development")  # the control
+    assert again.is_enabled("alpha") and again.cache.path == development.cache.path
+    names = [path.name for path in (tmp_path / "cache").iterdir()]
+    assert not [name for name in names if "token" in name or TOKEN in name]
 
 
 def test_a_new_client_answers_from_the_cache_while_the_server_is_down(

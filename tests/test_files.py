@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import pytest
+from platformdirs.macos import MacOS
+from platformdirs.unix import Unix
 
-from unleash_lite import FileCache
+from unleash_lite import FileCache, UnleashClient
 from unleash_lite._files import (
     PRIVATE_DIRECTORY,
     PRIVATE_FILE,
@@ -23,6 +26,7 @@ from unleash_lite._files import (
 from unleash_lite.cache import ETAG, FEATURES_URL
 
 WRITERS, READERS, WRITES_EACH = 4, 2, 200
+URL = "https://unleash.example.com/api"
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -113,12 +117,38 @@ def test_read_json_raises_os_error_on_missing_files(tmp_path: Path) -> None:
         read_json(tmp_path / "missing.json")
 
 
-def test_default_cache_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("platform", "under_home"),
+    [(Unix, Path(".cache")), (MacOS, Path("Library", "Caches"))],
+    ids=["linux", "macos"],
+)
+def test_the_default_cache_directory_is_the_platforms_own(
+    platform: type[Any], under_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(platformdirs, "PlatformDirs", platform)  # as on that platform
+    expected = tmp_path / "home" / under_home / "unleash-lite"
+    assert default_cache_directory() == expected
+    assert FileCache("app").path == expected / "app.json"
+    client = UnleashClient(URL, "app", custom_headers={"Authorization": "token"})
+    assert isinstance(client.cache, FileCache) and client.cache.path.parent == expected
+    assert not (tmp_path / "home").exists()  # nothing is written before flags arrive
+
+
+def test_xdg_cache_home_and_an_explicit_directory_win_on_every_platform(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(platformdirs, "PlatformDirs", MacOS)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_directory() == tmp_path / "xdg" / "unleash-lite"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_directory() == tmp_path / "home" / ".cache" / "unleash-lite"
+    explicit = tmp_path / "explicit"
+    assert FileCache("app", directory=explicit).path == explicit / "app.json"
+    client = UnleashClient(
+        URL, "app", custom_headers={"Authorization": "token"}, cache_directory=str(explicit)
+    )
+    assert isinstance(client.cache, FileCache) and client.cache.path.parent == explicit
 
 
 # -- FileCache on disk ---------------------------------------------------------------------------

@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
+APP_DIRECTORY = "unleash-lite"
 PRIVATE_FILE = 0o600
 PRIVATE_DIRECTORY = 0o700
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -20,9 +23,14 @@ class FileTooLarge(ValueError):
 
 
 def default_cache_directory() -> Path:
-    """The per-user cache directory: ``$XDG_CACHE_HOME/unleash-lite`` or ``~/.cache/...``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "unleash-lite"
+    """The per-user cache directory: ``$XDG_CACHE_HOME/unleash-lite`` when that variable is
+    set (on every platform), else the platform's own: ``~/.cache/unleash-lite`` on Linux,
+    ``~/Library/Caches/unleash-lite`` on macOS, ``%LOCALAPPDATA%\\unleash-lite\\Cache`` on
+    Windows."""
+    override = os.environ.get("XDG_CACHE_HOME")
+    if override:
+        return Path(override) / APP_DIRECTORY
+    return Path(platformdirs.user_cache_dir(APP_DIRECTORY, appauthor=False))
 
 
 def write_json_atomic(path: Path, data: Any, max_bytes: int | None = None) -> None:

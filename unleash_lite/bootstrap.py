@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .engine.state import FlagState, PayloadError
+
 BootstrapSource = Mapping[str, Any] | str | bytes | os.PathLike[str]
 
 
@@ -39,6 +41,28 @@ def load_bootstrap(source: BootstrapSource) -> Mapping[str, Any]:
             shown = f"{shown[:MAX_SHOWN_PATH]}... ({len(shown)} characters)"
         raise ValueError(f"cannot read bootstrap file {shown}: {error.strerror}") from None
     return _parse(text, f"bootstrap file {path}")
+
+
+def require_bootstrap(source: BootstrapSource) -> Mapping[str, Any]:
+    """The payload of a bootstrap a client depends on (an offline one has no other source
+    of flags): :func:`load_bootstrap`, then a check that it is a features payload or delta.
+    Raises ``ValueError`` (``TypeError`` for a source of the wrong type) naming
+    ``bootstrap``, with what is wrong."""
+    if not isinstance(source, (Mapping, str, bytes, os.PathLike)):
+        raise TypeError(
+            f"bootstrap must be a dict, a JSON string or a path, not {type(source).__name__}"
+        )
+    try:
+        payload = load_bootstrap(source)
+        FlagState().apply(payload)  # what installing it does first (a private copy included)
+    except (ValueError, RecursionError) as error:  # PayloadError is a ValueError
+        detail = "it nests too deeply" if isinstance(error, RecursionError) else str(error)
+        kind = "flags payload" if isinstance(error, PayloadError) else "source"
+        raise ValueError(
+            f'bootstrap is not a usable {kind} ({detail}); with url="" (offline) it is the '
+            "only source of flags"
+        ) from None
+    return payload
 
 
 def _parse(text: str, origin: str) -> Mapping[str, Any]:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ._files import write_json_atomic
 from .cache import MemoryCache
 from .client import UnleashClient
+from .config import check_url
 from .context import Context
 from .engine import FlagState, PayloadError
 from .engine.context import parse_datetime
@@ -269,6 +270,10 @@ def _context_item(text: str) -> tuple[str, str]:
 def _http_url(text: str) -> str:
     if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).netloc:
         raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    try:
+        check_url(text)  # what UnleashClient would refuse (a query string, a bad port...)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
 
@@ -662,13 +667,17 @@ def run_demo(bootstrap: str | None = None, out: Any = None) -> int:
         origin = f"bundled example ({EXAMPLE_FLAGS})"
     else:
         bootstrap_text, origin = bootstrap, bootstrap
-    client = UnleashClient(
-        url="",
-        app_name="unleash-lite-demo",
-        bootstrap=bootstrap_text,
-        disable_metrics=True,
-        disable_registration=True,
-    )
+    try:
+        client = UnleashClient(
+            url="",
+            app_name="unleash-lite-demo",
+            bootstrap=bootstrap_text,
+            disable_metrics=True,
+            disable_registration=True,
+        )
+    except (TypeError, ValueError) as error:  # offline, an unusable bootstrap is refused
+        print(f"unleash-lite: cannot load flags from {origin}: {error}", file=sys.stderr)
+        return EXIT_FILE
     if not client.unleash_bootstrapped:
         print(
             f"unleash-lite: cannot load flags from {origin} (see the error above)", file=sys.stderr

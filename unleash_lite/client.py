@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from .bootstrap import BootstrapSource, load_bootstrap
+from .bootstrap import BootstrapSource, load_bootstrap, require_bootstrap
 from .cache import ETAG, FEATURES_URL, BaseCache, FileCache
 from .config import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -28,6 +28,7 @@ from .config import (
     DEFAULT_REQUEST_TIMEOUT,
     ClientConfig,
     InstanceAllowType,
+    check_custom_strategies,
     default_instance_id,
 )
 from .engine import (
@@ -156,7 +157,11 @@ class UnleashClient:
             event_callback=event_callback,
             max_payload_bytes=max_payload_bytes,
         )
-        self.custom_strategies: Mapping[str, CustomStrategy] = dict(custom_strategies or {})
+        self.custom_strategies: Mapping[str, CustomStrategy] = check_custom_strategies(
+            custom_strategies
+        )
+        for warning in self.config.warnings():
+            LOGGER.warning(warning)
         self.cache: BaseCache | None = cache
         if cache is None and not self.config.offline:
             self.cache = FileCache(
@@ -194,11 +199,20 @@ class UnleashClient:
                 scheduler,
                 scheduler_executor,
             )
+        if bootstrap is not None and self.config.offline and not self.unleash_bootstrapped:
+            # Offline nothing else will ever bring flags: refuse to answer every flag's default.
+            # Checked after the fact, so that a usable bootstrap is read only once.
+            self.destroy()
+            require_bootstrap(bootstrap)  # raises, saying what is wrong
+            raise ValueError(
+                'bootstrap could not be installed (see the error logged above); with url="" it is '
+                "the only source of flags"
+            )
         processes.watch(self)
 
     def __repr__(self) -> str:
         return (
-            f"UnleashClient(url={self.config.url!r}, app_name={self.config.app_name!r}, "
+            f"UnleashClient(url={self.config.display_url!r}, app_name={self.config.app_name!r}, "
             f"instance_id={self.config.instance_id!r}, flags={len(self._snapshot)})"
         )
 
@@ -582,10 +596,12 @@ _instances: Counter[str] = Counter()
 
 def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
     """Count clients per configuration and warn (or refuse) duplicates, as the official SDK."""
-    token = str(config.custom_headers.get("Authorization", ""))
-    digest = hashlib.sha256(token.encode()).hexdigest()[:12]  # never the token itself
+    # The digest tells apart URLs that differ only in masked credentials; never shown as is.
+    secrets = f"{config.authorization}\0{config.url}"
+    digest = hashlib.sha256(secrets.encode()).hexdigest()[:12]
     identifier = (
-        f"url={config.url} app={config.app_name} instance={config.instance_id} token#{digest}"
+        f"url={config.display_url} app={config.app_name} instance={config.instance_id} "
+        f"credentials#{digest}"
     )
     if _instances[identifier] and mode is not InstanceAllowType.SILENTLY_ALLOW:
         message = (
@@ -600,9 +616,13 @@ def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
 
 
 def _cache_name(config: ClientConfig) -> str:
-    """A cache file name unique to the app, the server URL and the project."""
-    source = f"{config.api_url}\0{config.project_name or ''}".encode()
-    return f"{config.app_name}-{hashlib.sha256(source).hexdigest()[:12]}"
+    """A cache file name unique to everything that selects the flag set: the app, the server
+    URL, the project, the environment and the token (only inside a digest)."""
+    identity = "\0".join(
+        (config.api_url, config.project_name or "", config.environment, config.authorization)
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"{config.app_name}-{config.environment}-{digest}"
 
 
 def _unknown_flag(context: Mapping[str, Any]) -> None:

@@ -1,13 +1,26 @@
-"""Client configuration: every keyword the official ``UnleashClient`` accepts, plus ours."""
+"""Client configuration: every keyword the official ``UnleashClient`` accepts, plus ours.
+
+:class:`ClientConfig` checks each value when it is built and raises ``TypeError`` or
+``ValueError`` naming the keyword, so a misconfigured client fails at start-up instead of
+retrying forever or answering defaults.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
+import re
 import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from .engine.strategies import CustomStrategy
 
 DEFAULT_REFRESH_INTERVAL = 15
 DEFAULT_METRICS_INTERVAL = 60
@@ -15,6 +28,14 @@ DEFAULT_REQUEST_TIMEOUT = 30
 DEFAULT_REQUEST_RETRIES = 3
 # Larger flag payloads (from the server or the disk cache) are refused; the last good flags stay.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+API_PATH_SUFFIX = "/api"
+MASK = "***"
+
+# Everything after the scheme up to the last "@": the user name and password. A pattern
+# rather than urlsplit, so that URLs urlsplit misreads or refuses are masked too: no scheme
+# ("user:pw@host/api"), a bad host ("http://u:pw@[::1/api"), an unencoded "/", "?" or "#" in
+# the password. A URL with "@" only in its path or query is masked too much, never too little.
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?.*@", re.DOTALL)
 
 
 class InstanceAllowType(Enum):
@@ -28,6 +49,21 @@ class InstanceAllowType(Enum):
 def default_instance_id() -> str:
     """A readable instance id unique to this process: host name plus a random suffix."""
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe to log or show: a user name and password, every query value and a
+    fragment are replaced by ``***`` (``https://***@host/api?token=***``)."""
+    shown = _USERINFO.sub(lambda match: f"{match.group(1) or ''}{MASK}@", url, count=1)
+    shown, hash_sign, _fragment = shown.partition("#")
+    shown, question_mark, query = shown.partition("?")
+    if question_mark:
+        items = (
+            name + "=" + MASK if equals else MASK
+            for name, equals, _ in (item.partition("=") for item in query.split("&"))
+        )
+        shown += "?" + "&".join(items)
+    return shown + (f"#{MASK}" if hash_sign else "")
 
 
 @dataclass(frozen=True)
@@ -55,15 +91,30 @@ class ClientConfig:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
 
     def __post_init__(self) -> None:
-        if not isinstance(self.app_name, str) or not self.app_name:
-            raise ValueError("app_name must be a non-empty string")
-        if not isinstance(self.url, str):
-            raise ValueError("url must be a string (use '' to run offline from a bootstrap)")
+        for name in ("app_name", "environment", "instance_id"):
+            _check_name(name, getattr(self, name))
+        if self.project_name is not None:
+            _check_name("project_name", self.project_name, "or None")
+        check_url(self.url)
         for name in ("refresh_interval", "metrics_interval", "request_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
-        if not self.max_payload_bytes > 0:
-            raise ValueError("max_payload_bytes must be a positive number of bytes")
+            _check_number(name, getattr(self, name), "seconds")
+        for name in ("refresh_jitter", "metrics_jitter"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), "seconds", zero=True)
+        _check_number("request_retries", self.request_retries, "retries", whole=True, zero=True)
+        _check_number("max_payload_bytes", self.max_payload_bytes, "bytes", whole=True)
+        for name in ("disable_metrics", "disable_registration"):
+            value = getattr(self, name)
+            if isinstance(value, str):  # "false" would count as true
+                raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+
+    def __repr__(self) -> str:
+        shown = (
+            f"{item.name}={self.display_url if item.name == 'url' else getattr(self, item.name)!r}"
+            for item in dataclasses.fields(self)
+            if item.repr
+        )
+        return f"ClientConfig({', '.join(shown)})"
 
     @property
     def api_url(self) -> str:
@@ -71,6 +122,144 @@ class ClientConfig:
         return self.url.rstrip("/")
 
     @property
+    def display_url(self) -> str:
+        """``url`` for logs, messages and ``repr()``: credentials masked (see
+        :func:`redact_url`)."""
+        return redact_url(self.url)
+
+    @property
     def offline(self) -> bool:
         """True when no server URL was given: flags come only from a bootstrap or cache."""
         return not self.url
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header's value (any case of the name), ``""`` without one.
+        A secret: digest it, never show it."""
+        for name, value in self.custom_headers.items():
+            if isinstance(name, str) and name.lower() == "authorization":
+                return str(value)
+        return ""
+
+    def warnings(self) -> list[str]:
+        """What looks wrong but may be meant, one message each; the client logs them at
+        start-up."""
+        if self.offline:
+            return []
+        found = []
+        if not urlsplit(self.api_url).path.endswith(API_PATH_SUFFIX):
+            found.append(
+                f"Unleash url {self.display_url} does not end with {API_PATH_SUFFIX}: the "
+                f"client fetches {redact_url(self.api_url)}/client/features, and Unleash, "
+                "Unleash Edge and the Unleash proxies serve the client API under /api "
+                "(e.g. https://unleash.example.com/api); check the url if no flags arrive"
+            )
+        if not self.authorization.strip():
+            found.append(
+                f"Unleash client for {self.display_url} has no Authorization header in "
+                "custom_headers: the server answers 401 unless it runs without "
+                "authentication; pass custom_headers={'Authorization': '<client API token>'}"
+            )
+        return found
+
+
+def check_custom_strategies(strategies: Any) -> dict[str, CustomStrategy]:
+    """``custom_strategies`` as a new dict, after checking that every value is an object
+    with a callable ``apply(parameters, context)``; raises ``TypeError`` naming it."""
+    if strategies is None:
+        return {}
+    if not isinstance(strategies, Mapping):
+        raise TypeError(
+            "custom_strategies must be a dict of strategy name -> object with "
+            f"apply(parameters, context), got {_describe(strategies)}"
+        )
+    for name, strategy in strategies.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"custom_strategies keys are strategy names (strings), got {name!r}")
+        if isinstance(strategy, type):  # the 5.x SDK took classes; 6.x takes instances
+            raise TypeError(
+                f"custom_strategies[{name!r}] is the class {strategy.__name__}; pass an "
+                f"instance: {{{name!r}: {strategy.__name__}()}}"
+            )
+        if not callable(getattr(strategy, "apply", None)):
+            raise TypeError(
+                f"custom_strategies[{name!r}] must have a method apply(parameters, context) "
+                f"-> bool; {_describe(strategy)} has none"
+            )
+    return dict(strategies)
+
+
+def check_url(url: Any) -> None:
+    """Raise ``ValueError`` naming ``url`` unless it is ``""`` (offline) or an http(s) URL
+    with a host and no query string or fragment; the message masks credentials."""
+    if not isinstance(url, str):
+        raise ValueError(
+            f"url must be a string (use '' to run offline from a bootstrap), got {_describe(url)}"
+        )
+    if not url:
+        return
+    shown = repr(redact_url(url))
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise ValueError(
+            f"url must not contain spaces or control characters (a stray newline?), got {shown}"
+        )
+    if "://" not in url:
+        raise ValueError(
+            "url must start with http:// or https:// (e.g. https://unleash.example.com/api), "
+            f"got {shown}"
+        )
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # parsing the port is the check
+    except ValueError:  # its message may quote part of a password: not shown
+        raise ValueError(f"url has an invalid host or port: {shown}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"url must start with http:// or https://, got {shown}")
+    if not parts.hostname:
+        raise ValueError(f"url has no host name: {shown}")
+    if "?" in url or "#" in url:
+        raise ValueError(
+            "url must not have a query string or fragment: the client appends paths such as "
+            f"/client/features to it (send credentials in custom_headers), got {shown}"
+        )
+
+
+def _check_name(name: str, value: Any, alternative: str = "") -> None:
+    if not isinstance(value, str) or not value:
+        wanted = f"a non-empty string {alternative}".rstrip()
+        raise ValueError(f"{name} must be {wanted}, got {_describe(value)}")
+
+
+def _check_number(
+    name: str, value: Any, unit: str, *, whole: bool = False, zero: bool = False
+) -> None:
+    """Raise ``TypeError`` unless ``value`` is a number (an integer with ``whole``; never a
+    bool or a numeric string) and ``ValueError`` unless it is finite and positive (or 0 with
+    ``zero``)."""
+    kind = numbers.Integral if whole else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        wanted = "a whole number" if whole else "a number"
+        hint = ""
+        if isinstance(value, str) and _is_numeric(value):
+            hint = f"; convert it first, e.g. {'int' if whole else 'float'}(value)"
+        raise TypeError(f"{name} must be {wanted} of {unit}, got {_describe(value)}{hint}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        wanted = "zero or more" if zero else "more than zero"
+        raise ValueError(f"{name} must be a finite number of {unit}, {wanted}; got {value!r}")
+
+
+def _is_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe(value: Any) -> str:
+    """``value`` for an error message: short, with its type when that is the problem."""
+    if isinstance(value, str):
+        return f"the string {value[:80]!r}"
+    if isinstance(value, bool | int | float) or value is None:
+        return f"{value!r} ({type(value).__name__})"
+    return f"an object of type {type(value).__name__}"

@@ -148,7 +148,7 @@ class FakeUnleash(UnleashClient):
             multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
         )
         if bootstrap is not None:
-            # Unlike the real client, a fake refuses a bad bootstrap: the test is wrong.
+            # As an offline real client does, a fake refuses a bad bootstrap: the test is wrong.
             self.apply_payload(load_bootstrap(bootstrap), owned=not isinstance(bootstrap, Mapping))
             self.unleash_bootstrapped = True
         else:

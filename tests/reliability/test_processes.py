@@ -144,6 +144,7 @@ def _cache_file_name(url: str) -> str:
     probe = UnleashClient(
         url,
         "shared-cache",
+        custom_headers={"Authorization": TOKEN},  # the token is part of the cache file's key
         disable_metrics=True,
         multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
     )

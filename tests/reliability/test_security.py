@@ -293,13 +293,18 @@ def test_a_pickle_in_the_cache_is_never_loaded(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = "http://127.0.0.1:9/api"
-    probe = UnleashClient(url, "pickled", cache_directory=str(tmp_path / "cache"))
+    token = {"Authorization": TOKEN}
+    probe = UnleashClient(
+        url, "pickled", custom_headers=token, cache_directory=str(tmp_path / "cache")
+    )
     assert isinstance(probe.cache, FileCache)
     marker = tmp_path / "unpickled"
     probe.cache.path.parent.mkdir(parents=True, exist_ok=True)
     probe.cache.path.write_bytes(pickle.dumps({"/client/features": _Trap(marker)}))
     caplog.clear()
-    client = UnleashClient(url, "pickled", cache_directory=str(tmp_path / "cache"))
+    client = UnleashClient(
+        url, "pickled", custom_headers=token, cache_directory=str(tmp_path / "cache")
+    )
     assert not marker.exists()
     assert not client.is_ready()
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1

@@ -483,6 +483,14 @@ def test_retrying_a_refused_connection_logs_nothing(caplog: pytest.LogCaptureFix
             and "Retrying" in r.getMessage()] == []
 
 
+def test_the_tls_warning_masks_credentials_in_the_url(
+        caplog: pytest.LogCaptureFixture) -> None:
+    UnleashApi(make_config(url="https://ops:hunter2@unleash.test/api",
+                           custom_options={"verify": False}))
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "hunter2" not in warning and "***@unleash.test" in warning
+
+
 def test_verify_false_warns_once_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
     UnleashApi(make_config(custom_options={"verify": False}))
     UnleashApi(make_config(custom_options={"verify": "/etc/ssl/certs/ca.pem"}))

@@ -98,7 +98,7 @@ class UnleashApi:
                 "Unleash: TLS certificate verification is OFF for %s (custom_options "
                 "verify=False): anyone on the network path can impersonate the server and "
                 "read the API token; pass the server's CA bundle as verify= instead",
-                urlsplit(config.api_url).netloc or config.api_url,
+                urlsplit(config.display_url).netloc or config.display_url,
             )
 
     def reset_after_fork(self) -> None:
