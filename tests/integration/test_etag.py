@@ -32,8 +32,8 @@ def record_fetches(client: UnleashClient) -> list[Fetch]:
     fetch = api.fetch_features
     fetches: list[Fetch] = []
 
-    def recording(etag: str | None) -> Outcome:
-        outcome = fetch(etag)
+    def recording(etag: str | None, retries: int | None = None) -> Outcome:
+        outcome = fetch(etag, retries)
         fetches.append(Fetch(etag, outcome))
         return outcome
 

@@ -78,8 +78,8 @@ def fetch_times(client: UnleashClient) -> list[tuple[float, Outcome]]:
     fetch = api.fetch_features
     calls: list[tuple[float, Outcome]] = []
 
-    def recording(etag: str | None) -> Outcome:
-        outcome = fetch(etag)
+    def recording(etag: str | None, retries: int | None = None) -> Outcome:
+        outcome = fetch(etag, retries)
         calls.append((time.monotonic(), outcome))
         return outcome
 
