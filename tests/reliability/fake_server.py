@@ -7,7 +7,8 @@ Each endpoint (flags GET, registration POST, metrics POST) answers from its own
 what a real network does: answer late, answer part of a body, reset the connection, stream
 an enormous (or gzip-bombed) body, or hang until released. Every request is recorded,
 and the metrics the server *accepted* are summed, so tests compare them with the
-evaluations made.
+evaluations made. ``max_body_bytes`` refuses larger request bodies with 413 before any
+script runs, as Unleash's JSON body parser does (its limit is 100 KB, :data:`UNLEASH_BODY_LIMIT`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.sync import body_of, etag_of, payload
 from tests.sync import feature as flag
 
 TOKEN = "default:development.7f3c0e2b9d5a41c8b6e4-reliability-token"  # must never leak
+UNLEASH_BODY_LIMIT = 100 * 1024  # express.json()'s default "100kb": a longer body gets 413
 
 
 # -- payloads ------------------------------------------------------------------------------
@@ -348,6 +350,7 @@ class Recorded:
     body: Any
     at: float
     accepted: bool = False  # for metrics: whether the server kept the counts
+    size: int = 0  # bytes of the request body
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers.items():
@@ -364,6 +367,7 @@ class FakeUnleash:
     requests: list[Recorded] = field(default_factory=list)
     keep_feature_gets: bool = True  # False: only count them (a soak makes thousands)
     tls: tuple[str, str] | None = None  # (certificate file, key file): serve HTTPS
+    max_body_bytes: int | None = None  # a longer request body is answered 413, not scripted
 
     def __post_init__(self) -> None:
         self.features = Script(serve_payload())
@@ -504,15 +508,18 @@ class FakeUnleash:
         except ValueError:
             data = raw.decode("utf-8", "replace")
         route = handler.path.split("?")[0]
-        record = Recorded(
-            method, handler.path, dict(handler.headers.items()), data, time.monotonic()
-        )
+        headers = dict(handler.headers.items())
+        record = Recorded(method, handler.path, headers, data, time.monotonic(), size=len(raw))
         is_get = method == "GET" and route == "/api/client/features"
         with self._lock:
             self.feature_get_count += is_get
             if self.keep_feature_gets or not is_get:
                 self.requests.append(record)
         exchange = Exchange(handler, self, method, handler.path, record.headers, data)
+        if self.max_body_bytes is not None and len(raw) > self.max_body_bytes:
+            with contextlib.suppress(OSError):
+                exchange.send(413, b'{"message": "request entity too large"}')
+            return
         if method == "GET" and route == "/api/client/features":
             script = self.features
         elif method == "POST" and route == "/api/client/register":
