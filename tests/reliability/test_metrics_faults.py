@@ -19,18 +19,23 @@ import pytest
 
 from tests.sync import StubScheduler, full_text
 from unleash_lite import UnleashClient
+from unleash_lite.sync import metrics as metrics_module
 
 from .conftest import Figures
 from .fake_server import (
     TOKEN,
+    UNLEASH_BODY_LIMIT,
     Exchange,
     FakeUnleash,
     Reply,
     accept,
+    flag,
     kept,
+    payload,
     reset,
     slow,
     status,
+    variant,
 )
 
 INTERVAL = 10.0  # metrics_interval: never waited for
@@ -73,8 +78,11 @@ FAULTS = [
         MetricsFault(f"HTTP {code}", lambda code=code: status(code), [10.0] * 3, logging.ERROR)
         for code in (401, 403, 404)
     ),
-    MetricsFault("HTTP 400", lambda: status(400), GROWS, logging.WARNING),
-    MetricsFault("HTTP 413", lambda: status(413), GROWS, logging.WARNING),
+    # a timeout or a proxy's complaint about the request, not about the counts: kept
+    *(
+        MetricsFault(f"HTTP {code}", lambda code=code: status(code), GROWS, logging.WARNING)
+        for code in (405, 407, 408)
+    ),
     MetricsFault("connection reset", reset, GROWS, logging.WARNING),
     MetricsFault("server down (connection refused)", None, GROWS, logging.WARNING),
     MetricsFault(
@@ -270,3 +278,303 @@ def test_counts_survive_a_long_outage_in_bounded_memory(
         interval="2x→10x",
         log="1 WARNING + 1 INFO",
     )
+
+
+# -- bodies over the server's size limit --------------------------------------------------------
+
+BURST = 5_000  # distinct flag names, 40 characters each: about 400 KB of counts
+
+
+def burst_names(count: int, first: int = 0) -> list[str]:
+    return [f"burst-{index:06d}-".ljust(40, "x") for index in range(first, first + count)]
+
+
+def evaluate_unknown(work: Workload, names: list[str]) -> None:
+    for name in names:
+        assert not work.client.is_enabled(name)
+        work.expected[(name, "no")] += 1
+        work.calls += 1
+
+
+def toggles(post: Any) -> dict[str, Any]:
+    return dict(post.body["bucket"]["toggles"])
+
+
+def error_lines(records: list[logging.LogRecord], since: int) -> list[str]:
+    return [r.getMessage() for r in lines(records, since) if r.levelno >= logging.ERROR]
+
+
+def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
+    server: FakeUnleash,
+    figures: Figures,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Counts of 5,000 distinct names (over 400 KB as one body, which Unleash answers 413)
+    arrive exactly once, in several complete bodies each under the limit; later counts of new
+    and old names arrive too."""
+    caplog.set_level(logging.DEBUG)
+    server.max_body_bytes = UNLEASH_BODY_LIMIT
+    client, scheduler = make_client(server.url)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+    work = Workload(client)
+    work.run(20)
+    evaluate_unknown(work, burst_names(BURST))
+
+    sync.send_metrics()
+    posts = server.metrics_posts()
+    assert len(posts) >= 2 and all(post.accepted for post in posts)
+    assert all(post.size <= metrics_module.BODY_BUDGET for post in posts)
+    assert server.accepted_counts() == work.expected  # each count once
+    assert client.metrics.collect() is None
+    bodies = [post.body for post in posts]
+    for body in bodies:  # each part is a complete metrics body
+        assert body["appName"] == "metrics-fault-app"
+        assert body["instanceId"] == client.config.instance_id
+        assert body["connectionId"] == sync.api.connection_id
+        assert body["platformName"] and body["specVersion"]
+        assert body["bucket"]["start"] == bodies[0]["bucket"]["start"]
+        assert body["bucket"]["stop"] == bodies[0]["bucket"]["stop"]
+    assert scheduler.interval("metrics") == INTERVAL
+
+    # the next sends: new names, names already sent, known flags
+    evaluate_unknown(work, burst_names(600, first=BURST) + burst_names(400))
+    work.run(5)
+    sync.send_metrics()
+    assert server.accepted_counts() == work.expected
+    assert len(server.metrics_posts()) == len(posts) + 1  # 1,000 names fit one body
+    assert lines(caplog.records, 0) == []
+    sizes = [post.size for post in posts]
+    figures.add(
+        "metrics",
+        fault=f"{BURST:,} distinct 40-character flag names, 100 KB body limit",
+        evaluations=work.calls,
+        counts_made=sum(work.expected.values()),
+        counts_delivered=sum(server.accepted_counts().values()),
+        counted_twice=0,
+        lost=0,
+        posts=f"{len(posts)} + 1 (bodies of {min(sizes):,} to {max(sizes):,} bytes)",
+        interval="1x",
+        log="none",
+    )
+
+
+@pytest.mark.parametrize("code", [400, 422])
+def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
+    code: int,
+    server: FakeUnleash,
+    figures: Figures,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client, scheduler = make_client(server.url)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+    work = Workload(client)
+    refused = work.run(30)  # 120 evaluations of 4 flags, 30 of them with a variant
+    server.metrics.then(status(code))
+    mark = len(caplog.records)
+    sync.send_metrics()
+    assert error_lines(caplog.records, mark) == [
+        "Unleash metrics: dropped 120 evaluations (yes + no) and 30 variant counts of 4 "
+        f"flags: the server refused them (HTTP {code}); they will not be sent again"
+    ]
+    assert [r.levelno for r in lines(caplog.records, mark)] == [logging.ERROR]
+    assert client.metrics.collect() is None  # handled: never sent again
+    assert scheduler.interval("metrics") == INTERVAL  # the server answered: no backoff
+
+    mark = len(caplog.records)
+    delivered = work.run(7)
+    sync.send_metrics()
+    sync.send_metrics()  # nothing new: no POST
+    assert server.accepted_counts() == delivered
+    assert len(server.metrics_posts()) == 2
+    assert lines(caplog.records, mark) == []
+    figures.add(
+        "metrics",
+        fault=f"HTTP {code} to one body",
+        evaluations=work.calls,
+        counts_made=sum(work.expected.values()),
+        counts_delivered=sum(server.accepted_counts().values()),
+        counted_twice=0,
+        lost=sum(refused.values()),
+        posts=2,
+        interval="1x",
+        log="1 ERROR",
+    )
+
+
+def test_a_refused_part_does_not_block_the_other_parts(
+    server: FakeUnleash,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Of the bodies a burst is split into, the second is refused: its counts are dropped,
+    every other body is delivered in the same send, and nothing is sent twice."""
+    server.max_body_bytes = UNLEASH_BODY_LIMIT
+    server.metrics.then(accept(), status(400))
+    client, _ = make_client(server.url)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+    work = Workload(client)
+    evaluate_unknown(work, burst_names(BURST))
+    mark = len(caplog.records)
+    sync.send_metrics()
+    posts = server.metrics_posts()
+    assert [post.accepted for post in posts] == [True, False] + [True] * (len(posts) - 2)
+    dropped = posts[1].body["bucket"]["toggles"]
+    lost = Counter({(name, "no"): counts["no"] for name, counts in dropped.items()})
+    assert server.accepted_counts() == work.expected - lost
+    assert sum(lost.values()) > 0
+    assert error_lines(caplog.records, mark) == [
+        f"Unleash metrics: dropped {sum(lost.values())} evaluations (yes + no) and 0 variant "
+        f"counts of {len(dropped)} flags: the server refused them (HTTP 400); they will not be "
+        "sent again"
+    ]
+    assert client.metrics.collect() is None
+    work.run(3)
+    sync.send_metrics()
+    assert server.accepted_counts() == work.expected - lost
+
+
+def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothing(
+    server: FakeUnleash,
+    figures: Figures,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A proxy refusing bodies over 30 KB: each 413 halves the size of the bodies made (the
+    counts of the refused one go out in the smaller ones); each send makes at most
+    MAX_POSTS_PER_SEND POSTs, the rest follows with the next sends."""
+    caplog.set_level(logging.DEBUG)
+    server.max_body_bytes = 30_000
+    client, scheduler = make_client(server.url)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+    work = Workload(client)
+    evaluate_unknown(work, burst_names(BURST))
+    per_send = []
+    for _ in range(4):
+        before = len(server.metrics_posts())
+        sync.send_metrics()
+        per_send.append(len(server.metrics_posts()) - before)
+        assert scheduler.interval("metrics") == INTERVAL
+    posts = server.metrics_posts()
+    assert [post.size > 30_000 for post in posts[:2]] == [True, True]
+    assert [post.accepted for post in posts] == [False, False] + [True] * (len(posts) - 2)
+    assert max(per_send) == metrics_module.MAX_POSTS_PER_SEND and per_send[-1] == 0
+    assert server.accepted_counts() == work.expected
+    assert client.metrics.collect() is None
+    budget = metrics_module.BODY_BUDGET
+    assert [r.getMessage() for r in lines(caplog.records, 0)] == [
+        f"Unleash metrics: the server refused a body of at most {size:,} bytes (HTTP 413); "
+        f"sending bodies of at most {size // 2:,} bytes from now on"
+        for size in (budget, budget // 2)
+    ]
+    assert [r.levelno for r in lines(caplog.records, 0)] == [logging.WARNING] * 2
+    figures.add(
+        "metrics",
+        fault=f"{BURST:,} distinct names, a proxy refusing bodies over 30,000 bytes",
+        evaluations=work.calls,
+        counts_made=sum(work.expected.values()),
+        counts_delivered=sum(server.accepted_counts().values()),
+        counted_twice=0,
+        lost=0,
+        posts=" + ".join(str(count) for count in per_send if count),
+        interval="1x",
+        log="2 WARNING",
+    )
+
+
+def test_a_long_run_of_parts_resumes_where_it_stopped(
+    server: FakeUnleash,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Capped at 2 POSTs per send, the names evaluated again before every send do not
+    starve the ones behind them: each send starts where the previous one stopped."""
+    monkeypatch.setattr(metrics_module, "MAX_POSTS_PER_SEND", 2)
+    server.max_body_bytes = UNLEASH_BODY_LIMIT
+    client, _ = make_client(server.url)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+    work = Workload(client)
+    names = burst_names(BURST)
+    evaluate_unknown(work, names)
+    sync.send_metrics()
+    first_send = {name for post in server.metrics_posts() for name in toggles(post)}
+    assert len(server.metrics_posts()) == 2 and len(first_send) < BURST
+    for _ in range(3):
+        evaluate_unknown(work, sorted(first_send))  # enough to fill the 2 POSTs again
+        sync.send_metrics()
+    assert len(server.metrics_posts()) <= 8
+    assert server.accepted_counts() == work.expected
+    assert client.metrics.collect() is None
+
+
+def test_a_flag_with_more_variants_than_a_body_holds_is_split(
+    server: FakeUnleash,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """1,000 variants of 120-character names (about 130 KB of counts for one flag) go out in
+    several bodies, each carrying a share of the yes/no counts (Unleash ignores an entry whose
+    yes and no are both 0, variants included)."""
+    caplog.set_level(logging.DEBUG)
+    server.max_body_bytes = UNLEASH_BODY_LIMIT
+    names = [f"variant-{index:04d}-".ljust(120, "v") for index in range(1_000)]
+    server.payload = payload(flag("many", variants=[variant(name, 1) for name in names]))
+    client, _ = make_client(server.url)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+    expected: Counter[tuple[str, str]] = Counter()
+    for user in range(20_000):
+        chosen = client.get_variant("many", {"userId": str(user)})
+        expected[("many", "yes" if chosen["feature_enabled"] else "no")] += 1
+        expected[("many", f"variant:{chosen['name']}")] += 1
+    assert len(expected) > 900  # most variants were chosen
+    sync.send_metrics()
+    posts = server.metrics_posts()
+    assert len(posts) >= 2 and all(post.accepted for post in posts)
+    for post in posts:
+        (entry,) = post.body["bucket"]["toggles"].values()
+        assert entry["yes"] + entry["no"] == sum(entry["variants"].values()) > 0
+    assert server.accepted_counts() == expected
+    assert client.metrics.collect() is None
+    assert lines(caplog.records, 0) == []
+
+
+def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
+    server: FakeUnleash,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.max_body_bytes = UNLEASH_BODY_LIMIT
+    client, _ = make_client(server.url)
+    client.initialize_client()
+    sync = client._sync
+    assert sync is not None
+    work = Workload(client)
+    work.run(10)
+    enormous_name = "n" * UNLEASH_BODY_LIMIT
+    for _ in range(3):
+        assert not client.is_enabled(enormous_name)
+    mark = len(caplog.records)
+    sync.send_metrics()
+    assert error_lines(caplog.records, mark) == [
+        "Unleash metrics: dropped 3 evaluations (yes + no) and 0 variant counts of 1 flag: "
+        f"a flag's counts do not fit in a body of {metrics_module.BODY_BUDGET:,} bytes (flag "
+        f"name of {UNLEASH_BODY_LIMIT:,} characters); they will not be sent again"
+    ]
+    (post,) = server.metrics_posts()
+    assert post.accepted
+    assert server.accepted_counts() == work.expected
+    assert client.metrics.collect() is None

@@ -107,6 +107,8 @@ def test_collect_returns_deltas_since_the_last_successful_send() -> None:
     assert again.toggles == {"a": {"yes": 6, "no": 1, "variants": {"v1": 1}}}
     registry.mark_sent(again)
     assert registry.collect() is None
+    assert registry.bucket_start == again.start  # until the send settles
+    registry.settle(again, [])
     assert registry.bucket_start == again.stop
     next(counters.no)
     later = registry.collect()
@@ -127,6 +129,121 @@ def test_counts_made_between_collect_and_mark_sent_are_not_lost() -> None:
     registry.mark_sent(bucket)
     rest = registry.collect()
     assert rest is not None and rest.toggles["a"]["yes"] == 1
+
+
+IDENTITY = {"appName": "app", "instanceId": "host-1", "connectionId": "c0ffee",
+            "environment": "production"}
+
+
+def requests_body_size(body: dict[str, Any]) -> int:
+    """Bytes of ``body`` as requests sends it for ``json=``."""
+    prepared = requests.Request("POST", METRICS, json=body).prepare()
+    assert isinstance(prepared.body, bytes)
+    return len(prepared.body)
+
+
+def count(registry: MetricsRegistry, name: str, yes: int = 0, no: int = 0,
+          variants: dict[str, int] | None = None) -> None:
+    counters = registry.counters(name)
+    assert counters is not None
+    for _ in range(yes):
+        next(counters.yes)
+    for _ in range(no):
+        next(counters.no)
+    for variant, times in (variants or {}).items():
+        counter = registry.variant_counter(counters, variant)
+        for _ in range(times):
+            next(counter)
+
+
+def test_parts_are_as_full_as_the_budget_allows_as_requests_serializes_them() -> None:
+    registry = MetricsRegistry()
+    odd = ["caf\u00e9-\u65e5\u672c", 'quote"back\\slash', "tab\tnew\nline", "\U0001f680"]
+    for index in range(300):
+        name = f"{odd[index % 4]}-{index}" if index % 3 == 0 else f"flag-{index}"
+        count(registry, name, yes=index, no=index % 7 + 1,
+              variants={f"v\u00e4-{index % 5}": index % 4} if index % 2 else None)
+    bucket = registry.collect()
+    assert bucket is not None
+    budget = 2_000
+    parts, left = bucket.split(IDENTITY, budget)
+    assert left.toggles == {}
+    assert len(parts) > 5
+    merged: dict[str, Any] = {}
+    for part, after in zip(parts, [*parts[1:], None], strict=True):
+        body = part.body(IDENTITY)
+        assert requests_body_size(body) <= budget
+        assert body["appName"] == "app" and body["connectionId"] == "c0ffee"
+        assert body["platformName"] and body["specVersion"]
+        merged.update(part.toggles)
+        if after is not None:  # the next flag did not fit: every part is full
+            name, counts = next(iter(after.toggles.items()))
+            fuller = {**body, "bucket": {**body["bucket"],
+                                         "toggles": {**part.toggles, name: counts}}}
+            assert requests_body_size(fuller) > budget
+    assert list(merged) == list(bucket.toggles)
+    assert merged == bucket.toggles
+
+
+def test_a_flag_bigger_than_a_body_is_split_into_pieces_that_mark_their_own_counts() -> None:
+    registry = MetricsRegistry()
+    variants = {f"variant-{index:02d}-".ljust(30, "v"): index + 1 for index in range(40)}
+    total = sum(variants.values())  # 820 get_variant calls...
+    count(registry, "big", yes=total - 20, no=20 + 5, variants=variants)  # ...and 5 is_enabled
+    count(registry, "small", yes=1)
+    bucket = registry.collect()
+    assert bucket is not None
+    parts, left = bucket.split(IDENTITY, 1_000)
+    assert left.toggles == {}
+    pieces = [part.toggles["big"] for part in parts if "big" in part.toggles]
+    assert len(pieces) > 2 and all(len(part.toggles) == 1 for part in parts[:len(pieces)])
+    assert all(requests_body_size(part.body(IDENTITY)) <= 1_000 for part in parts)
+    for piece in pieces[:-1]:  # as many evaluations as variant counts, so Unleash keeps them
+        assert piece["yes"] + piece["no"] == sum(piece["variants"].values())
+    assert sum(piece["yes"] for piece in pieces) == total - 20
+    assert sum(piece["no"] for piece in pieces) == 25
+    merged = {name: n for piece in pieces for name, n in piece["variants"].items()}
+    assert merged == variants
+
+    # the first piece accepted, the second refused (dropped), the rest not sent yet
+    registry.mark_sent(parts[0])
+    registry.mark_sent(parts[1])
+    registry.settle(bucket, parts[2:])
+    rest = registry.collect()
+    assert rest is not None
+    assert list(rest.toggles) == ["big", "small"]  # from where the send stopped
+    sent = pieces[0]["variants"] | pieces[1]["variants"]
+    assert rest.toggles["big"] == {
+        "yes": total - 20 - pieces[0]["yes"] - pieces[1]["yes"],
+        "no": 25 - pieces[0]["no"] - pieces[1]["no"],
+        "variants": {name: n for name, n in variants.items() if name not in sent},
+    }
+    assert rest.start == bucket.start  # the bucket is not over until every part is handled
+
+
+def test_counts_that_fit_in_no_body_are_left_over() -> None:
+    registry = MetricsRegistry()
+    count(registry, "n" * 2_000, no=3)  # a name longer than any body
+    count(registry, "odd-variant", yes=4, no=1,
+          variants={"v" * 2_000: 2, "fine": 3})  # one variant longer than any body
+    count(registry, "fine", yes=1)
+    bucket = registry.collect()
+    assert bucket is not None
+    parts, left = bucket.split(IDENTITY, 1_500)
+    assert left.toggles == {
+        "n" * 2_000: {"yes": 0, "no": 3, "variants": {}},
+        "odd-variant": {"yes": 0, "no": 0, "variants": {"v" * 2_000: 2}},
+    }
+    assert left.evaluations == 3 and left.variant_counts == 2
+    # a flag that was split has parts of its own
+    assert [part.toggles for part in parts] == [
+        {"odd-variant": {"yes": 4, "no": 1, "variants": {"fine": 3}}},
+        {"fine": {"yes": 1, "no": 0, "variants": {}}},
+    ]
+    registry.mark_sent(left)
+    for part in parts:
+        registry.mark_sent(part)
+    assert registry.collect() is None
 
 
 def test_forget_unsent_drops_the_parents_counts() -> None:

@@ -5,23 +5,38 @@ under the GIL, so concurrent threads never lose an increment and the hot path ta
 Reporting sends the difference between the counters now and at the last *successful* send.
 A failed send therefore loses nothing (the next bucket simply includes those counts) and a
 retried send cannot double-count, all in memory bounded by the number of flags.
+
+Unleash answers 413 to a JSON body over 100 KB, so a bucket is sent as parts, each a complete
+body of at most ``body_budget`` bytes, each marked sent when the server accepts it. Counts the
+server refuses for good (400, 422...) or that fit in no body are dropped, with one ERROR line,
+so one bad body never blocks the others.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .http import iso_utc, platform_fields
+from .http import Outcome, Result, iso_utc, platform_fields
 
 LOGGER = logging.getLogger("unleash_lite")
 
 MAX_UNKNOWN_FLAGS = 10_000  # counters kept for flag names the server does not know
+BODY_LIMIT = 100 * 1024  # Unleash's JSON body parser ("100kb") answers 413 past this
+BODY_BUDGET = BODY_LIMIT * 9 // 10  # the most a metrics body is made to take (92,160 bytes)
+MIN_BODY_BUDGET = 4 * 1024  # the floor for a server whose 413s keep halving the budget
+MAX_POSTS_PER_SEND = 10  # a periodic send takes at most this many request timeouts
+# 4xx answers about the request rather than the counts (method, proxy credentials, timeout,
+# headers): the counts are kept, as for 401/403/404. Any other 4xx refuses them for good.
+KEPT_4XX = frozenset({405, 407, 408, 425, 431})
+_SEPARATOR = len(", ")  # between two members of a JSON object, as json.dumps writes them
 
 
 def current_value(counter: itertools.count[int]) -> int:
@@ -60,15 +75,11 @@ class Bucket:
     toggles: dict[str, dict[str, Any]]
     readings: dict[str, dict[str, int]]
 
-    def body(
-        self, app_name: str, instance_id: str, connection_id: str, environment: str
-    ) -> dict[str, Any]:
-        """The JSON body of ``POST /client/metrics``."""
+    def body(self, identity: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON body of ``POST /client/metrics``; ``identity``: appName, instanceId,
+        connectionId and environment."""
         return {
-            "appName": app_name,
-            "instanceId": instance_id,
-            "connectionId": connection_id,
-            "environment": environment,
+            **identity,
             **platform_fields(),
             "bucket": {
                 "start": iso_utc(self.start),
@@ -76,6 +87,55 @@ class Bucket:
                 "toggles": self.toggles,
             },
         }
+
+    @property
+    def evaluations(self) -> int:
+        """The yes and no counts: one per evaluation counted."""
+        return sum(counts["yes"] + counts["no"] for counts in self.toggles.values())
+
+    @property
+    def variant_counts(self) -> int:
+        """The variant counts (each also counted as an evaluation's yes or no)."""
+        return sum(sum(counts["variants"].values()) for counts in self.toggles.values())
+
+    def split(self, identity: Mapping[str, Any], budget: int) -> tuple[list[Bucket], Bucket]:
+        """Parts whose bodies serialize (as ``requests`` sends ``json=``) to at most
+        ``budget`` bytes each, in flag order; and the counts that fit in no such body.
+
+        A flag too big for one body by itself has its variants spread over several parts,
+        each with a share of its yes/no counts (Unleash ignores an entry whose yes and no
+        are both 0, variants included). A flag name or variant too long for any body is
+        left over.
+        """
+        room = budget - _json_size(self._part({}, {}).body(identity))
+        parts: list[Bucket] = []
+        left = self._part({}, {})
+        toggles: dict[str, dict[str, Any]] = {}
+        readings: dict[str, dict[str, int]] = {}
+        used = 0
+        for name, counts in self.toggles.items():
+            size = _entry_size(name, counts)
+            if toggles and used + _SEPARATOR + size > room:
+                parts.append(self._part(toggles, readings))
+                toggles, readings, used = {}, {}, 0
+            if size <= room:
+                used += (_SEPARATOR if toggles else 0) + size
+                toggles[name] = counts
+                readings[name] = self.readings[name]
+                continue
+            pieces, lost = _flag_pieces(name, counts, self.readings[name], room)
+            for piece, reading in pieces:
+                parts.append(self._part({name: piece}, {name: reading}))
+            if lost is not None:
+                left.toggles[name], left.readings[name] = lost
+        if toggles:
+            parts.append(self._part(toggles, readings))
+        return parts, left
+
+    def _part(
+        self, toggles: dict[str, dict[str, Any]], readings: dict[str, dict[str, int]]
+    ) -> Bucket:
+        return Bucket(self.start, self.stop, toggles, readings)
 
 
 class MetricsRegistry:
@@ -86,7 +146,9 @@ class MetricsRegistry:
         self._flags: dict[str, FlagCounters] = {}
         self._unknown = 0
         self._warned_unknown = False
+        self._resume_at: str | None = None  # the first flag a send stopped before
         self.bucket_start = datetime.now(UTC)
+        self.body_budget = BODY_BUDGET
 
     def counters(
         self, name: str, variant_names: Iterable[str] = (), known: bool = True
@@ -127,11 +189,20 @@ class MetricsRegistry:
         return counter
 
     def collect(self) -> Bucket | None:
-        """The counts since the last successful send; ``None`` when there are none."""
+        """The counts since the last successful send; ``None`` when there are none.
+
+        Flags come in the order they were first counted, starting with the first one the
+        last send did not reach, so flags counted early cannot keep later ones waiting.
+        """
         stop = datetime.now(UTC)
         toggles: dict[str, dict[str, Any]] = {}
         readings: dict[str, dict[str, int]] = {}
-        for name, counters in list(self._flags.items()):
+        flags = list(self._flags.items())
+        names = [name for name, _ in flags]
+        if self._resume_at in names:
+            first = names.index(self._resume_at)
+            flags = flags[first:] + flags[:first]
+        for name, counters in flags:
             now = counters.readings()
             deltas = {key: value - counters.sent.get(key, 0) for key, value in now.items()}
             if not any(deltas.values()):
@@ -151,11 +222,35 @@ class MetricsRegistry:
         return Bucket(self.bucket_start, stop, toggles, readings)
 
     def mark_sent(self, bucket: Bucket) -> None:
-        """Record that the server accepted ``bucket``: its counts are never sent again."""
+        """Record that the server accepted ``bucket`` (or a part of one), or that its counts
+        are dropped: they are never sent again."""
         with self._lock:
             for name, reading in bucket.readings.items():
                 self._flags[name].sent.update(reading)
-            self.bucket_start = bucket.stop
+
+    def drop(self, bucket: Bucket, reason: str) -> None:
+        """Mark ``bucket``'s counts handled without the server having them; one ERROR."""
+        self.mark_sent(bucket)
+        LOGGER.error(
+            "Unleash metrics: dropped %d evaluations (yes + no) and %d variant counts of %d "
+            "flag%s: %s; they will not be sent again",
+            bucket.evaluations,
+            bucket.variant_counts,
+            len(bucket.toggles),
+            "" if len(bucket.toggles) == 1 else "s",
+            reason,
+        )
+
+    def settle(self, bucket: Bucket, unsent: list[Bucket]) -> None:
+        """End a send of ``bucket`` whose parts ``unsent`` were not handled: when none are
+        left the next bucket starts at this one's stop, else the next collect starts with
+        the first flag not handled (and the bucket keeps its start)."""
+        with self._lock:
+            if unsent:
+                self._resume_at = next(iter(unsent[0].toggles))
+            else:
+                self._resume_at = None
+                self.bucket_start = bucket.stop
 
     def forget_unsent(self) -> None:
         """Mark everything counted so far as sent (a forked child must not report its
@@ -163,8 +258,145 @@ class MetricsRegistry:
         self._lock = threading.Lock()
         for counters in list(self._flags.values()):
             counters.sent.update(counters.readings())
+        self._resume_at = None
         self.bucket_start = datetime.now(UTC)
 
     def totals(self) -> dict[str, dict[str, int]]:
         """All counts ever made, per flag (for tests and diagnostics)."""
         return {name: counters.readings() for name, counters in list(self._flags.items())}
+
+
+def send_unsent(
+    registry: MetricsRegistry,
+    identity: Mapping[str, Any],
+    post: Callable[[dict[str, Any], float | None], Outcome],
+    budget: float | None = None,
+) -> tuple[Outcome | None, bool]:
+    """Send the counts not yet sent, in parts: the outcome for the backoff (``None``: no
+    POST) and whether nothing is left unsent.
+
+    Each part is marked sent when the server accepts it, and dropped when it refuses it for
+    good (any 4xx but 401/403/404, 429, :data:`KEPT_4XX` and 413). A 413 halves
+    ``registry.body_budget`` (down to :data:`MIN_BODY_BUDGET`, below which it drops the part)
+    and the counts are split again. Any other failure ends the send, keeping the counts for
+    the next one, as does reaching :data:`MAX_POSTS_PER_SEND` POSTs or the end of ``budget``
+    (seconds for the whole send; ``None``: each POST has the request timeout). A refusal
+    counts as an answer: it does not back off.
+    """
+    deadline = None if budget is None else time.monotonic() + budget
+    answer: Outcome | None = None
+    posts = 0
+    while True:
+        bucket = registry.collect()
+        if bucket is None:
+            return answer, True
+        size = registry.body_budget
+        parts, left = bucket.split(identity, size)
+        if left.toggles:
+            registry.drop(left, _too_big(left, size))
+        for index, part in enumerate(parts):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if posts == MAX_POSTS_PER_SEND or (remaining is not None and remaining <= 0):
+                registry.settle(bucket, parts[index:])
+                return answer, False
+            outcome = post(part.body(identity), remaining)
+            posts += 1
+            if outcome.ok:
+                registry.mark_sent(part)
+                answer = outcome
+                continue
+            if not _refused(outcome):
+                registry.settle(bucket, parts[index:])
+                return outcome, False
+            answer = Outcome(Result.OK, outcome.status, outcome.detail)
+            if outcome.status == 413 and size > MIN_BODY_BUDGET:
+                registry.body_budget = max(size // 2, MIN_BODY_BUDGET)
+                LOGGER.warning(
+                    "Unleash metrics: the server refused a body of at most %s bytes (HTTP 413); "
+                    "sending bodies of at most %s bytes from now on",
+                    f"{size:,}",
+                    f"{registry.body_budget:,}",
+                )
+                registry.settle(bucket, parts[index:])
+                break  # collect again, in smaller parts
+            registry.drop(part, f"the server refused them (HTTP {outcome.status})")
+        else:
+            registry.settle(bucket, [])
+            return answer, True
+
+
+def _refused(outcome: Outcome) -> bool:
+    """True for an answer refusing this body for good, whatever the server's state."""
+    status = outcome.status
+    return (
+        outcome.result is Result.FAILED
+        and status is not None
+        and 400 <= status < 500
+        and status not in KEPT_4XX
+    )
+
+
+def _too_big(left: Bucket, budget: int) -> str:
+    flags = [name for name, counts in left.toggles.items() if counts["yes"] or counts["no"]]
+    if flags:
+        what = f"flag name of {max(map(len, flags)):,} characters"
+    else:
+        longest = max(len(v) for counts in left.toggles.values() for v in counts["variants"])
+        what = f"variant name of {longest:,} characters"
+    return f"a flag's counts do not fit in a body of {budget:,} bytes ({what})"
+
+
+def _json_size(data: Any) -> int:
+    # json.dumps escapes every non-ASCII character (ensure_ascii), so characters are bytes.
+    return len(json.dumps(data))
+
+
+def _entry_size(name: str, counts: Mapping[str, Any]) -> int:
+    """Bytes of ``"name": {...}`` inside the toggles object."""
+    return _json_size(name) + len(": ") + _json_size(counts)
+
+
+Piece = tuple[dict[str, Any], dict[str, int]]  # a flag's entry in the toggles, its readings
+
+
+def _flag_pieces(
+    name: str, counts: dict[str, Any], reading: dict[str, int], room: int
+) -> tuple[list[Piece], Piece | None]:
+    """A flag's counts as entries of at most ``room`` bytes each, with the readings that
+    mark each sent (in order: each piece's yes/no readings include the pieces before it);
+    and the counts no entry can hold."""
+    yes, no = counts["yes"], counts["no"]
+    frame = _entry_size(name, {"yes": yes, "no": no, "variants": {}})  # shares are no longer
+    if frame > room:  # not even the name fits
+        return [], (counts, reading)
+    groups: list[dict[str, int]] = []
+    lost: dict[str, int] = {}
+    used = 0
+    for variant, count in counts["variants"].items():
+        size = _json_size(variant) + len(": ") + len(str(count))
+        if frame + size > room:
+            lost[variant] = count
+        elif groups and frame + used + _SEPARATOR + size <= room:
+            groups[-1][variant] = count
+            used += _SEPARATOR + size
+        else:
+            groups.append({variant: count})
+            used = size
+    groups = groups or [{}]  # every variant lost: the yes/no counts still go out
+    pieces: list[Piece] = []
+    given_yes = given_no = 0
+    for index, group in enumerate(groups):
+        if index == len(groups) - 1:  # the last piece takes what is left
+            share_yes, share_no = yes - given_yes, no - given_no
+        else:  # as many evaluations as variant counts, so that Unleash keeps them
+            share_yes = min(sum(group.values()), yes - given_yes)
+            share_no = min(sum(group.values()) - share_yes, no - given_no)
+        given_yes += share_yes
+        given_no += share_no
+        marks = {"yes": reading["yes"] - yes + given_yes, "no": reading["no"] - no + given_no}
+        marks.update({f"variant:{v}": reading[f"variant:{v}"] for v in group})
+        pieces.append(({"yes": share_yes, "no": share_no, "variants": group}, marks))
+    if not lost:
+        return pieces, None
+    left_marks = {f"variant:{v}": reading[f"variant:{v}"] for v in lost}
+    return pieces, ({"yes": 0, "no": 0, "variants": lost}, left_marks)

@@ -17,7 +17,7 @@ from ..engine import PayloadError
 from ..version import __version__
 from .backoff import Backoff
 from .http import SDK_NAME, Result, UnleashApi, iso_utc, platform_fields
-from .metrics import MetricsRegistry
+from .metrics import MetricsRegistry, send_unsent
 from .scheduler import ApschedulerRunner, Job, Runner, ThreadRunner
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -236,22 +236,16 @@ class Synchronizer:
     def _send_metrics_once(self, budget: float | None) -> bool:
         if budget is None and not self.registered and not self.config.disable_registration:
             self.register()  # a flush (budget given) only sends what was counted
-        bucket = self.metrics.collect()
-        if bucket is None:
-            return True
-        outcome = self.api.send_metrics(
-            bucket.body(
-                self.config.app_name,
-                self.config.instance_id,
-                self.api.connection_id,
-                self.config.environment,
-            ),
-            budget,
-        )
-        if outcome.ok:
-            self.metrics.mark_sent(bucket)
-        self.metrics_backoff.record(outcome)
-        return outcome.ok
+        identity = {
+            "appName": self.config.app_name,
+            "instanceId": self.config.instance_id,
+            "connectionId": self.api.connection_id,
+            "environment": self.config.environment,
+        }
+        outcome, done = send_unsent(self.metrics, identity, self.api.send_metrics, budget)
+        if outcome is not None:
+            self.metrics_backoff.record(outcome)
+        return done
 
     def register(self) -> None:
         """POST the registration; retried with the next metrics send until it succeeds."""
