@@ -5,8 +5,12 @@ variant counts: nothing lost, nothing counted twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+import requests
 
 from .admin import AdminApi
 from .conftest import ClientFactory
@@ -105,4 +109,63 @@ def test_counts_after_destroy_are_exact(
     _, elapsed = wait_for(arrived, timeout=metrics_delay(unleash_server), what="exact metrics")
     record_property("destroy -> raw metrics", round(elapsed, 3))
     # No late duplicate (a retried or second flush) shows up afterwards.
+    holds_for(lambda: server_counts() == expected, 1.0, interval=0.2, what="exact metrics")
+
+
+def test_counts_arrive_after_a_burst_of_distinct_flag_names(
+    unleash_server: UnleashServer,
+    admin: AdminApi,
+    make_client: ClientFactory,
+    unique_name: Callable[[str], str],
+    record_property: Callable[[str, object], None],
+) -> None:
+    """3,000 distinct names make one body of about 290 KB, which Unleash refuses with 413
+    (its JSON body limit is 100 KB): sent in parts, the known flag's counts arrive exactly."""
+    known = unique_name("known")
+    admin.create_flag(known)
+    admin.add_strategy(known, "default")
+    admin.enable(known)
+    client = make_client(metrics_interval=3600)  # only destroy() sends
+    client.initialize_client()
+    app_name = client.config.app_name
+    wait_for(lambda: client.explain(known).enabled, timeout=5, what="the flag served")
+
+    burst = [f"{known}-unknown-{index:05d}" for index in range(3_000)]
+    # The control: these counts as one body are refused (what the client used to send).
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    one_body = {
+        "appName": app_name,
+        "instanceId": "control",
+        "environment": "development",
+        "bucket": {
+            "start": now,
+            "stop": now,
+            "toggles": {name: {"yes": 0, "no": 1, "variants": {}} for name in burst},
+        },
+    }
+    refused = requests.post(
+        f"{unleash_server.api_url}/client/metrics",
+        json=one_body,
+        headers={"Authorization": unleash_server.client_token},
+        timeout=10,
+    )
+    assert refused.status_code == 413 and len(json.dumps(one_body)) > 100 * 1024
+    for name in burst:
+        assert not client.is_enabled(name)
+    for _ in range(250):
+        assert client.is_enabled(known)
+    client.destroy()
+
+    expected = {"yes": 250, "no": 0, "variants": {}}
+
+    def server_counts() -> dict[str, Any]:
+        return admin.metric_totals(known, app_name=app_name, environment="development")
+
+    def arrived() -> dict[str, Any] | None:
+        seen = server_counts()
+        assert seen["yes"] <= expected["yes"], seen  # more than expected: fail now
+        return seen if seen == expected else None
+
+    _, elapsed = wait_for(arrived, timeout=metrics_delay(unleash_server), what="exact metrics")
+    record_property("destroy -> raw metrics after a burst", round(elapsed, 3))
     holds_for(lambda: server_counts() == expected, 1.0, interval=0.2, what="exact metrics")
