@@ -9,6 +9,8 @@ and the metrics job's interval are exact.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from .fake_server import (
     Reply,
     accept,
     flag,
+    hang,
     kept,
     payload,
     reset,
@@ -283,6 +286,7 @@ def test_counts_survive_a_long_outage_in_bounded_memory(
 # -- bodies over the server's size limit --------------------------------------------------------
 
 BURST = 5_000  # distinct flag names, 40 characters each: about 400 KB of counts
+SPLIT_TIMEOUT = 5.0  # the budget of a whole send: ample for ten local POSTs
 
 
 def burst_names(count: int, first: int = 0) -> list[str]:
@@ -315,7 +319,7 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
     and old names arrive too."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, scheduler = make_client(server.url)
+    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -370,7 +374,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client, scheduler = make_client(server.url)
+    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -417,7 +421,7 @@ def test_a_refused_part_does_not_block_the_other_parts(
     every other body is delivered in the same send, and nothing is sent twice."""
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     server.metrics.then(accept(), status(400))
-    client, _ = make_client(server.url)
+    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -453,7 +457,7 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
     MAX_POSTS_PER_SEND POSTs, the rest follows with the next sends."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = 30_000
-    client, scheduler = make_client(server.url)
+    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -501,7 +505,7 @@ def test_a_long_run_of_parts_resumes_where_it_stopped(
     starve the ones behind them: each send starts where the previous one stopped."""
     monkeypatch.setattr(metrics_module, "MAX_POSTS_PER_SEND", 2)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client(server.url)
+    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -531,7 +535,7 @@ def test_a_flag_with_more_variants_than_a_body_holds_is_split(
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     names = [f"variant-{index:04d}-".ljust(120, "v") for index in range(1_000)]
     server.payload = payload(flag("many", variants=[variant(name, 1) for name in names]))
-    client, _ = make_client(server.url)
+    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -558,7 +562,7 @@ def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client(server.url)
+    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -576,5 +580,31 @@ def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
     ]
     (post,) = server.metrics_posts()
     assert post.accepted
+    assert server.accepted_counts() == work.expected
+    assert client.metrics.collect() is None
+
+
+def test_one_send_of_many_parts_keeps_to_its_time_budget(
+    server: FakeUnleash,
+    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+) -> None:
+    """The budget covers the whole send, not each POST: a slow first part leaves the second
+    only what remains; the parts not sent go out with the next send, once."""
+    server.max_body_bytes = UNLEASH_BODY_LIMIT
+    release = threading.Event()
+    server.metrics.then(slow(0.6, accept()), hang(release, status(503)))
+    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client.initialize_client()
+    work = Workload(client)
+    evaluate_unknown(work, burst_names(BURST))
+    try:
+        started = time.monotonic()
+        assert not client.flush_metrics(timeout=1.0)  # counts are left
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert 0.9 <= elapsed < 1.4  # one budget, not 0.6 s + a second budget of 1 s
+    assert [post.accepted for post in server.metrics_posts()] == [True, False]
+    assert client.flush_metrics()
     assert server.accepted_counts() == work.expected
     assert client.metrics.collect() is None

@@ -32,7 +32,7 @@ MAX_UNKNOWN_FLAGS = 10_000  # counters kept for flag names the server does not k
 BODY_LIMIT = 100 * 1024  # Unleash's JSON body parser ("100kb") answers 413 past this
 BODY_BUDGET = BODY_LIMIT * 9 // 10  # the most a metrics body is made to take (92,160 bytes)
 MIN_BODY_BUDGET = 4 * 1024  # the floor for a server whose 413s keep halving the budget
-MAX_POSTS_PER_SEND = 10  # a periodic send takes at most this many request timeouts
+MAX_POSTS_PER_SEND = 10  # the most one send asks of the server (about 900 KB)
 # 4xx answers about the request rather than the counts (method, proxy credentials, timeout,
 # headers): the counts are kept, as for 401/403/404. Any other 4xx refuses them for good.
 KEPT_4XX = frozenset({405, 407, 408, 425, 431})
@@ -269,8 +269,8 @@ class MetricsRegistry:
 def send_unsent(
     registry: MetricsRegistry,
     identity: Mapping[str, Any],
-    post: Callable[[dict[str, Any], float | None], Outcome],
-    budget: float | None = None,
+    post: Callable[[dict[str, Any], float], Outcome],
+    budget: float,
 ) -> tuple[Outcome | None, bool]:
     """Send the counts not yet sent, in parts: the outcome for the backoff (``None``: no
     POST) and whether nothing is left unsent.
@@ -280,10 +280,10 @@ def send_unsent(
     ``registry.body_budget`` (down to :data:`MIN_BODY_BUDGET`, below which it drops the part)
     and the counts are split again. Any other failure ends the send, keeping the counts for
     the next one, as does reaching :data:`MAX_POSTS_PER_SEND` POSTs or the end of ``budget``
-    (seconds for the whole send; ``None``: each POST has the request timeout). A refusal
-    counts as an answer: it does not back off.
+    (seconds for the whole send, every POST included). A refusal counts as an answer: it
+    does not back off.
     """
-    deadline = None if budget is None else time.monotonic() + budget
+    deadline = time.monotonic() + budget
     answer: Outcome | None = None
     posts = 0
     while True:
@@ -295,8 +295,8 @@ def send_unsent(
         if left.toggles:
             registry.drop(left, _too_big(left, size))
         for index, part in enumerate(parts):
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if posts == MAX_POSTS_PER_SEND or (remaining is not None and remaining <= 0):
+            remaining = deadline - time.monotonic()
+            if posts == MAX_POSTS_PER_SEND or remaining <= 0:
                 registry.settle(bucket, parts[index:])
                 return answer, False
             outcome = post(part.body(identity), remaining)

@@ -242,6 +242,8 @@ class Synchronizer:
             "connectionId": self.api.connection_id,
             "environment": self.config.environment,
         }
+        if budget is None:
+            budget = self.config.request_timeout  # for every part of the send together
         outcome, done = send_unsent(self.metrics, identity, self.api.send_metrics, budget)
         if outcome is not None:
             self.metrics_backoff.record(outcome)
