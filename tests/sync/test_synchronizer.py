@@ -344,6 +344,7 @@ def test_after_fork_gives_a_new_connection_and_runner_and_starts_nothing_until_r
             "poll", "metrics"}
     finally:
         sync.stop(flush_budget=None)
+        sync.runner.stop(timeout=5)  # its first poll must not log into a later test
         old_runner.stop(timeout=2)
 
 
