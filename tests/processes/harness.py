@@ -46,16 +46,21 @@ def free_port() -> int:
 
 
 def wait_until(
-    condition: Callable[[], T], timeout: float, message: str, interval: float = 0.05
+    condition: Callable[[], T],
+    timeout: float,
+    message: str | Callable[[], str],
+    interval: float = 0.05,
 ) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s
+    (``message`` may be a function, to describe the state at that moment)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message}", pytrace=False)
+            what = message() if callable(message) else message
+            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
         time.sleep(interval)
 
 

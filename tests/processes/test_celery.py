@@ -11,7 +11,9 @@ worker logs no traceback. Every other cycle recycles children (``--max-tasks-per
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import signal
 import sys
 import time
@@ -20,9 +22,10 @@ from typing import Any
 
 import pytest
 
+from tests.forking import run_in_child
 from tests.reliability.fake_server import TOKEN, FakeUnleash
 
-from .harness import Spawned, child_env, evaluations, run, wait_until
+from .harness import Spawned, child_env, evaluate, evaluations, run, wait_until
 
 CYCLES = 6
 CHILDREN = 2
@@ -120,3 +123,45 @@ def test_prefork_children_deliver_counts_once_and_start_no_thread_at_fork(
         recycle = ["--max-tasks-per-child=3"] if number % 2 else []
         times.append(cycle(celery, redis_url, tmp_path, number, *recycle))
     print(times)
+
+
+def test_destroy_with_worker_connects_once_and_outlives_garbage_collection() -> None:
+    """Celery keeps weak references to receivers unless told otherwise: the helper's must
+    survive a collection, and a second call for the same client connects nothing more.
+    Runs in a forked child, so the receivers do not stay connected in this process."""
+    with FakeUnleash() as fake:
+
+        def body() -> dict[str, Any]:
+            from celery import signals
+
+            from unleash_lite import UnleashClient
+            from unleash_lite.celery import destroy_with_worker
+
+            client = UnleashClient(
+                fake.url,
+                "celery-helper",
+                custom_headers={"Authorization": TOKEN},
+                request_timeout=2,
+                disable_registration=True,
+            )
+            client.initialize_client()
+            counts: dict[str, dict[str, int]] = {}
+            evaluate(client, counts)
+            before = [
+                len(signals.worker_process_shutdown.receivers),
+                len(signals.worker_shutdown.receivers),
+            ]
+            destroy_with_worker(client)
+            destroy_with_worker(client)
+            del client
+            gc.collect()
+            after = [
+                len(signals.worker_process_shutdown.receivers),
+                len(signals.worker_shutdown.receivers),
+            ]
+            signals.worker_process_shutdown.send(sender="test", pid=os.getpid(), exitcode=0)
+            return {"before": before, "after": after, "counts": counts}
+
+        report = run_in_child(body)
+        assert report["after"] == [count + 1 for count in report["before"]], report
+        assert fake.accepted_counts() == evaluations([report["counts"]]), "destroyed: counts sent"

@@ -35,8 +35,9 @@ STOP_WITHIN = 15.0
 class Workers:
     """What the uWSGI workers answered: each worker's latest answers and counts."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, ignore: set[int] | None = None) -> None:
         self.port = port
+        self.ignore = ignore or set()  # the workers of an earlier generation
         self.latest: dict[int, dict[str, Any]] = {}
         self.failures: list[str] = []
 
@@ -48,6 +49,8 @@ class Workers:
         for reply in replies:
             if isinstance(reply, str):
                 self.failures.append(reply)
+                continue
+            if reply["pid"] in self.ignore:
                 continue
             pids.add(reply["pid"])
             known = self.latest.get(reply["pid"])
@@ -72,9 +75,12 @@ def _total(counts: dict[str, dict[str, int]]) -> int:
     return sum(sum(per_flag.values()) for per_flag in counts.values())
 
 
-def serve_and_stop(uwsgi: str, tmp_path: Path, *options: str) -> dict[str, float]:
-    """One uWSGI start with the app against a fresh fake server, checked end to end;
-    returns the times measured."""
+def serve_and_stop(
+    uwsgi: str, tmp_path: Path, *options: str, reload: bool = False
+) -> dict[str, float]:
+    """One uWSGI start with the app against a fresh fake server, checked end to end
+    (``reload``: with a graceful reload, SIGHUP, before the stop); returns the times
+    measured."""
     with FakeUnleash() as fake:
         port = free_port()
         started = time.monotonic()
@@ -92,22 +98,13 @@ def serve_and_stop(uwsgi: str, tmp_path: Path, *options: str) -> dict[str, float
         env = child_env(
             UNLEASH_URL=fake.url, UNLEASH_TOKEN=TOKEN, UNLEASH_CACHE_DIR=str(tmp_path / "cache")
         )
+        times: dict[str, float] = {}
         with Spawned(args, tmp_path / f"uwsgi-{port}.log", env) as server:
             wait_until(lambda: port_open(port) or not server.running(), 20, "uWSGI to listen")
             assert server.running(), server.tail()
             workers = Workers(port)
-
-            deadline = time.monotonic() + WORKERS_ANSWER_WITHIN
-            while len(workers.latest) < WORKERS and time.monotonic() < deadline:
-                workers.round()
-            if len(workers.latest) < WORKERS or workers.failures:
-                pytest.fail(
-                    f"{len(workers.latest)} of {WORKERS} workers answered within "
-                    f"{WORKERS_ANSWER_WITHIN}s (pids {sorted(workers.latest)}); failed "
-                    f"requests: {workers.failures[:3]}\n--- uWSGI log ---\n{server.tail()}",
-                    pytrace=False,
-                )
-            all_answered = time.monotonic() - started
+            reach_every_worker(workers, server)
+            times["all workers answered"] = time.monotonic() - started
 
             fake.payload = PAYLOAD_B  # "colour" turns blue: each worker must see it itself
             changed = time.monotonic()
@@ -126,23 +123,51 @@ def serve_and_stop(uwsgi: str, tmp_path: Path, *options: str) -> dict[str, float
                     "the server)",
                     pytrace=False,
                 )
-            picked_up = time.monotonic() - changed
+            times["flag change seen"] = time.monotonic() - changed
 
             wait_until(
                 lambda: fake.accepted_counts() == workers.counts(),
                 10,
-                f"the workers' periodic metrics: accepted {dict(fake.accepted_counts())}, "
-                f"evaluated {workers.counts()}",
+                lambda: (
+                    f"the workers' periodic metrics: accepted "
+                    f"{dict(fake.accepted_counts())}, evaluated {workers.counts()}"
+                ),
             )
-
+            generations = [workers]
             workers.round()  # counts no periodic send has taken yet, for the exit flush
+            if reload:
+                reloading = time.monotonic()
+                server.process.send_signal(signal.SIGHUP)  # uWSGI's graceful reload
+                reloaded = Workers(port, ignore=set(workers.latest))
+                reach_every_worker(reloaded, server, within=20)
+                times["graceful reload"] = time.monotonic() - reloading
+                generations.append(reloaded)
             assert not workers.failures, workers.failures[:3]
-            stopped = server.stop(signal.SIGINT, STOP_WITHIN)
+            times["stop"] = server.stop(signal.SIGINT, STOP_WITHIN)
             log = server.output()
         for sign in ("NO MERCY", "Traceback"):
             assert sign not in log, f"{sign!r} in the uWSGI log:\n{log[-4000:]}"
-        assert fake.accepted_counts() == workers.counts(), "the counts of the last requests"
-    return {"all workers answered": all_answered, "flag change seen": picked_up, "stop": stopped}
+        evaluated = evaluations(
+            reply["counts"] for generation in generations for reply in generation.latest.values()
+        )
+        assert fake.accepted_counts() == evaluated, "every evaluation, once"
+    return times
+
+
+def reach_every_worker(
+    workers: Workers, server: Spawned, within: float = WORKERS_ANSWER_WITHIN
+) -> None:
+    """Send rounds of requests until each of the ``WORKERS`` workers has answered."""
+    deadline = time.monotonic() + within
+    while len(workers.latest) < WORKERS and time.monotonic() < deadline:
+        workers.round()
+    if len(workers.latest) < WORKERS or workers.failures:
+        pytest.fail(
+            f"{len(workers.latest)} of {WORKERS} workers answered within {within}s "
+            f"(pids {sorted(workers.latest)}); failed requests: {workers.failures[:3]}"
+            f"\n--- uWSGI log ---\n{server.tail()}",
+            pytrace=False,
+        )
 
 
 @pytest.mark.parametrize("start", range(3))
@@ -150,8 +175,9 @@ def test_preforked_workers_answer_follow_flags_and_deliver_counts(
     uwsgi: str, tmp_path: Path, start: int
 ) -> None:
     """The default: no lazy-apps, the master imports the app (and initializes the client)
-    before forking; repeated because the hang depended on timing."""
-    print(serve_and_stop(uwsgi, tmp_path))
+    before forking; repeated because the hang depended on timing. The first start also
+    reloads gracefully (workers used to hang at exit, joining threads of the master)."""
+    print(serve_and_stop(uwsgi, tmp_path, reload=start == 0))
 
 
 def test_lazy_apps_each_worker_with_its_own_client(uwsgi: str, tmp_path: Path) -> None:
