@@ -125,7 +125,7 @@ def test_prefork_children_deliver_counts_once_and_start_no_thread_at_fork(
     print(times)
 
 
-def test_destroy_with_worker_connects_once_and_outlives_garbage_collection() -> None:
+def test_destroy_with_worker_connects_once_and_outlives_garbage_collection(celery: str) -> None:
     """Celery keeps weak references to receivers unless told otherwise: the helper's must
     survive a collection, and a second call for the same client connects nothing more.
     Runs in a forked child, so the receivers do not stay connected in this process."""
