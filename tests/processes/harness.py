@@ -1,7 +1,7 @@
 """Real processes for the process tests: a Redis server on a free loopback port, commands
 run in their own process group (killed whole on exit, so nothing outlives a test), ports
-and conditions waited for with a deadline, and the executables the tests need (a missing
-one skips locally and fails with CI=true)."""
+and conditions waited for with a deadline, the executables the tests need (a missing
+one skips locally and fails with CI=true), and the evaluations the apps under test make."""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ TROUBLE = ("Traceback", "RuntimeError", "could not", "ERROR/")
 def cycle(
     celery: str, redis_url: str, tmp_path: Path, number: int, *options: str
 ) -> dict[str, float]:
+    """One worker start, tasks, warm shutdown, checked; returns the times measured."""
     with FakeUnleash() as fake:
         env = child_env(
             BROKER_URL=redis_url,
