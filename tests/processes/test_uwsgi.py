@@ -1,0 +1,189 @@
+"""A module-level client under a real uWSGI: preforked workers (the default: the master
+imports the app, then forks), ``lazy-apps`` and ``py-call-osafterfork``.
+
+For each start: every worker answers its first request within seconds (the master's
+threads must not hold the GIL or any lock at the fork), every worker picks up a flag change
+by itself, every evaluation made in the workers reaches the server exactly once (periodic
+sends, then the last counts when uWSGI stops), and uWSGI stops on SIGINT without a worker
+stuck at exit (uWSGI would wait 60 s, then kill it with "NO MERCY").
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.fake_server import PAYLOAD_B, TOKEN, FakeUnleash
+
+from .harness import Spawned, child_env, evaluations, free_port, port_open, wait_until
+
+WORKERS = 4
+ROUND = 2 * WORKERS  # concurrent requests, each holding its worker: every worker gets one
+HOLD = 0.3
+WORKERS_ANSWER_WITHIN = 10.0
+STOP_WITHIN = 15.0
+
+
+class Workers:
+    """What the uWSGI workers answered: each worker's latest answers and counts."""
+
+    def __init__(self, port: int, ignore: set[int] | None = None) -> None:
+        self.port = port
+        self.ignore = ignore or set()  # the workers of an earlier generation
+        self.latest: dict[int, dict[str, Any]] = {}
+        self.failures: list[str] = []
+
+    def round(self) -> set[int]:
+        """``ROUND`` concurrent requests; returns the pids that answered."""
+        with ThreadPoolExecutor(ROUND) as pool:
+            replies = list(pool.map(lambda _: self._get(), range(ROUND)))
+        pids = set()
+        for reply in replies:
+            if isinstance(reply, str):
+                self.failures.append(reply)
+                continue
+            if reply["pid"] in self.ignore:
+                continue
+            pids.add(reply["pid"])
+            known = self.latest.get(reply["pid"])
+            # A worker serves one request at a time: the larger count is the later answer.
+            if known is None or _total(reply["counts"]) > _total(known["counts"]):
+                self.latest[reply["pid"]] = reply
+        return pids
+
+    def _get(self) -> dict[str, Any] | str:
+        url = f"http://127.0.0.1:{self.port}/?hold={HOLD}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return dict(json.loads(response.read()))
+        except OSError as error:
+            return f"GET {url}: {error}"
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        return evaluations(reply["counts"] for reply in self.latest.values())
+
+
+def _total(counts: dict[str, dict[str, int]]) -> int:
+    return sum(sum(per_flag.values()) for per_flag in counts.values())
+
+
+def serve_and_stop(
+    uwsgi: str, tmp_path: Path, *options: str, reload: bool = False
+) -> dict[str, float]:
+    """One uWSGI start with the app against a fresh fake server, checked end to end
+    (``reload``: with a graceful reload, SIGHUP, before the stop); returns the times
+    measured."""
+    with FakeUnleash() as fake:
+        port = free_port()
+        started = time.monotonic()
+        args = [
+            uwsgi,
+            "--http-socket", f"127.0.0.1:{port}",
+            "--master",
+            "--processes", str(WORKERS),
+            "--virtualenv", sys.prefix,
+            "--module", "tests.processes.uwsgi_app:application",
+            "--need-app",
+            "--disable-logging",  # no line per request: the log keeps what matters
+            *options,
+        ]  # fmt: skip
+        env = child_env(
+            UNLEASH_URL=fake.url, UNLEASH_TOKEN=TOKEN, UNLEASH_CACHE_DIR=str(tmp_path / "cache")
+        )
+        times: dict[str, float] = {}
+        with Spawned(args, tmp_path / f"uwsgi-{port}.log", env) as server:
+            wait_until(lambda: port_open(port) or not server.running(), 20, "uWSGI to listen")
+            assert server.running(), server.tail()
+            workers = Workers(port)
+            reach_every_worker(workers, server)
+            times["all workers answered"] = time.monotonic() - started
+
+            fake.payload = PAYLOAD_B  # "colour" turns blue: each worker must see it itself
+            changed = time.monotonic()
+            blue: set[int] = set()
+            while blue != set(workers.latest) and time.monotonic() < changed + 10:
+                workers.round()
+                blue = {
+                    pid
+                    for pid, reply in workers.latest.items()
+                    if reply["answers"]["colour"] == "blue"
+                }
+            if blue != set(workers.latest):
+                pytest.fail(
+                    f"workers {sorted(set(workers.latest) - blue)} still answer the old flags "
+                    f"10 s after the change ({len(fake.feature_gets())} flag fetches reached "
+                    "the server)",
+                    pytrace=False,
+                )
+            times["flag change seen"] = time.monotonic() - changed
+
+            wait_until(
+                lambda: fake.accepted_counts() == workers.counts(),
+                10,
+                lambda: (
+                    f"the workers' periodic metrics: accepted "
+                    f"{dict(fake.accepted_counts())}, evaluated {workers.counts()}"
+                ),
+            )
+            generations = [workers]
+            workers.round()  # counts no periodic send has taken yet, for the exit flush
+            if reload:
+                reloading = time.monotonic()
+                server.process.send_signal(signal.SIGHUP)  # uWSGI's graceful reload
+                reloaded = Workers(port, ignore=set(workers.latest))
+                reach_every_worker(reloaded, server, within=20)
+                times["graceful reload"] = time.monotonic() - reloading
+                generations.append(reloaded)
+            assert not workers.failures, workers.failures[:3]
+            times["stop"] = server.stop(signal.SIGINT, STOP_WITHIN)
+            log = server.output()
+        for sign in ("NO MERCY", "Traceback"):
+            assert sign not in log, f"{sign!r} in the uWSGI log:\n{log[-4000:]}"
+        evaluated = evaluations(
+            reply["counts"] for generation in generations for reply in generation.latest.values()
+        )
+        assert fake.accepted_counts() == evaluated, "every evaluation, once"
+    return times
+
+
+def reach_every_worker(
+    workers: Workers, server: Spawned, within: float = WORKERS_ANSWER_WITHIN
+) -> None:
+    """Send rounds of requests until each of the ``WORKERS`` workers has answered."""
+    deadline = time.monotonic() + within
+    while len(workers.latest) < WORKERS and time.monotonic() < deadline:
+        workers.round()
+    if len(workers.latest) < WORKERS or workers.failures:
+        pytest.fail(
+            f"{len(workers.latest)} of {WORKERS} workers answered within {within}s "
+            f"(pids {sorted(workers.latest)}); failed requests: {workers.failures[:3]}"
+            f"\n--- uWSGI log ---\n{server.tail()}",
+            pytrace=False,
+        )
+
+
+@pytest.mark.parametrize("start", range(3))
+def test_preforked_workers_answer_follow_flags_and_deliver_counts(
+    uwsgi: str, tmp_path: Path, start: int
+) -> None:
+    """The default: no lazy-apps, the master imports the app (and initializes the client)
+    before forking; repeated because the hang depended on timing. The first start also
+    reloads gracefully (workers used to hang at exit, joining threads of the master)."""
+    print(serve_and_stop(uwsgi, tmp_path, reload=start == 0))
+
+
+def test_lazy_apps_each_worker_with_its_own_client(uwsgi: str, tmp_path: Path) -> None:
+    print(serve_and_stop(uwsgi, tmp_path, "--lazy-apps"))
+
+
+def test_preforked_with_python_at_fork_handling(uwsgi: str, tmp_path: Path) -> None:
+    """``py-call-osafterfork``: uWSGI runs Python's at-fork handling in each worker."""
+    print(serve_and_stop(uwsgi, tmp_path, "--py-call-osafterfork"))
