@@ -655,6 +655,35 @@ def test_a_forked_child_of_an_uninitialized_client_answers_from_its_flags(
     assert client.metrics.totals()["alpha"]["yes"] == 1
 
 
+def test_with_an_application_scheduler_initialize_client_works_again_in_the_child(
+        server: FakeUnleash, make_client: Callable[..., UnleashClient],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The child cannot use the parent's scheduler thread; the docs tell the application to
+    call initialize_client() in the child, which used to answer "already initialized"."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler()
+    client = make_client(server.url, scheduler=scheduler, disable_registration=True)
+    client.initialize_client()
+
+    def child() -> dict[str, Any]:
+        assert client._sync is not None
+        warned = [r.getMessage() for r in caplog.records if "custom scheduler" in r.getMessage()]
+        initialized_after_fork = client.is_initialized
+        client.initialize_client()
+        return {"warned": len(warned), "initialized_after_fork": initialized_after_fork,
+                "initialized": client.is_initialized, "active": client._sync.active,
+                "jobs": sorted(job.id.rsplit("-", 1)[1] for job in scheduler.get_jobs())}
+
+    try:
+        assert run_in_child(child) == {"warned": 1, "initialized_after_fork": False,
+                                       "initialized": True, "active": True,
+                                       "jobs": ["metrics", "poll"]}
+    finally:
+        client.destroy()
+        scheduler.shutdown(wait=False)
+
+
 def test_event_drain_in_a_forked_child_returns_at_once() -> None:
     client = UnleashClient("", "fork-events", bootstrap=FLAGS, event_callback=lambda e: None)
     assert client._events is not None and client._events.drain(5)

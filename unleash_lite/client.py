@@ -580,8 +580,11 @@ class UnleashClient:
         self._resume_lock = threading.Lock()
         self.metrics.forget_unsent()
         if self._sync is not None:
+            running = self.is_initialized and self._sync.active
             self._sync.after_fork()
-            self._resume_pending = self.is_initialized and self._sync.active
+            self._resume_pending = running and self._sync.active
+            if running and not self._sync.active:  # the application's scheduler= is its own
+                self.is_initialized = False  # so that initialize_client() in the child works
         self._entries = {}  # so that every name takes the slow path, which resumes the work
 
     def _resume_after_fork(self) -> None:

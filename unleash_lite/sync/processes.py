@@ -43,7 +43,9 @@ class ForkAware(Protocol):
 
 _clients: weakref.WeakSet[Any] = weakref.WeakSet()
 _pid = os.getpid()  # the process the clients' state belongs to
-_armed: set[str] = set()  # process utility modules whose children flush at exit (inherited)
+# The register_after_fork functions already given our exit finalizer (inherited by children;
+# billiard.util re-exports multiprocessing.util's, so one registration serves both).
+_armed: list[Any] = []
 
 
 def watch(client: ForkAware) -> None:
@@ -89,11 +91,12 @@ def _in_child() -> None:
             LOGGER.warning("Unleash client could not adopt the forked process", exc_info=True)
     for name in _PROCESS_UTIL_MODULES:
         util = sys.modules.get(name)
-        if util is not None and name not in _armed:
+        register = getattr(util, "register_after_fork", None)
+        if register is not None and not any(register is armed for armed in _armed):
             # Called by Process._bootstrap after it has cleared the parent's finalizers, in
             # this child and in every child forked from it later.
-            util.register_after_fork(_Token, _exit_finalizer(util))
-            _armed.add(name)
+            register(_Token, _exit_finalizer(util))
+            _armed.append(register)
 
 
 class _Token:
