@@ -122,6 +122,19 @@ def test_gradual_rollout_user_id_needs_a_user_and_a_group() -> None:
     assert not enabled(no_group, {"userId": "u"})  # as the reference engine
 
 
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("gradualRolloutUserId", "userId"), ("gradualRolloutSessionId", "sessionId")],
+)
+def test_gradual_rollouts_with_an_empty_group_hash_in_it(name: str, field: str) -> None:
+    # Present but empty is a group ("" hashed as ":<id>", as Yggdrasil and the Node SDK do);
+    # only a missing groupId leaves the strategy without one.
+    raw = strategy(name, {"percentage": "50", "groupId": ""})
+    answers = [enabled(raw, {field: user}) for user in USERS]
+    assert answers == [bucket("", user) <= 50 for user in USERS]
+    assert any(answers)
+
+
 @pytest.mark.parametrize("percentage", [0, 50, 100])
 def test_gradual_rollout_session_id(percentage: int) -> None:
     raw = strategy("gradualRolloutSessionId", {"percentage": str(percentage), "groupId": "sg"})
@@ -185,6 +198,13 @@ def test_flexible_rollout_group_id_defaults_to_the_feature_name() -> None:
     for user in USERS:
         expected = bucket("my-feature", user) <= 50
         assert enabled(raw, {"userId": user}, flag="my-feature") is expected
+
+
+def test_flexible_rollout_with_an_empty_group_id_hashes_in_the_empty_group() -> None:
+    raw = rollout(50, "userId", "")
+    answers = [enabled(raw, {"userId": user}, flag="my-feature") for user in USERS]
+    assert answers == [bucket("", user) <= 50 for user in USERS]
+    assert answers != [bucket("my-feature", user) <= 50 for user in USERS]
 
 
 def test_flexible_rollout_group_id_changes_the_buckets() -> None:

@@ -485,6 +485,13 @@ def test_strategies_the_compiler_rejects_are_errors(
     assert compile_snapshot(flags).features["f"].strategies[1].problem is not None
 
 
+@pytest.mark.parametrize("name", ["gradualRolloutUserId", "gradualRolloutSessionId"])
+def test_an_empty_group_id_is_a_group(name: str) -> None:
+    flags = payload(feature("f", [strategy(name, {"percentage": "50", "groupId": ""})]))
+    assert validate(flags) == []
+    assert compile_snapshot(flags).features["f"].strategies[0].problem is None
+
+
 def test_a_custom_strategy_is_known_once_registered() -> None:
     flags = payload(feature("f", [strategy("canaryRelease")]))
     assert validate(flags, custom_strategies=["canaryRelease"]) == []

@@ -112,10 +112,12 @@ def compile_strategy(
     else:
         rule, problem = always_false, f"unknown strategy {name!r} (not built in, not registered)"
 
-    group_id = str(parameters.get("groupId") or feature_name)
     stickiness = parameters.get("stickiness")
     variants = compile_variants(
-        raw.get("variants"), group_id, str(stickiness) if stickiness else "default", static
+        raw.get("variants"),
+        variant_group_id(parameters, feature_name),
+        str(stickiness) if stickiness else "default",
+        static,
     )
     return CompiledStrategy(
         name,
@@ -166,6 +168,29 @@ def _remote_address(parameters: Mapping[str, Any], static: StaticContext) -> Che
     return rule
 
 
+def variant_group_id(parameters: Mapping[str, Any], feature_name: str) -> str:
+    """The group a strategy's variants hash in: its ``groupId`` as given, even empty; the
+    flag name only when the parameter is missing."""
+    group_id = parameters.get("groupId")
+    return feature_name if group_id is None else str(group_id)
+
+
+def rollout_group_id(name: str, parameters: Mapping[str, Any], feature_name: str) -> str | None:
+    """The group a rollout strategy hashes in; ``None`` when it has none (it never matches).
+
+    A ``groupId`` that is present is used as it is, even empty (Yggdrasil, the Node SDK and
+    the Playground hash with ``""``). Only a missing one falls back: to the flag name for
+    ``flexibleRollout``, to nothing for ``gradualRolloutUserId``/``SessionId``.
+    ``gradualRolloutRandom`` hashes a random number, so its group does not matter.
+    """
+    group_id = parameters.get("groupId")
+    if group_id is not None:
+        return str(group_id)
+    if name == "flexibleRollout":
+        return feature_name
+    return "" if name == "gradualRolloutRandom" else None
+
+
 def _percentage(value: Any) -> int | None:
     text = str(value).strip() if value is not None else ""
     try:
@@ -184,15 +209,14 @@ def _rollout(
     if name == "flexibleRollout":
         percentage = _percentage(parameters.get("rollout"))
         stickiness = str(parameters.get("stickiness") or "default")
-        group_id = str(parameters.get("groupId") or feature_name)
     else:
         percentage = _percentage(parameters.get("percentage"))
         stickiness = {"gradualRolloutUserId": "userId", "gradualRolloutSessionId": "sessionId"}.get(
             name, "random"
         )
-        group_id = str(parameters.get("groupId") or "")
-        if not group_id and stickiness != "random":
-            return None, f"{name} has no groupId parameter"
+    group_id = rollout_group_id(name, parameters, feature_name)
+    if group_id is None:
+        return None, f"{name} has no groupId parameter"
     if percentage is None:
         return None, f"{name} has no valid percentage"
     seed = stickiness_getter(stickiness, static, random_when_missing=stickiness == "default")

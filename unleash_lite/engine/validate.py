@@ -31,7 +31,7 @@ from .context import parse_datetime
 from .regex import InvalidPattern, compile_search
 from .semver import parse_version
 from .state import FlagState, PayloadError, segment_id
-from .strategies import BUILTIN_STRATEGIES, _csv, _percentage
+from .strategies import BUILTIN_STRATEGIES, _csv, _percentage, rollout_group_id
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -387,7 +387,7 @@ class _Checker:
                 self.error(_join(path, key), f"{shown}; the strategy never matches")
             elif not 0 <= percentage <= 100:
                 self.warning(_join(path, key), f"{percentage} is outside 0..100")
-            if name in _ROLLOUTS[1:] and not parameters.get("groupId"):
+            if rollout_group_id(name, parameters, "") is None:
                 self.error(
                     _join(path, "groupId"), f"{name} needs a groupId; the strategy never matches"
                 )
