@@ -356,6 +356,12 @@ def test_valid_constraints_of_every_operator_have_no_problem(raw: dict[str, Any]
             "contextName",
             'expected a string, got a number; read as "7"',
         ),
+        (
+            constraint("plan", "NOT_IN", ["pro"], case_insensitive=True),
+            "caseInsensitive",
+            "ignored: NOT_IN always compares exactly, as everywhere in Unleash "
+            "(use STR_* or REGEX operators to ignore case)",
+        ),
     ],
 )
 def test_constraints_read_otherwise_than_written_are_warnings(

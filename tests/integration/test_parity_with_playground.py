@@ -535,6 +535,34 @@ class Quirk:
     reason: str
 
 
+def flag_constraints(flag: Flag) -> Iterator[dict[str, Any]]:
+    """Every constraint of a flag: its strategies' own and their segments'."""
+    for strategy in flag.strategies:
+        yield from strategy.get("constraints", [])
+        for segment in strategy.get("segments", []):
+            yield from SEGMENTS[segment]
+
+
+def matches_only_ignoring_case(constraint: Mapping[str, Any], context: Context) -> bool:
+    name = constraint["contextName"]
+    value = context.get(name) or (context.get("properties") or {}).get(name)
+    values = constraint["values"]
+    return (
+        isinstance(value, str)
+        and value not in values
+        and value.lower() in {v.lower() for v in values}
+    )
+
+
+def in_ignoring_case(flag: Flag, context: Context, _server: Answer, _sdk: Answer) -> bool:
+    return any(
+        c["operator"] in ("IN", "NOT_IN")
+        and c.get("caseInsensitive")
+        and matches_only_ignoring_case(c, context)
+        for c in flag_constraints(flag)
+    )
+
+
 def variants_of_a_parent_without_variants(
     flag: Flag, _context: Context, server: Answer, sdk: Answer
 ) -> bool:
@@ -542,6 +570,14 @@ def variants_of_a_parent_without_variants(
 
 
 PLAYGROUND_QUIRKS: list[Quirk] = [
+    Quirk(
+        "IN/NOT_IN with caseInsensitive",
+        in_ignoring_case,
+        "The 7.5.1 Playground (feature-evaluator/constraint.js InOperator) folds case for "
+        "IN/NOT_IN when caseInsensitive is set. The Unleash docs say these operators are "
+        "always case-sensitive, and Yggdrasil (the official SDKs' engine), the Node SDK and "
+        "unleash_lite agree: 'PRO' is not IN [pro].",
+    ),
     Quirk(
         "dependency on variants of a parent that has none",
         variants_of_a_parent_without_variants,

@@ -64,7 +64,8 @@ class CompiledConstraint:
     def describe(self) -> str:
         """A one-line human description, e.g. ``userId IN [a, b]``."""
         negation = "NOT " if self.inverted else ""
-        case = " (case-insensitive)" if self.case_insensitive else ""
+        folds = self.case_insensitive and self.operator not in ("IN", "NOT_IN")
+        case = " (case-insensitive)" if folds else ""
         shown = ", ".join(self.values[:5]) + (", ..." if len(self.values) > 5 else "")
         return f"{negation}{self.context_name} {self.operator} [{shown}]{case}"
 
@@ -82,7 +83,7 @@ def compile_constraint(raw: Mapping[str, Any], static: StaticContext) -> Compile
         if not context_name:
             raise ConstraintError("constraint has no contextName")
         if operator in ("IN", "NOT_IN"):
-            check = _membership(get, values, operator == "NOT_IN", inverted, case_insensitive)
+            check = _membership(get, values, operator == "NOT_IN", inverted)
         else:
             if operator in ("DATE_AFTER", "DATE_BEFORE"):
                 if context_name == "currentTime":
@@ -119,22 +120,11 @@ def _single_value(raw: Mapping[str, Any]) -> str:
 
 
 def _membership(
-    get: Callable[[Context], str | None],
-    values: tuple[str, ...],
-    negate: bool,
-    inverted: bool,
-    case_insensitive: bool,
+    get: Callable[[Context], str | None], values: tuple[str, ...], negate: bool, inverted: bool
 ) -> Check:
-    # A missing field is "not in" any list: IN fails and NOT_IN holds. caseInsensitive is
-    # honoured as the Unleash server's own evaluation does (the Rust engine ignores it).
-    if case_insensitive:
-        folded = frozenset(value.lower() for value in values)
-
-        def get_folded(context: Context) -> str | None:
-            value = get(context)
-            return value.lower() if value is not None else None
-
-        return _membership(get_folded, tuple(folded), negate, inverted, False)
+    # A missing field is "not in" any list: IN fails and NOT_IN holds. The comparison is
+    # always exact: Unleash ignores caseInsensitive on IN/NOT_IN "for backwards
+    # compatibility" (its docs, Yggdrasil and the Node SDK agree).
     members = frozenset(values)
     if negate != inverted:
         return lambda context: get(context) not in members

@@ -446,6 +446,13 @@ class _Checker:
             )
         self.boolean(raw, "inverted", path, "read as true unless false, 0 or empty")
         self.boolean(raw, "caseInsensitive", path, "read as true unless false, 0 or empty")
+        operator = raw.get("operator")
+        if operator in ("IN", "NOT_IN") and raw.get("caseInsensitive"):
+            self.warning(
+                _join(path, "caseInsensitive"),
+                f"ignored: {operator} always compares exactly, as everywhere in Unleash "
+                "(use STR_* or REGEX operators to ignore case)",
+            )
         values = raw.get("values")
         listing = str(raw.get("operator") or "") in _LIST_OPERATORS
         if values is not None and not isinstance(values, list) and not listing:
