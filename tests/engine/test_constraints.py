@@ -410,8 +410,30 @@ def test_in_cidr_with_ipv4_ipv6_and_invalid_entries(address: str, expected: bool
     raw = constraint(
         "remoteAddress",
         "IN_CIDR",
-        ["10.0.0.0/8", "garbage", " 192.168.1.7 ", "300.1.1.1/8", "2001:db8::/32"],
+        ["10.0.0.0/8", "garbage", "192.168.1.7", "300.1.1.1/8", "2001:db8::/32"],
     )
+    assert holds(raw, {"remoteAddress": address}) is expected
+
+
+@pytest.mark.parametrize(
+    ("ranges", "address", "expected"),
+    [
+        (["127.0.0.1"], " 127.0.0.1", False),  # nothing is trimmed, as in Yggdrasil
+        (["127.0.0.1"], "127.0.0.1\t", False),
+        ([" 127.0.0.1 "], "127.0.0.1", False),
+        (["fe80::/10"], "fe80::1%eth0", False),  # no IPv6 zones (Python alone reads them)
+        (["10.0.0.0/+8"], "10.9.9.9", True),  # the prefix reads as Rust reads a u8
+        (["10.0.0.0/0008"], "10.9.9.9", True),
+        (["10.0.0.0/ 8"], "10.9.9.9", False),
+        (["10.0.0.0/255.0.0.0"], "10.9.9.9", True),  # an IPv4 netmask...
+        (["10.0.0.0/0.255.255.255"], "10.9.9.9", False),  # ...but not a host mask
+        (["10.0.0.0/8/8"], "10.9.9.9", False),
+    ],
+)
+def test_in_cidr_reads_ranges_and_addresses_as_yggdrasil(
+    ranges: list[str], address: str, expected: bool
+) -> None:
+    raw = constraint("remoteAddress", "IN_CIDR", ranges)
     assert holds(raw, {"remoteAddress": address}) is expected
 
 

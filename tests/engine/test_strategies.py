@@ -298,6 +298,14 @@ def test_remote_address_with_cidr_and_ipv6(address: str, expected: bool) -> None
     assert enabled(raw, {"remoteAddress": address}) is expected
 
 
+def test_remote_address_trims_its_list_but_not_the_context_address() -> None:
+    raw = strategy("remoteAddress", {"IPs": " 127.0.0.1 ,\t10.0.0.0/8 "})
+    assert enabled(raw, {"remoteAddress": "127.0.0.1"})
+    assert enabled(raw, {"remoteAddress": "10.1.1.1"})
+    for padded in (" 127.0.0.1", "127.0.0.1 ", "\t10.1.1.1"):
+        assert not enabled(raw, {"remoteAddress": padded})  # as in Yggdrasil
+
+
 def test_remote_address_without_address_or_list_is_off() -> None:
     assert not enabled(strategy("remoteAddress", {"IPs": "0.0.0.0/0"}), {})
     assert not enabled(strategy("remoteAddress", {}), {"remoteAddress": "1.2.3.4"})

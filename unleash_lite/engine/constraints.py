@@ -239,20 +239,60 @@ def _semver_test(operator: str, value: str) -> Test:
     return test
 
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_PREFIX = re.compile(r"\+?[0-9]+", re.ASCII)
+
+
+def parse_address(text: str) -> IpAddress | None:
+    """An IP address exactly as written, as Yggdrasil (Rust's ``IpAddr``) reads it: no
+    surrounding spaces and no IPv6 zone (``%eth0``), which Python alone would accept."""
+    if "%" in text:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def parse_network(text: str) -> IpNetwork | None:
+    """An IP range as Yggdrasil (the ``ipnetwork`` crate) reads it: an address alone, or
+    ``address/prefix`` with a decimal prefix (``+`` and leading zeros allowed) or, for IPv4,
+    a contiguous netmask; host bits may be set. ``None`` when it is not one."""
+    address_text, slash, prefix_text = text.partition("/")
+    address = parse_address(address_text)
+    if address is None or "/" in prefix_text:
+        return None
+    prefix: int = address.max_prefixlen
+    if slash:
+        mask = parse_address(prefix_text) if address.version == 4 else None
+        if isinstance(mask, ipaddress.IPv4Address):
+            bits = int(mask)
+            prefix = 32 - (~bits & 0xFFFFFFFF).bit_length()
+            if bits != (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF:
+                return None  # not a netmask (ones, then zeros)
+        elif _PREFIX.fullmatch(prefix_text) and int(prefix_text) <= address.max_prefixlen:
+            prefix = int(prefix_text)
+        else:
+            return None
+    return ipaddress.ip_network((address, prefix), strict=False)
+
+
 def cidr_test(values: tuple[str, ...]) -> Test:
+    """A test of whether a context value is an address inside one of the ranges ``values``.
+
+    Neither the ranges nor the context value are trimmed, as in Yggdrasil (the
+    ``remoteAddress`` strategy trims its comma-separated list itself).
+    """
     networks = []
     for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            continue  # one bad entry does not spoil the others, as in the reference engine
+        network = parse_network(value)
+        if network is not None:  # a bad entry does not spoil the others, as in Yggdrasil
+            networks.append(network)
     frozen_networks = tuple(networks)
 
     def test(text: str) -> bool:
-        try:
-            address = ipaddress.ip_address(text.strip())
-        except ValueError:
-            return False
-        return any(address in network for network in frozen_networks)
+        address = parse_address(text)
+        return address is not None and any(address in network for network in frozen_networks)
 
     return test

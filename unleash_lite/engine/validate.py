@@ -19,14 +19,13 @@ segment and a path from the payload's root (``features[3]``).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .constraints import as_number
+from .constraints import as_number, parse_network
 from .context import parse_datetime
 from .regex import InvalidPattern, compile_search
 from .semver import parse_version
@@ -396,9 +395,9 @@ class _Checker:
                 self.warning(_join(path, "userIds"), "no user ids; the strategy matches no one")
         elif name == "remoteAddress":
             addresses = _csv(parameters.get("IPs"))
-            valid = [part for part in addresses if _network(part)]
+            valid = [part for part in addresses if parse_network(part) is not None]
             for part in addresses:
-                if not _network(part):
+                if parse_network(part) is None:
                     self.warning(
                         _join(path, "IPs"),
                         f"{quote(part)} is not an IP address or range; ignored",
@@ -494,7 +493,7 @@ class _Checker:
                 self.warning(_join(path, "values"), f"{found} the constraint {outcome}")
             if operator == "IN_CIDR":
                 for position, value in enumerate(values):
-                    if value is not None and not _network(str(value).strip()):
+                    if value is not None and parse_network(str(value)) is None:
                         self.warning(
                             _join(_join(path, "values"), position),
                             f"{quote(value)} is not an IP address or range; ignored",
@@ -715,14 +714,6 @@ def _is_json(value: Any) -> bool:
         return False
     try:
         json.loads(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
     except ValueError:
         return False
     return True
