@@ -206,7 +206,8 @@ def test_the_bundled_example_has_no_problem() -> None:
         (
             constraint("currentTime", "DATE_AFTER", value="2024-13-01"),
             "value",
-            '"2024-13-01" is not an ISO 8601 date and time; the constraint never matches',
+            '"2024-13-01" is not a date and time such as 2024-06-01T12:00:00Z or '
+            "2024-06-01T14:00:00.000+02:00; the constraint never matches",
         ),
         (
             constraint("appVersion", "SEMVER_GT", value="v1.2.3"),

@@ -12,7 +12,6 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from .context import (
@@ -21,8 +20,9 @@ from .context import (
     always_false,
     current_time,
     field_getter,
-    parse_datetime,
+    raw_field,
 )
+from .dates import date_value, instant_of
 from .regex import InvalidPattern, compile_search
 from .semver import Version, parse_version
 
@@ -86,8 +86,8 @@ def compile_constraint(raw: Mapping[str, Any], static: StaticContext) -> Compile
             check = _membership(get, values, operator == "NOT_IN", inverted)
         else:
             if operator in ("DATE_AFTER", "DATE_BEFORE"):
-                if context_name == "currentTime":
-                    read = current_time
+                # Raw values, so that a datetime in the context is read as a datetime.
+                read = current_time if context_name == "currentTime" else _raw_getter(context_name)
                 test = _date_test(operator, _single_value(raw))
             else:
                 test = _value_test(operator, raw, values, case_insensitive)
@@ -212,18 +212,21 @@ def as_number(text: str) -> float | None:
 
 def _date_test(operator: str, value: str) -> Callable[[Any], bool]:
     compare = _DATE_ORDINAL[operator]
-    target = parse_datetime(value)
+    target = date_value(value)
     if target is None:
-        raise ConstraintError(f"{operator} value {value!r} is not an ISO 8601 date")
+        raise ConstraintError(
+            f"{operator} value {value!r} is not a date and time such as 2024-06-01T12:00:00Z"
+        )
 
     def test(moment: Any) -> bool:
-        if not isinstance(moment, datetime):
-            moment = parse_datetime(moment)
-            if moment is None:
-                return False
-        return compare(moment, target)
+        instant = instant_of(moment)
+        return instant is not None and compare(instant, target)
 
     return test
+
+
+def _raw_getter(field: str) -> Callable[[Context], Any]:
+    return lambda context: raw_field(context, field)
 
 
 def _semver_test(operator: str, value: str) -> Test:

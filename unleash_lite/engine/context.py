@@ -139,25 +139,8 @@ def stickiness_getter(
     return field_getter(stickiness, static)
 
 
-def current_time(context: Context) -> datetime | None:
-    """The context's ``currentTime`` as an aware datetime; now when absent; None if unreadable."""
+def current_time(context: Context) -> Any:
+    """The context's ``currentTime`` as given (text or a ``datetime``), top level first, then
+    ``properties``; now (an aware ``datetime``) when absent."""
     value = raw_field(context, "currentTime")
-    if value is None:
-        return datetime.now(UTC)
-    return parse_datetime(value)
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """An aware datetime from a datetime or an ISO 8601 string (naive means UTC)."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return datetime.now(UTC) if value is None else value

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .constraints import as_number, parse_network
-from .context import parse_datetime
+from .dates import date_value
 from .regex import InvalidPattern, compile_search
 from .semver import parse_version
 from .state import FlagState, PayloadError, segment_id
@@ -515,8 +515,11 @@ class _Checker:
             problem = f"{quote(text)} is not a number"
         elif operator.startswith("SEMVER_") and parse_version(text) is None:
             problem = f"{quote(text)} is not a semantic version (such as 1.2.3 or 1.2.3-rc.1)"
-        elif operator.startswith("DATE_") and parse_datetime(text) is None:
-            problem = f"{quote(text)} is not an ISO 8601 date and time"
+        elif operator.startswith("DATE_") and date_value(text) is None:
+            problem = (
+                f"{quote(text)} is not a date and time such as 2024-06-01T12:00:00Z or "
+                "2024-06-01T14:00:00.000+02:00"
+            )
         elif operator == "REGEX":
             try:
                 compile_search(text, ignore_case=bool(raw.get("caseInsensitive", False)))
