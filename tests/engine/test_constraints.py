@@ -382,6 +382,21 @@ def test_v_prefixed_or_broken_context_version_fails() -> None:
     )
 
 
+def test_context_versions_beyond_64_bits_fail_as_in_yggdrasil() -> None:
+    big = str(2**64)
+    for version in (f"{big}.0.0", f"1.{big}.0", f"1.0.{big}"):
+        for operator in ("SEMVER_GT", "SEMVER_LT", "SEMVER_EQ"):
+            assert not holds(constraint("v", operator, value="1.0.0"), {"v": version})
+        assert holds(constraint("v", "SEMVER_GT", value="1.0.0", inverted=True), {"v": version})
+    assert holds(constraint("v", "SEMVER_GT", value="1.0.0"), {"v": f"{2**64 - 1}.0.0"})
+
+
+def test_semver_values_may_have_spaces_around_them_as_in_yggdrasil() -> None:
+    raw = constraint("v", "SEMVER_EQ", value=" 1.0.0\t")
+    assert holds(raw, {"v": "1.0.0"})
+    assert not holds(raw, {"v": " 1.0.0"})  # the context value is read strictly
+
+
 def test_semver_missing_field() -> None:
     assert not holds(constraint("appVersion", "SEMVER_LT", value="1.0.0"), {})
     assert holds(constraint("appVersion", "SEMVER_LT", value="1.0.0", inverted=True), {})

@@ -24,7 +24,7 @@ from .context import (
 )
 from .dates import date_value, instant_of
 from .regex import InvalidPattern, compile_search
-from .semver import Version, parse_version
+from .semver import Version, parse_version, version_value
 
 Check = Callable[[Context], bool]
 Test = Callable[[str], bool]
@@ -231,7 +231,7 @@ def _raw_getter(field: str) -> Callable[[Context], Any]:
 
 def _semver_test(operator: str, value: str) -> Test:
     compare = _ordinal(operator, "SEMVER_")
-    target: Version | None = parse_version(value)
+    target: Version | None = version_value(value)
     if target is None:
         raise ConstraintError(f"{operator} value {value!r} is not a semantic version")
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from .constraints import as_number, parse_network
 from .dates import date_value
 from .regex import InvalidPattern, compile_search
-from .semver import parse_version
+from .semver import version_value
 from .state import FlagState, PayloadError, segment_id
 from .strategies import BUILTIN_STRATEGIES, _csv, _percentage, rollout_group_id
 
@@ -513,7 +513,7 @@ class _Checker:
         problem = None
         if operator.startswith("NUM_") and as_number(text) is None:
             problem = f"{quote(text)} is not a number"
-        elif operator.startswith("SEMVER_") and parse_version(text) is None:
+        elif operator.startswith("SEMVER_") and version_value(text) is None:
             problem = f"{quote(text)} is not a semantic version (such as 1.2.3 or 1.2.3-rc.1)"
         elif operator.startswith("DATE_") and date_value(text) is None:
             problem = (
