@@ -9,7 +9,7 @@ import pytest
 
 from tests.engine.payloads import constraint, feature, snapshot_of, strategy
 from unleash_lite.engine import StaticContext
-from unleash_lite.engine.constraints import compile_constraint
+from unleash_lite.engine.constraints import as_number, compile_constraint, number_value
 
 STATIC = StaticContext(app_name="shop", environment="production", hostname="web-1")
 
@@ -227,7 +227,52 @@ def test_non_number_context_value_fails_and_inverted_holds() -> None:
     assert holds(constraint("age", "NUM_GT", value="1", inverted=True), {"age": "old"})
 
 
-@pytest.mark.parametrize("bad_value", ["abc", "", "1.2.3", "five"])
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        (" 11", 11.0),  # padded: read, as the Playground, Node and the old SDK do
+        ("11\t", 11.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("-Infinity", float("-inf")),
+        ("infe5", None),  # raised ValueError out of the evaluation before
+        ("nane1", None),
+        ("1_0", None),
+        ("0x10", None),
+        ("1e", None),
+        (".", None),
+    ],
+)
+def test_context_numbers(text: str, number: float | None) -> None:
+    assert as_number(text) == number
+
+
+def test_num_eq_is_yggdrasils_epsilon_equality() -> None:
+    assert holds(constraint("n", "NUM_EQ", value="0.3"), {"n": "0.30000000000000004"})
+    assert holds(constraint("n", "NUM_EQ", value="0"), {"n": "1e-17"})
+    assert not holds(constraint("n", "NUM_EQ", value="1e309"), {"n": "inf"})  # inf - inf
+    assert not holds(constraint("n", "NUM_EQ", value="0.3"), {"n": "0.3000000000000005"})
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ("18", 18.0),
+        (" +18.\t", 18.0),
+        ("-1.5e3", -1500.0),
+        ("1E+2", 100.0),
+        (".5", None),  # Yggdrasil's rule grammar has no such numbers
+        ("inf", None),
+        ("nan", None),
+        ("1e", None),
+        ("\n5", None),
+    ],
+)
+def test_constraint_numbers(value: str, number: float | None) -> None:
+    assert number_value(value) == number
+
+
+@pytest.mark.parametrize("bad_value", ["abc", "", "1.2.3", "five", ".5", "inf"])
 def test_non_number_constraint_value_never_matches_even_inverted(bad_value: str) -> None:
     for inverted in (False, True):
         compiled = compile_constraint(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +38,22 @@ _ORDINAL: dict[str, Callable[[Any, Any], bool]] = {
     "LTE": lambda a, b: a <= b,
 }
 _DATE_ORDINAL = {"DATE_AFTER": _ORDINAL["GT"], "DATE_BEFORE": _ORDINAL["LT"]}
+# NUM_EQ is Yggdrasil's: closer than machine epsilon (so 0.1 + 0.2 equals 0.3, and
+# infinity equals nothing).
+_NUMBER_ORDINAL: dict[str, Callable[[float, float], bool]] = {
+    **_ORDINAL,
+    "EQ": lambda a, b: abs(a - b) < sys.float_info.epsilon,
+}
 
 
+# What Rust's f64::from_str reads (Yggdrasil), with surrounding spaces allowed as the
+# Playground, the Node SDK and the old Python SDK allow them (Yggdrasil does not).
 _NUMBER = re.compile(
-    r"\s*[+-]?(?:\d+\.?\d*|\.\d+|inf|infinity|nan)(?:[eE][+-]?\d+)?\s*", re.ASCII | re.IGNORECASE
+    r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf|infinity|nan)\s*",
+    re.ASCII | re.IGNORECASE,
 )
+# A NUM_* constraint value, as Yggdrasil's rule grammar takes it.
+_NUMBER_VALUE = re.compile(r"[ \t]*[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?[ \t]*", re.ASCII)
 
 
 class ConstraintError(ValueError):
@@ -186,8 +198,10 @@ def _ordinal(operator: str, prefix: str) -> Callable[[Any, Any], bool]:
 
 
 def _number_test(operator: str, value: str) -> Test:
-    compare = _ordinal(operator, "NUM_")
-    target = as_number(value)
+    compare = _NUMBER_ORDINAL.get(operator.removeprefix("NUM_"))
+    if compare is None:
+        raise ConstraintError(f"unknown operator {operator!r}")
+    target = number_value(value)
     if target is None:
         raise ConstraintError(f"{operator} value {value!r} is not a number")
 
@@ -201,11 +215,21 @@ def _number_test(operator: str, value: str) -> Test:
 def as_number(text: str) -> float | None:
     """A float from a context value; ``None`` when it does not read as a number.
 
-    Only ASCII decimals count (surrounding spaces allowed, as the server's own evaluation
-    does): Python's ``float`` would also take ``1_000`` and non-ASCII digits, which neither
-    the server nor the reference engine read as numbers.
+    What Yggdrasil reads (Rust's ``f64``: ASCII digits, ``.5``, ``5.``, exponents, ``inf``,
+    ``nan``), and surrounding whitespace too, as the Playground, the Node SDK and the old
+    Python SDK read ``" 11"`` (Yggdrasil does not: a deliberate difference). Python's
+    ``float`` alone would also take ``1_000`` and non-ASCII digits.
     """
     if _NUMBER.fullmatch(text) is None:
+        return None
+    return float(text)
+
+
+def number_value(text: str) -> float | None:
+    """A NUM_* constraint value as a float: decimal digits with an optional sign, fraction
+    and exponent (``1.5``, ``-2``, ``1e3``); not ``.5``, ``inf`` or ``nan``, which
+    Yggdrasil's rule grammar refuses."""
+    if _NUMBER_VALUE.fullmatch(text) is None:
         return None
     return float(text)
 

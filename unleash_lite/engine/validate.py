@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .constraints import as_number, parse_network
+from .constraints import as_number, number_value, parse_network
 from .dates import date_value
 from .regex import InvalidPattern, compile_search
 from .semver import version_value
@@ -511,7 +511,7 @@ class _Checker:
             return True
         text = str(value)
         problem = None
-        if operator.startswith("NUM_") and as_number(text) is None:
+        if operator.startswith("NUM_") and number_value(text) is None:
             problem = f"{quote(text)} is not a number"
         elif operator.startswith("SEMVER_") and version_value(text) is None:
             problem = f"{quote(text)} is not a semantic version (such as 1.2.3 or 1.2.3-rc.1)"
