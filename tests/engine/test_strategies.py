@@ -273,9 +273,23 @@ def test_flexible_rollout_accepts_json_numbers_for_the_rollout() -> None:
     assert enabled(raw, {"userId": "1"})
 
 
-def test_flexible_rollout_negative_rollout_is_off_and_above_100_is_on() -> None:
-    assert not enabled(rollout(-5, "userId", "g"), {"userId": "1"})
-    assert enabled(rollout(150, "userId", "g"), {"userId": "1"})
+@pytest.mark.parametrize("percentage", ["-5", "150", " 50", "50 ", "50.0", "1e1", "5_0", "\u0665"])
+def test_rollout_percentages_yggdrasil_refuses_are_off(percentage: str) -> None:
+    # Yggdrasil reads percentages as Rust's usize (and cannot compile one above 100).
+    for name, key in (("flexibleRollout", "rollout"), ("gradualRolloutUserId", "percentage")):
+        raw = strategy(name, {key: percentage, "stickiness": "userId", "groupId": "g"})
+        assert not any(enabled(raw, {"userId": user}) for user in USERS[:50])
+
+
+@pytest.mark.parametrize("percentage", ["+100", "0100", "100"])
+def test_rollout_percentages_as_rust_reads_them(percentage: str) -> None:
+    raw = strategy("flexibleRollout", {"rollout": percentage, "stickiness": "userId"})
+    assert all(enabled(raw, {"userId": user}) for user in USERS[:50])
+
+
+def test_random_rollout_above_100_is_on_for_everyone() -> None:
+    raw = strategy("gradualRolloutRandom", {"percentage": "150"})
+    assert all(enabled(raw, {}) for _ in range(50))
 
 
 # -- remoteAddress ----------------------------------------------------------------------------

@@ -453,7 +453,7 @@ def test_segment_fields_of_the_wrong_type_are_warnings() -> None:
         (
             rollout("fifty"),
             "parameters.rollout",
-            '"fifty" is not a whole number; the strategy never matches',
+            '"fifty" is not a whole number (digits only); the strategy never matches',
         ),
         (
             strategy("flexibleRollout", {"stickiness": "default"}),
@@ -468,7 +468,7 @@ def test_segment_fields_of_the_wrong_type_are_warnings() -> None:
         (
             strategy("gradualRolloutRandom", {"percentage": "12.5"}),
             "parameters.percentage",
-            '"12.5" is not a whole number; the strategy never matches',
+            '"12.5" is not a whole number (digits only); the strategy never matches',
         ),
         (
             strategy("canaryRelease"),
@@ -477,6 +477,16 @@ def test_segment_fields_of_the_wrong_type_are_warnings() -> None:
             "strategy); the strategy never matches",
         ),
         ({"parameters": {}}, "name", "missing strategy name; the strategy never matches"),
+        (
+            rollout(150),
+            "parameters.rollout",
+            "150 is above 100; the strategy never matches",
+        ),
+        (
+            rollout(" 50"),
+            "parameters.rollout",
+            '" 50" is not a whole number (digits only); the strategy never matches',
+        ),
     ],
 )
 def test_strategies_the_compiler_rejects_are_errors(
@@ -508,7 +518,11 @@ def test_a_custom_strategy_is_known_once_registered() -> None:
 @pytest.mark.parametrize(
     ("raw", "path", "message"),
     [
-        (rollout(150), "parameters.rollout", "150 is outside 0..100"),
+        (
+            strategy("gradualRolloutRandom", {"percentage": "150"}),
+            "parameters.percentage",
+            "150 is above 100; read as 100",
+        ),
         (
             strategy("userWithId", {"userIds": " , "}),
             "parameters.userIds",

@@ -7,6 +7,7 @@ of its segments) and then its own rule, such as a rollout percentage or a list o
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from .hashing import bucket_function
 from .variants import VariantSet, compile_variants
 
 LOGGER = logging.getLogger("unleash_lite")
+_PERCENTAGE = re.compile(r"\+?[0-9]+", re.ASCII)
 
 Check = Callable[[Context], bool]
 
@@ -192,15 +194,12 @@ def rollout_group_id(name: str, parameters: Mapping[str, Any], feature_name: str
 
 
 def _percentage(value: Any) -> int | None:
-    text = str(value).strip() if value is not None else ""
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return int(number) if number.is_integer() else None
+    """A rollout percentage as Yggdrasil reads it (Rust's ``usize``): ASCII digits with an
+    optional ``+``; not `` 50``, ``50.0`` or ``-5``, which leave the strategy off."""
+    text = str(value) if value is not None and not isinstance(value, bool) else ""
+    if len(text) > 20 or _PERCENTAGE.fullmatch(text) is None:
+        return None
+    return int(text)
 
 
 def _rollout(
@@ -219,6 +218,10 @@ def _rollout(
         return None, f"{name} has no groupId parameter"
     if percentage is None:
         return None, f"{name} has no valid percentage"
+    if percentage > 100 and name != "gradualRolloutRandom":
+        # Yggdrasil cannot compile such a rollout and turns the whole flag off; here only
+        # this strategy is off. (A random rollout above 100 is on for everyone in both.)
+        return None, f"{name} percentage {percentage} is above 100"
     seed = stickiness_getter(stickiness, static, random_when_missing=stickiness == "default")
     return Rollout(percentage, group_id, stickiness, seed, bucket_function(group_id)), None
 

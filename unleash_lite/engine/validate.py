@@ -382,10 +382,18 @@ class _Checker:
             value = parameters.get(key)
             percentage = _percentage(value)
             if percentage is None:
-                shown = "missing" if value is None else f"{quote(value)} is not a whole number"
+                shown = (
+                    "missing"
+                    if value is None
+                    else f"{quote(value)} is not a whole number (digits only)"
+                )
                 self.error(_join(path, key), f"{shown}; the strategy never matches")
-            elif not 0 <= percentage <= 100:
-                self.warning(_join(path, key), f"{percentage} is outside 0..100")
+            elif percentage > 100 and name != "gradualRolloutRandom":
+                self.error(
+                    _join(path, key), f"{percentage} is above 100; the strategy never matches"
+                )
+            elif percentage > 100:
+                self.warning(_join(path, key), f"{percentage} is above 100; read as 100")
             if rollout_group_id(name, parameters, "") is None:
                 self.error(
                     _join(path, "groupId"), f"{name} needs a groupId; the strategy never matches"
