@@ -92,7 +92,16 @@ def test_user_with_id_reads_user_id_from_properties() -> None:
 
 def test_user_with_id_without_the_parameter_is_off() -> None:
     assert not enabled(strategy("userWithId", {}), {"userId": ""})
-    assert not enabled(strategy("userWithId", {"userIds": ""}), {"userId": ""})
+    assert not enabled(strategy("userWithId", {}), {})
+
+
+@pytest.mark.parametrize("user_ids", ["", "a,,b", "a, ", " , "])
+def test_user_with_id_empty_entries_match_an_empty_user_id(user_ids: str) -> None:
+    # Yggdrasil keeps the empty entries of the list (the Node SDK too, for "a,,b").
+    raw = strategy("userWithId", {"userIds": user_ids})
+    assert enabled(raw, {"userId": ""})
+    assert not enabled(raw, {"userId": "c"})
+    assert not enabled(raw, {})
 
 
 # -- gradual rollouts -------------------------------------------------------------------------

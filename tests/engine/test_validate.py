@@ -526,7 +526,17 @@ def test_a_custom_strategy_is_known_once_registered() -> None:
         (
             strategy("userWithId", {"userIds": " , "}),
             "parameters.userIds",
+            "no user ids; the strategy matches only an empty userId",
+        ),
+        (
+            strategy("userWithId", {}),
+            "parameters.userIds",
             "no user ids; the strategy matches no one",
+        ),
+        (
+            strategy("userWithId", {"userIds": "a,,b"}),
+            "parameters.userIds",
+            "an empty entry, which matches an empty userId",
         ),
         (
             strategy("remoteAddress", {"IPs": "10.0.0.1, nope"}),

@@ -154,7 +154,9 @@ def _csv(value: Any) -> list[str]:
 
 
 def _user_with_id(parameters: Mapping[str, Any], static: StaticContext) -> Check:
-    user_ids = frozenset(_csv(parameters.get("userIds")))
+    listed = parameters.get("userIds")
+    # Empty entries stay, as in Yggdrasil: "a,,b" (or "") lists the empty userId.
+    user_ids = frozenset(() if listed is None else (i.strip() for i in str(listed).split(",")))
     user_id = field_getter("userId", static)
     return lambda context: user_id(context) in user_ids
 

@@ -399,8 +399,19 @@ class _Checker:
                     _join(path, "groupId"), f"{name} needs a groupId; the strategy never matches"
                 )
         elif name == "userWithId":
-            if not _csv(parameters.get("userIds")):
+            listed = parameters.get("userIds")
+            ids = [] if listed is None else [i.strip() for i in str(listed).split(",")]
+            if listed is None:
                 self.warning(_join(path, "userIds"), "no user ids; the strategy matches no one")
+            elif not any(ids):
+                self.warning(
+                    _join(path, "userIds"),
+                    "no user ids; the strategy matches only an empty userId",
+                )
+            elif "" in ids:
+                self.warning(
+                    _join(path, "userIds"), "an empty entry, which matches an empty userId"
+                )
         elif name == "remoteAddress":
             addresses = _csv(parameters.get("IPs"))
             valid = [part for part in addresses if parse_network(part) is not None]
