@@ -99,7 +99,13 @@ def test_default_stickiness_is_user_then_session_then_nothing() -> None:
     assert seed({"properties": {"sessionId": 9}}) == "9"
     assert seed({}) is None
     assert stickiness_getter(None, STATIC)({"userId": "u"}) == "u"
-    assert stickiness_getter("", STATIC)({"sessionId": "s"}) == "s"
+
+
+def test_empty_stickiness_names_the_empty_field() -> None:
+    # As Yggdrasil reads it (not as "default"): no context has that field.
+    seed = stickiness_getter("", STATIC)
+    assert seed({"userId": "u", "sessionId": "s"}) is None
+    assert seed({"properties": {"": "x"}}) == "x"
 
 
 def test_default_stickiness_may_fall_back_to_a_random_seed() -> None:

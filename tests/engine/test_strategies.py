@@ -251,6 +251,13 @@ def test_flexible_rollout_random_stickiness() -> None:
     assert 0.4 < share < 0.6  # random even for a fixed user
 
 
+def test_flexible_rollout_with_an_empty_stickiness_is_off() -> None:
+    # Yggdrasil reads "" as a context field of that name, which contexts do not have.
+    raw = strategy("flexibleRollout", {"rollout": "100", "stickiness": ""})
+    assert not enabled(raw, {"userId": "u", "sessionId": "s"})
+    assert enabled(strategy("flexibleRollout", {"rollout": "100"}), {"userId": "u"})
+
+
 def test_flexible_rollout_custom_stickiness_field() -> None:
     raw = rollout(50, "tenantId", "g")
     for tenant in USERS:

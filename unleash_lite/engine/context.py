@@ -119,9 +119,10 @@ def stickiness_getter(
 
     ``default`` (or none) means userId, then sessionId, then (when ``random_when_missing``,
     as flexibleRollout wants) a random seed; ``random`` a random seed; any other value names a
-    context field. Otherwise a missing seed is ``None`` and the caller decides what it means.
+    context field, even ``""`` (as in Yggdrasil). Otherwise a missing seed is ``None`` and the
+    caller decides what it means.
     """
-    if stickiness in (None, "", "default"):
+    if stickiness in (None, "default"):
         user_id = field_getter("userId", static)
         session_id = field_getter("sessionId", static)
 

@@ -118,7 +118,7 @@ def compile_strategy(
     variants = compile_variants(
         raw.get("variants"),
         variant_group_id(parameters, feature_name),
-        str(stickiness) if stickiness else "default",
+        "default" if stickiness is None else str(stickiness),
         static,
     )
     return CompiledStrategy(
@@ -209,7 +209,8 @@ def _rollout(
 ) -> tuple[Rollout | None, str | None]:
     if name == "flexibleRollout":
         percentage = _percentage(parameters.get("rollout"))
-        stickiness = str(parameters.get("stickiness") or "default")
+        named = parameters.get("stickiness")
+        stickiness = "default" if named is None else str(named)
     else:
         percentage = _percentage(parameters.get("percentage"))
         stickiness = {"gradualRolloutUserId": "userId", "gradualRolloutSessionId": "sessionId"}.get(
