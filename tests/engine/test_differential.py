@@ -132,8 +132,8 @@ PROPERTIES: dict[str, list[str]] = {
 }
 TEXT_FIELDS = ["userId", "sessionId", "tenant", "plan", "email", "environment", "appName"]
 
-# Constraint values of the wrong form for their operator: unleash_lite never matches such
-# a constraint, Yggdrasil turns the flag off or reads the value as another type.
+# Constraint values; the BAD_ ones have the wrong form for their operator: unleash_lite
+# never matches such a constraint, Yggdrasil turns the flag off or reads them as another type.
 NUMBERS = ["18", "18.5", "-1", "0", "1e1", "+18", "18.", " 18\t", "0.3", "1e309", "-0"]
 BAD_NUMBERS = [".5", "inf", "nan", "abc", "", "1.2.3", "2024-06-01", "1 8"]
 DATES = [
@@ -749,6 +749,24 @@ def test_delta_payloads_agree_with_yggdrasil() -> None:
             )
     print(f"[differential] delta sequences in {time.monotonic() - started:.1f}s")
     assert_agree(tally, minimum=45_000)
+
+
+def test_random_draws_are_seen() -> None:
+    """Answers that depend on a random number are recognised (else they would be compared)."""
+    payload = {
+        "features": [
+            {"name": "r", "enabled": True, "strategies": [{"name": "flexibleRollout",
+             "parameters": {"rollout": "50"}}]},
+            {"name": "v", "enabled": True, "strategies": [],
+             "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]},
+        ]
+    }  # fmt: skip
+    snapshot = compile_snapshot(payload, STATIC)
+    for name, context in (("r", {}), ("v", {}), ("r", {"userId": "u"})):
+        draws = RandomDrawn()
+        with mock.patch.object(random, "randint", draws):
+            ours(snapshot, name, context)
+        assert draws.drawn is (context == {}), name
 
 
 def test_the_generator_is_deterministic() -> None:
