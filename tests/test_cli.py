@@ -419,7 +419,7 @@ def test_the_context_reaches_the_engine(tmp_path: Path, capsys: pytest.CaptureFi
         (["eval", "f", "-c", "userId"], "expected KEY=VALUE, got 'userId'"),
         (["eval", "f", "-c", "=1"], "expected KEY=VALUE, got '=1'"),
         (["explain", "-c", "properties=1"], "expected KEY=VALUE, got 'properties=1'"),
-        (["eval", "f", "-c", "currentTime=yesterday"], "currentTime 'yesterday' is not an ISO"),
+        (["eval", "f", "-c", "currentTime=yesterday"], "currentTime 'yesterday' is not a date"),
         (["eval", "f", "--project", "p"], "--project and --timeout need --url"),
         (["explain", "--timeout", "3"], "--project and --timeout need --url"),
         (["eval", "f", "--url", "localhost:4242"], "expected an http:// or https:// URL"),

@@ -61,6 +61,9 @@ def test_current_time_may_be_text() -> None:
     assert Context(current_time="2024-06-01T00:00:00Z") == {"currentTime": "2024-06-01T00:00:00Z"}
 
 
+NEW_YEAR_2030 = "2030-01-01T00:00:00Z"
+
+
 def test_typed_and_dict_contexts_evaluate_the_same() -> None:
     flags = payload(
         feature("norway", [strategy(constraints=[constraint("country", "IN", ["NO"])])]),
@@ -68,7 +71,7 @@ def test_typed_and_dict_contexts_evaluate_the_same() -> None:
         feature("staging", [strategy(constraints=[constraint("environment", "IN", ["staging"])])]),
         feature(
             "late",
-            [strategy(constraints=[constraint("currentTime", "DATE_AFTER", value="2030-01-01")])],
+            [strategy(constraints=[constraint("currentTime", "DATE_AFTER", value=NEW_YEAR_2030)])],
         ),
     )
     client = UnleashClient(url="", app_name="tests", bootstrap=flags)

@@ -27,7 +27,7 @@ from .client import UnleashClient
 from .config import check_url
 from .context import Context
 from .engine import FlagState, PayloadError
-from .engine.context import parse_datetime
+from .engine.dates import instant_of
 from .engine.explain import Explanation, Reason
 from .engine.validate import (
     ERROR,
@@ -340,8 +340,11 @@ def build_context(items: Sequence[tuple[str, str]]) -> Context:
         else:
             properties[key] = value
     moment = fields.get("currentTime")
-    if moment is not None and parse_datetime(moment) is None:
-        raise ValueError(f"currentTime {moment!r} is not an ISO 8601 date and time")
+    if moment is not None and instant_of(moment) is None:
+        raise ValueError(
+            f"currentTime {moment!r} is not a date and time with an offset, such as "
+            "2024-06-01T12:00:00Z"
+        )
     return Context(
         user_id=fields.get("userId"),
         session_id=fields.get("sessionId"),

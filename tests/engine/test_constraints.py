@@ -9,7 +9,7 @@ import pytest
 
 from tests.engine.payloads import constraint, feature, snapshot_of, strategy
 from unleash_lite.engine import StaticContext
-from unleash_lite.engine.constraints import compile_constraint
+from unleash_lite.engine.constraints import as_number, compile_constraint, number_value
 
 STATIC = StaticContext(app_name="shop", environment="production", hostname="web-1")
 
@@ -66,15 +66,19 @@ def test_missing_field_is_not_in_any_list(operator: str, inverted: bool, expecte
     assert holds_via_snapshot(raw, {"userId": "7"}) is expected
 
 
-def test_in_and_not_in_fold_case_when_case_insensitive_is_set() -> None:
-    # As the Unleash server's own evaluation does (the Rust reference engine ignores it).
-    raw = constraint("country", "IN", ["no", "SE"], case_insensitive=True)
-    assert holds(raw, {"country": "NO"})
-    assert holds(raw, {"country": "se"})
-    assert not holds(raw, {"country": "DK"})
-    assert not holds(constraint("country", "NOT_IN", ["no"], case_insensitive=True),
-                     {"country": "No"})
-    assert holds(constraint("country", "NOT_IN", ["no"], case_insensitive=True), {})
+@pytest.mark.parametrize("case_insensitive", [False, True])
+def test_in_and_not_in_always_compare_exactly(case_insensitive: bool) -> None:
+    # caseInsensitive does not apply to IN/NOT_IN (the Unleash docs, Yggdrasil, Node SDK).
+    raw = constraint("country", "IN", ["no", "SE"], case_insensitive=case_insensitive)
+    assert holds(raw, {"country": "no"})
+    assert holds(raw, {"country": "SE"})
+    assert not holds(raw, {"country": "NO"})
+    assert not holds(raw, {"country": "se"})
+    not_in = constraint("country", "NOT_IN", ["no"], case_insensitive=case_insensitive)
+    assert holds(not_in, {"country": "No"})
+    assert not holds(not_in, {"country": "no"})
+    assert holds(not_in, {})
+    assert "case" not in compile_constraint(not_in, STATIC).describe()
 
 
 def test_in_compares_exactly_without_case_insensitive() -> None:
@@ -223,7 +227,52 @@ def test_non_number_context_value_fails_and_inverted_holds() -> None:
     assert holds(constraint("age", "NUM_GT", value="1", inverted=True), {"age": "old"})
 
 
-@pytest.mark.parametrize("bad_value", ["abc", "", "1.2.3", "five"])
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        (" 11", 11.0),  # padded: read, as the Playground, Node and the old SDK do
+        ("11\t", 11.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("-Infinity", float("-inf")),
+        ("infe5", None),  # raised ValueError out of the evaluation before
+        ("nane1", None),
+        ("1_0", None),
+        ("0x10", None),
+        ("1e", None),
+        (".", None),
+    ],
+)
+def test_context_numbers(text: str, number: float | None) -> None:
+    assert as_number(text) == number
+
+
+def test_num_eq_is_yggdrasils_epsilon_equality() -> None:
+    assert holds(constraint("n", "NUM_EQ", value="0.3"), {"n": "0.30000000000000004"})
+    assert holds(constraint("n", "NUM_EQ", value="0"), {"n": "1e-17"})
+    assert not holds(constraint("n", "NUM_EQ", value="1e309"), {"n": "inf"})  # inf - inf
+    assert not holds(constraint("n", "NUM_EQ", value="0.3"), {"n": "0.3000000000000005"})
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        ("18", 18.0),
+        (" +18.\t", 18.0),
+        ("-1.5e3", -1500.0),
+        ("1E+2", 100.0),
+        (".5", None),  # Yggdrasil's rule grammar has no such numbers
+        ("inf", None),
+        ("nan", None),
+        ("1e", None),
+        ("\n5", None),
+    ],
+)
+def test_constraint_numbers(value: str, number: float | None) -> None:
+    assert number_value(value) == number
+
+
+@pytest.mark.parametrize("bad_value", ["abc", "", "1.2.3", "five", ".5", "inf"])
 def test_non_number_constraint_value_never_matches_even_inverted(bad_value: str) -> None:
     for inverted in (False, True):
         compiled = compile_constraint(
@@ -251,30 +300,29 @@ NOON_UTC = "2024-06-01T12:00:00Z"
 
 
 @pytest.mark.parametrize(
-    ("now", "after"),
+    ("now", "after", "before"),
     [
-        (datetime(2024, 6, 1, 12, 30, tzinfo=UTC), True),
-        (datetime(2024, 6, 1, 11, 30, tzinfo=UTC), False),
+        (datetime(2024, 6, 1, 12, 30, tzinfo=UTC), True, False),
+        (datetime(2024, 6, 1, 11, 30, tzinfo=UTC), False, True),
         # Aware datetimes compare as instants: 13:30 in UTC+2 is 11:30 UTC.
-        (datetime(2024, 6, 1, 13, 30, tzinfo=timezone(timedelta(hours=2))), False),
-        (datetime(2024, 6, 1, 10, 30, tzinfo=timezone(timedelta(hours=-2))), True),
+        (datetime(2024, 6, 1, 13, 30, tzinfo=timezone(timedelta(hours=2))), False, True),
+        (datetime(2024, 6, 1, 10, 30, tzinfo=timezone(timedelta(hours=-2))), True, False),
         # A naive datetime is read as UTC.
-        (datetime(2024, 6, 1, 12, 30), True),
-        (datetime(2024, 6, 1, 11, 59, 59), False),
-        ("2024-06-01T12:00:01Z", True),
-        ("2024-06-01T11:59:59.999Z", False),
-        ("2024-06-01T13:30:00+02:00", False),
-        ("2024-06-01T14:30:00+02:00", True),
-        ("2024-06-01T12:30:00", True),
+        (datetime(2024, 6, 1, 12, 30), True, False),
+        (datetime(2024, 6, 1, 11, 59, 59), False, True),
+        ("2024-06-01T12:00:01Z", True, False),
+        ("2024-06-01T11:59:59.999Z", False, True),
+        ("2024-06-01T13:30:00+02:00", False, True),
+        ("2024-06-01T14:30:00+02:00", True, False),
+        # Text without an offset is no time at all, as in Yggdrasil: neither holds.
+        ("2024-06-01T12:30:00", False, False),
+        ("2024-06-01", False, False),
     ],
 )
-def test_date_operators_on_current_time(now: Any, after: bool) -> None:
-    assert holds(constraint("currentTime", "DATE_AFTER", value=NOON_UTC), {"currentTime": now}) is (
-        after
-    )
-    assert holds(
-        constraint("currentTime", "DATE_BEFORE", value=NOON_UTC), {"currentTime": now}
-    ) is (not after)
+def test_date_operators_on_current_time(now: Any, after: bool, before: bool) -> None:
+    context = {"currentTime": now}
+    assert holds(constraint("currentTime", "DATE_AFTER", value=NOON_UTC), context) is after
+    assert holds(constraint("currentTime", "DATE_BEFORE", value=NOON_UTC), context) is before
 
 
 def test_date_exactly_at_the_boundary_is_neither_after_nor_before() -> None:
@@ -284,8 +332,8 @@ def test_date_exactly_at_the_boundary_is_neither_after_nor_before() -> None:
 
 
 def test_current_time_defaults_to_now() -> None:
-    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    past = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert holds(constraint("currentTime", "DATE_AFTER", value=past), {})
     assert holds(constraint("currentTime", "DATE_BEFORE", value=future), {})
     assert not holds(constraint("currentTime", "DATE_AFTER", value=future), {})
@@ -379,6 +427,21 @@ def test_v_prefixed_or_broken_context_version_fails() -> None:
     )
 
 
+def test_context_versions_beyond_64_bits_fail_as_in_yggdrasil() -> None:
+    big = str(2**64)
+    for version in (f"{big}.0.0", f"1.{big}.0", f"1.0.{big}"):
+        for operator in ("SEMVER_GT", "SEMVER_LT", "SEMVER_EQ"):
+            assert not holds(constraint("v", operator, value="1.0.0"), {"v": version})
+        assert holds(constraint("v", "SEMVER_GT", value="1.0.0", inverted=True), {"v": version})
+    assert holds(constraint("v", "SEMVER_GT", value="1.0.0"), {"v": f"{2**64 - 1}.0.0"})
+
+
+def test_semver_values_may_have_spaces_around_them_as_in_yggdrasil() -> None:
+    raw = constraint("v", "SEMVER_EQ", value=" 1.0.0\t")
+    assert holds(raw, {"v": "1.0.0"})
+    assert not holds(raw, {"v": " 1.0.0"})  # the context value is read strictly
+
+
 def test_semver_missing_field() -> None:
     assert not holds(constraint("appVersion", "SEMVER_LT", value="1.0.0"), {})
     assert holds(constraint("appVersion", "SEMVER_LT", value="1.0.0", inverted=True), {})
@@ -406,8 +469,30 @@ def test_in_cidr_with_ipv4_ipv6_and_invalid_entries(address: str, expected: bool
     raw = constraint(
         "remoteAddress",
         "IN_CIDR",
-        ["10.0.0.0/8", "garbage", " 192.168.1.7 ", "300.1.1.1/8", "2001:db8::/32"],
+        ["10.0.0.0/8", "garbage", "192.168.1.7", "300.1.1.1/8", "2001:db8::/32"],
     )
+    assert holds(raw, {"remoteAddress": address}) is expected
+
+
+@pytest.mark.parametrize(
+    ("ranges", "address", "expected"),
+    [
+        (["127.0.0.1"], " 127.0.0.1", False),  # nothing is trimmed, as in Yggdrasil
+        (["127.0.0.1"], "127.0.0.1\t", False),
+        ([" 127.0.0.1 "], "127.0.0.1", False),
+        (["fe80::/10"], "fe80::1%eth0", False),  # no IPv6 zones (Python alone reads them)
+        (["10.0.0.0/+8"], "10.9.9.9", True),  # the prefix reads as Rust reads a u8
+        (["10.0.0.0/0008"], "10.9.9.9", True),
+        (["10.0.0.0/ 8"], "10.9.9.9", False),
+        (["10.0.0.0/255.0.0.0"], "10.9.9.9", True),  # an IPv4 netmask...
+        (["10.0.0.0/0.255.255.255"], "10.9.9.9", False),  # ...but not a host mask
+        (["10.0.0.0/8/8"], "10.9.9.9", False),
+    ],
+)
+def test_in_cidr_reads_ranges_and_addresses_as_yggdrasil(
+    ranges: list[str], address: str, expected: bool
+) -> None:
+    raw = constraint("remoteAddress", "IN_CIDR", ranges)
     assert holds(raw, {"remoteAddress": address}) is expected
 
 

@@ -120,6 +120,18 @@ def test_rollout_miss_reports_bucket_and_threshold() -> None:
     assert f"bucket {trace.bucket} > rollout 30%" in result.message
 
 
+def test_rollout_in_the_empty_group_explains_the_bucket_it_was_evaluated_with() -> None:
+    # The explanation reads the compiled rollout, so it names the group the hot path hashes in.
+    snapshot = snapshot_of(
+        feature("legacy", [strategy("gradualRolloutUserId", {"percentage": "100", "groupId": ""})])
+    )
+    result = explain(snapshot, "legacy", {"userId": "u7"})
+    assert result.reason is Reason.STRATEGY_MATCHED
+    assert result.strategy is not None
+    assert result.strategy.bucket == bucket("", "u7")
+    assert "group ''" in result.message
+
+
 def test_rollout_without_a_stickiness_value() -> None:
     result = explained("rollout-30", {"sessionId": "s"})
     assert result.reason is Reason.NO_STRATEGY_MATCHED

@@ -58,6 +58,13 @@ def test_valid_versions_parse(text: str, core: tuple[int, int, int]) -> None:
         "latest",
         "-1.2.3",
         "1.2.3-αβ",
+        "18446744073709551616.0.0",  # beyond 64 bits, as in Rust's semver crate
+        "1.18446744073709551616.0",
+        "1.0.18446744073709551616",
+        "1" * 5000 + ".0.0",
+        "1\u0661.2.3",  # only ASCII digits (an Arabic-Indic one was read as 11)
+        "1.\u0662.3",
+        "1.2.3-\u0661",
     ],
 )
 def test_invalid_versions_do_not_parse(text: str) -> None:
@@ -82,6 +89,19 @@ def test_precedence_follows_the_semver_example_chain() -> None:
     for lower, higher in pairwise(versions):
         assert lower < higher
     assert sorted(reversed(versions)) == versions
+
+
+def test_components_up_to_64_bits() -> None:
+    assert parsed("18446744073709551615.18446744073709551615.18446744073709551615") > parsed(
+        "18446744073709551614.0.0"
+    )
+
+
+def test_numeric_prerelease_identifiers_of_any_size_compare_as_numbers() -> None:
+    huge = "1" + "0" * 5000
+    assert parsed(f"1.0.0-{huge}") > parsed("1.0.0-18446744073709551616")
+    assert parsed(f"1.0.0-{huge}") < parsed("1.0.0-a")
+    assert parsed("1.0.0-18446744073709551616") > parsed("1.0.0-9")
 
 
 def test_numeric_parts_compare_as_numbers_not_text() -> None:

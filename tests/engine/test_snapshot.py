@@ -460,6 +460,22 @@ def test_dependency_on_parent_variants() -> None:
     assert snapshot.is_enabled("wants-any", {"userId": "r"}) is True
 
 
+def test_variant_dependency_on_a_parent_that_is_off_checks_the_variant_it_would_pick() -> None:
+    # As Yggdrasil: with no strategy matching, the parent's own variants are compared, so a
+    # "parent off, with variant blue" dependency needs the parent to pick blue.
+    colours = [
+        variant("blue", 1, overrides=[override("userId", "b")]),
+        variant("red", 1, overrides=[override("userId", "r")]),
+    ]
+    snapshot = snapshot_of(
+        feature("parent", [strategy(constraints=[constraint("userId", "IN", ["on"])])],
+                variants=colours),
+        feature("off-blue", dependencies=[dependency("parent", enabled=False, variants=["blue"])]),
+    )
+    assert snapshot.is_enabled("off-blue", {"userId": "b"}) is True
+    assert snapshot.is_enabled("off-blue", {"userId": "r"}) is False
+
+
 def test_variant_dependency_on_a_parent_without_variants_only_needs_it_enabled() -> None:
     # As the reference engine: with no variant to compare, the variant requirement passes.
     snapshot = snapshot_of(

@@ -92,7 +92,16 @@ def test_user_with_id_reads_user_id_from_properties() -> None:
 
 def test_user_with_id_without_the_parameter_is_off() -> None:
     assert not enabled(strategy("userWithId", {}), {"userId": ""})
-    assert not enabled(strategy("userWithId", {"userIds": ""}), {"userId": ""})
+    assert not enabled(strategy("userWithId", {}), {})
+
+
+@pytest.mark.parametrize("user_ids", ["", "a,,b", "a, ", " , "])
+def test_user_with_id_empty_entries_match_an_empty_user_id(user_ids: str) -> None:
+    # Yggdrasil keeps the empty entries of the list (the Node SDK too, for "a,,b").
+    raw = strategy("userWithId", {"userIds": user_ids})
+    assert enabled(raw, {"userId": ""})
+    assert not enabled(raw, {"userId": "c"})
+    assert not enabled(raw, {})
 
 
 # -- gradual rollouts -------------------------------------------------------------------------
@@ -120,6 +129,19 @@ def test_gradual_rollout_user_id_needs_a_user_and_a_group() -> None:
     assert not enabled(raw, {"sessionId": "s"})
     no_group = strategy("gradualRolloutUserId", {"percentage": "100"})
     assert not enabled(no_group, {"userId": "u"})  # as the reference engine
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("gradualRolloutUserId", "userId"), ("gradualRolloutSessionId", "sessionId")],
+)
+def test_gradual_rollouts_with_an_empty_group_hash_in_it(name: str, field: str) -> None:
+    # Present but empty is a group ("" hashed as ":<id>", as Yggdrasil and the Node SDK do);
+    # only a missing groupId leaves the strategy without one.
+    raw = strategy(name, {"percentage": "50", "groupId": ""})
+    answers = [enabled(raw, {field: user}) for user in USERS]
+    assert answers == [bucket("", user) <= 50 for user in USERS]
+    assert any(answers)
 
 
 @pytest.mark.parametrize("percentage", [0, 50, 100])
@@ -187,6 +209,13 @@ def test_flexible_rollout_group_id_defaults_to_the_feature_name() -> None:
         assert enabled(raw, {"userId": user}, flag="my-feature") is expected
 
 
+def test_flexible_rollout_with_an_empty_group_id_hashes_in_the_empty_group() -> None:
+    raw = rollout(50, "userId", "")
+    answers = [enabled(raw, {"userId": user}, flag="my-feature") for user in USERS]
+    assert answers == [bucket("", user) <= 50 for user in USERS]
+    assert answers != [bucket("my-feature", user) <= 50 for user in USERS]
+
+
 def test_flexible_rollout_group_id_changes_the_buckets() -> None:
     in_a = {u for u in USERS if enabled(rollout(50, "userId", "A"), {"userId": u})}
     in_b = {u for u in USERS if enabled(rollout(50, "userId", "B"), {"userId": u})}
@@ -222,6 +251,13 @@ def test_flexible_rollout_random_stickiness() -> None:
     assert 0.4 < share < 0.6  # random even for a fixed user
 
 
+def test_flexible_rollout_with_an_empty_stickiness_is_off() -> None:
+    # Yggdrasil reads "" as a context field of that name, which contexts do not have.
+    raw = strategy("flexibleRollout", {"rollout": "100", "stickiness": ""})
+    assert not enabled(raw, {"userId": "u", "sessionId": "s"})
+    assert enabled(strategy("flexibleRollout", {"rollout": "100"}), {"userId": "u"})
+
+
 def test_flexible_rollout_custom_stickiness_field() -> None:
     raw = rollout(50, "tenantId", "g")
     for tenant in USERS:
@@ -253,9 +289,23 @@ def test_flexible_rollout_accepts_json_numbers_for_the_rollout() -> None:
     assert enabled(raw, {"userId": "1"})
 
 
-def test_flexible_rollout_negative_rollout_is_off_and_above_100_is_on() -> None:
-    assert not enabled(rollout(-5, "userId", "g"), {"userId": "1"})
-    assert enabled(rollout(150, "userId", "g"), {"userId": "1"})
+@pytest.mark.parametrize("percentage", ["-5", "150", " 50", "50 ", "50.0", "1e1", "5_0", "\u0665"])
+def test_rollout_percentages_yggdrasil_refuses_are_off(percentage: str) -> None:
+    # Yggdrasil reads percentages as Rust's usize (and cannot compile one above 100).
+    for name, key in (("flexibleRollout", "rollout"), ("gradualRolloutUserId", "percentage")):
+        raw = strategy(name, {key: percentage, "stickiness": "userId", "groupId": "g"})
+        assert not any(enabled(raw, {"userId": user}) for user in USERS[:50])
+
+
+@pytest.mark.parametrize("percentage", ["+100", "0100", "100"])
+def test_rollout_percentages_as_rust_reads_them(percentage: str) -> None:
+    raw = strategy("flexibleRollout", {"rollout": percentage, "stickiness": "userId"})
+    assert all(enabled(raw, {"userId": user}) for user in USERS[:50])
+
+
+def test_random_rollout_above_100_is_on_for_everyone() -> None:
+    raw = strategy("gradualRolloutRandom", {"percentage": "150"})
+    assert all(enabled(raw, {}) for _ in range(50))
 
 
 # -- remoteAddress ----------------------------------------------------------------------------
@@ -276,6 +326,14 @@ def test_flexible_rollout_negative_rollout_is_off_and_above_100_is_on() -> None:
 def test_remote_address_with_cidr_and_ipv6(address: str, expected: bool) -> None:
     raw = strategy("remoteAddress", {"IPs": "10.0.0.0/8, 192.168.0.5,not-an-ip , 2001:db8::/32"})
     assert enabled(raw, {"remoteAddress": address}) is expected
+
+
+def test_remote_address_trims_its_list_but_not_the_context_address() -> None:
+    raw = strategy("remoteAddress", {"IPs": " 127.0.0.1 ,\t10.0.0.0/8 "})
+    assert enabled(raw, {"remoteAddress": "127.0.0.1"})
+    assert enabled(raw, {"remoteAddress": "10.1.1.1"})
+    for padded in (" 127.0.0.1", "127.0.0.1 ", "\t10.1.1.1"):
+        assert not enabled(raw, {"remoteAddress": padded})  # as in Yggdrasil
 
 
 def test_remote_address_without_address_or_list_is_off() -> None:

@@ -206,7 +206,8 @@ def test_the_bundled_example_has_no_problem() -> None:
         (
             constraint("currentTime", "DATE_AFTER", value="2024-13-01"),
             "value",
-            '"2024-13-01" is not an ISO 8601 date and time; the constraint never matches',
+            '"2024-13-01" is not a date and time such as 2024-06-01T12:00:00Z or '
+            "2024-06-01T14:00:00.000+02:00; the constraint never matches",
         ),
         (
             constraint("appVersion", "SEMVER_GT", value="v1.2.3"),
@@ -356,6 +357,12 @@ def test_valid_constraints_of_every_operator_have_no_problem(raw: dict[str, Any]
             "contextName",
             'expected a string, got a number; read as "7"',
         ),
+        (
+            constraint("plan", "NOT_IN", ["pro"], case_insensitive=True),
+            "caseInsensitive",
+            "ignored: NOT_IN always compares exactly, as everywhere in Unleash "
+            "(use STR_* or REGEX operators to ignore case)",
+        ),
     ],
 )
 def test_constraints_read_otherwise_than_written_are_warnings(
@@ -446,7 +453,7 @@ def test_segment_fields_of_the_wrong_type_are_warnings() -> None:
         (
             rollout("fifty"),
             "parameters.rollout",
-            '"fifty" is not a whole number; the strategy never matches',
+            '"fifty" is not a whole number (digits only); the strategy never matches',
         ),
         (
             strategy("flexibleRollout", {"stickiness": "default"}),
@@ -461,7 +468,7 @@ def test_segment_fields_of_the_wrong_type_are_warnings() -> None:
         (
             strategy("gradualRolloutRandom", {"percentage": "12.5"}),
             "parameters.percentage",
-            '"12.5" is not a whole number; the strategy never matches',
+            '"12.5" is not a whole number (digits only); the strategy never matches',
         ),
         (
             strategy("canaryRelease"),
@@ -470,6 +477,16 @@ def test_segment_fields_of_the_wrong_type_are_warnings() -> None:
             "strategy); the strategy never matches",
         ),
         ({"parameters": {}}, "name", "missing strategy name; the strategy never matches"),
+        (
+            rollout(150),
+            "parameters.rollout",
+            "150 is above 100; the strategy never matches",
+        ),
+        (
+            rollout(" 50"),
+            "parameters.rollout",
+            '" 50" is not a whole number (digits only); the strategy never matches',
+        ),
     ],
 )
 def test_strategies_the_compiler_rejects_are_errors(
@@ -485,6 +502,13 @@ def test_strategies_the_compiler_rejects_are_errors(
     assert compile_snapshot(flags).features["f"].strategies[1].problem is not None
 
 
+@pytest.mark.parametrize("name", ["gradualRolloutUserId", "gradualRolloutSessionId"])
+def test_an_empty_group_id_is_a_group(name: str) -> None:
+    flags = payload(feature("f", [strategy(name, {"percentage": "50", "groupId": ""})]))
+    assert validate(flags) == []
+    assert compile_snapshot(flags).features["f"].strategies[0].problem is None
+
+
 def test_a_custom_strategy_is_known_once_registered() -> None:
     flags = payload(feature("f", [strategy("canaryRelease")]))
     assert validate(flags, custom_strategies=["canaryRelease"]) == []
@@ -494,11 +518,25 @@ def test_a_custom_strategy_is_known_once_registered() -> None:
 @pytest.mark.parametrize(
     ("raw", "path", "message"),
     [
-        (rollout(150), "parameters.rollout", "150 is outside 0..100"),
+        (
+            strategy("gradualRolloutRandom", {"percentage": "150"}),
+            "parameters.percentage",
+            "150 is above 100; read as 100",
+        ),
         (
             strategy("userWithId", {"userIds": " , "}),
             "parameters.userIds",
+            "no user ids; the strategy matches only an empty userId",
+        ),
+        (
+            strategy("userWithId", {}),
+            "parameters.userIds",
             "no user ids; the strategy matches no one",
+        ),
+        (
+            strategy("userWithId", {"userIds": "a,,b"}),
+            "parameters.userIds",
+            "an empty entry, which matches an empty userId",
         ),
         (
             strategy("remoteAddress", {"IPs": "10.0.0.1, nope"}),

@@ -191,6 +191,15 @@ def test_strategy_variants_use_the_strategy_stickiness_and_group() -> None:
         )
 
 
+def test_strategy_variants_with_an_empty_group_id_hash_in_the_empty_group() -> None:
+    weights = [("x", 1), ("y", 3)]
+    raw = rollout(100, "userId", "", variants=[variant("x", 1), variant("y", 3)])
+    snapshot = snapshot_of(feature("flag", [raw]))
+    names = [variant_name(snapshot, "flag", {"userId": user}) for user in USERS[:100]]
+    assert names == [expected_variant("", user, weights) for user in USERS[:100]]
+    assert names != [expected_variant("flag", user, weights) for user in USERS[:100]]
+
+
 def test_strategy_variants_default_group_is_the_feature_name() -> None:
     weights = [("x", 1), ("y", 3)]
     snapshot = snapshot_of(feature("flag", [strategy(variants=[variant("x", 1), variant("y", 3)])]))

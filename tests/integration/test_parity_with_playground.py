@@ -535,6 +535,34 @@ class Quirk:
     reason: str
 
 
+def flag_constraints(flag: Flag) -> Iterator[dict[str, Any]]:
+    """Every constraint of a flag: its strategies' own and their segments'."""
+    for strategy in flag.strategies:
+        yield from strategy.get("constraints", [])
+        for segment in strategy.get("segments", []):
+            yield from SEGMENTS[segment]
+
+
+def matches_only_ignoring_case(constraint: Mapping[str, Any], context: Context) -> bool:
+    name = constraint["contextName"]
+    value = context.get(name) or (context.get("properties") or {}).get(name)
+    values = constraint["values"]
+    return (
+        isinstance(value, str)
+        and value not in values
+        and value.lower() in {v.lower() for v in values}
+    )
+
+
+def in_ignoring_case(flag: Flag, context: Context, _server: Answer, _sdk: Answer) -> bool:
+    return any(
+        c["operator"] in ("IN", "NOT_IN")
+        and c.get("caseInsensitive")
+        and matches_only_ignoring_case(c, context)
+        for c in flag_constraints(flag)
+    )
+
+
 def variants_of_a_parent_without_variants(
     flag: Flag, _context: Context, server: Answer, sdk: Answer
 ) -> bool:
@@ -542,6 +570,14 @@ def variants_of_a_parent_without_variants(
 
 
 PLAYGROUND_QUIRKS: list[Quirk] = [
+    Quirk(
+        "IN/NOT_IN with caseInsensitive",
+        in_ignoring_case,
+        "The 7.5.1 Playground (feature-evaluator/constraint.js InOperator) folds case for "
+        "IN/NOT_IN when caseInsensitive is set. The Unleash docs say these operators are "
+        "always case-sensitive, and Yggdrasil (the official SDKs' engine), the Node SDK and "
+        "unleash_lite agree: 'PRO' is not IN [pro].",
+    ),
     Quirk(
         "dependency on variants of a parent that has none",
         variants_of_a_parent_without_variants,
@@ -709,18 +745,40 @@ def test_edge_values_where_only_the_playground_differs(sweep: Sweep, admin: Admi
     assert [(server.enabled, sdk.enabled) for _, server, sdk in answers] == [(True, False)] * 3
     # Stickiness hashing of non-ASCII ids: the Playground's murmurhash3js hashes UTF-16 code
     # units cut to 8 bits, Yggdrasil and unleash_lite hash the UTF-8 bytes (mmh3), so
-    # rollouts differ for such ids. ASCII ids agree (see test_rollouts_match).
-    ids = ["ü-user-1", "ü-user-2", "日本-3", "é6", "ß7"]
-    contexts = [{"appName": "unleash-lite-parity", "userId": i} for i in ids]
-    answers = edge_answers(sweep, admin, "rollout-33-user", contexts)
-    expected = [utf8_bucket(sweep.names["rollout-33-user"], i) <= 33 for i in ids]
-    assert [sdk.enabled for _, _, sdk in answers] == expected
-    assert any(server.enabled != sdk.enabled for _, server, sdk in answers)
+    # rollouts differ for such ids. ASCII ids agree (see test_rollouts_match). The flag has
+    # a fixed groupId, so the buckets are the same in every run (other flags hash with
+    # their name, which has a random suffix); the ids were chosen so that three of the five
+    # land on different sides of 50% (see test_the_non_ascii_ids_are_certain_to_differ).
+    contexts = [{"appName": "unleash-lite-parity", "userId": i} for i in NON_ASCII_IDS]
+    answers = edge_answers(sweep, admin, "rollout-50-shared-group", contexts)
+    assert [sdk.enabled for _, _, sdk in answers] == [
+        utf8_bucket("shared-group", i) <= 50 for i in NON_ASCII_IDS
+    ]
+    assert [server.enabled for _, server, _ in answers] == [
+        playground_bucket("shared-group", i) <= 50 for i in NON_ASCII_IDS
+    ]
+
+
+NON_ASCII_IDS = ["ü-user-1", "ü-user-2", "日本-3", "é6", "ß7"]
 
 
 def utf8_bucket(group_id: str, identifier: str) -> int:
     """Unleash's normalised bucket (1..100) over the UTF-8 bytes, as Yggdrasil computes it."""
     return int(mmh3.hash(f"{group_id}:{identifier}".encode(), 0, signed=False)) % 100 + 1
+
+
+def playground_bucket(group_id: str, identifier: str) -> int:
+    """The bucket as the Playground computes it: murmurhash3js reads each UTF-16 code unit
+    cut to its low byte (the same as UTF-8 for ASCII; these ids are all in the BMP)."""
+    data = bytes(ord(char) & 0xFF for char in f"{group_id}:{identifier}")
+    return int(mmh3.hash(data, 0, signed=False)) % 100 + 1
+
+
+def test_the_non_ascii_ids_are_certain_to_differ() -> None:
+    sdk = [utf8_bucket("shared-group", i) <= 50 for i in NON_ASCII_IDS]
+    playground = [playground_bucket("shared-group", i) <= 50 for i in NON_ASCII_IDS]
+    assert sdk == [True, True, False, True, True]
+    assert playground == [False, False, True, True, True]
 
 
 def test_known_playground_differences_still_occur(sweep: Sweep) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from .context import (
@@ -21,10 +21,11 @@ from .context import (
     always_false,
     current_time,
     field_getter,
-    parse_datetime,
+    raw_field,
 )
+from .dates import date_value, instant_of
 from .regex import InvalidPattern, compile_search
-from .semver import Version, parse_version
+from .semver import Version, parse_version, version_value
 
 Check = Callable[[Context], bool]
 Test = Callable[[str], bool]
@@ -37,11 +38,22 @@ _ORDINAL: dict[str, Callable[[Any, Any], bool]] = {
     "LTE": lambda a, b: a <= b,
 }
 _DATE_ORDINAL = {"DATE_AFTER": _ORDINAL["GT"], "DATE_BEFORE": _ORDINAL["LT"]}
+# NUM_EQ is Yggdrasil's: closer than machine epsilon (so 0.1 + 0.2 equals 0.3, and
+# infinity equals nothing).
+_NUMBER_ORDINAL: dict[str, Callable[[float, float], bool]] = {
+    **_ORDINAL,
+    "EQ": lambda a, b: abs(a - b) < sys.float_info.epsilon,
+}
 
 
+# What Rust's f64::from_str reads (Yggdrasil), with surrounding spaces allowed as the
+# Playground, the Node SDK and the old Python SDK allow them (Yggdrasil does not).
 _NUMBER = re.compile(
-    r"\s*[+-]?(?:\d+\.?\d*|\.\d+|inf|infinity|nan)(?:[eE][+-]?\d+)?\s*", re.ASCII | re.IGNORECASE
+    r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf|infinity|nan)\s*",
+    re.ASCII | re.IGNORECASE,
 )
+# A NUM_* constraint value, as Yggdrasil's rule grammar takes it.
+_NUMBER_VALUE = re.compile(r"[ \t]*[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?[ \t]*", re.ASCII)
 
 
 class ConstraintError(ValueError):
@@ -64,7 +76,8 @@ class CompiledConstraint:
     def describe(self) -> str:
         """A one-line human description, e.g. ``userId IN [a, b]``."""
         negation = "NOT " if self.inverted else ""
-        case = " (case-insensitive)" if self.case_insensitive else ""
+        folds = self.case_insensitive and self.operator not in ("IN", "NOT_IN")
+        case = " (case-insensitive)" if folds else ""
         shown = ", ".join(self.values[:5]) + (", ..." if len(self.values) > 5 else "")
         return f"{negation}{self.context_name} {self.operator} [{shown}]{case}"
 
@@ -82,11 +95,11 @@ def compile_constraint(raw: Mapping[str, Any], static: StaticContext) -> Compile
         if not context_name:
             raise ConstraintError("constraint has no contextName")
         if operator in ("IN", "NOT_IN"):
-            check = _membership(get, values, operator == "NOT_IN", inverted, case_insensitive)
+            check = _membership(get, values, operator == "NOT_IN", inverted)
         else:
             if operator in ("DATE_AFTER", "DATE_BEFORE"):
-                if context_name == "currentTime":
-                    read = current_time
+                # Raw values, so that a datetime in the context is read as a datetime.
+                read = current_time if context_name == "currentTime" else _raw_getter(context_name)
                 test = _date_test(operator, _single_value(raw))
             else:
                 test = _value_test(operator, raw, values, case_insensitive)
@@ -119,22 +132,11 @@ def _single_value(raw: Mapping[str, Any]) -> str:
 
 
 def _membership(
-    get: Callable[[Context], str | None],
-    values: tuple[str, ...],
-    negate: bool,
-    inverted: bool,
-    case_insensitive: bool,
+    get: Callable[[Context], str | None], values: tuple[str, ...], negate: bool, inverted: bool
 ) -> Check:
-    # A missing field is "not in" any list: IN fails and NOT_IN holds. caseInsensitive is
-    # honoured as the Unleash server's own evaluation does (the Rust engine ignores it).
-    if case_insensitive:
-        folded = frozenset(value.lower() for value in values)
-
-        def get_folded(context: Context) -> str | None:
-            value = get(context)
-            return value.lower() if value is not None else None
-
-        return _membership(get_folded, tuple(folded), negate, inverted, False)
+    # A missing field is "not in" any list: IN fails and NOT_IN holds. The comparison is
+    # always exact: Unleash ignores caseInsensitive on IN/NOT_IN "for backwards
+    # compatibility" (its docs, Yggdrasil and the Node SDK agree).
     members = frozenset(values)
     if negate != inverted:
         return lambda context: get(context) not in members
@@ -196,8 +198,10 @@ def _ordinal(operator: str, prefix: str) -> Callable[[Any, Any], bool]:
 
 
 def _number_test(operator: str, value: str) -> Test:
-    compare = _ordinal(operator, "NUM_")
-    target = as_number(value)
+    compare = _NUMBER_ORDINAL.get(operator.removeprefix("NUM_"))
+    if compare is None:
+        raise ConstraintError(f"unknown operator {operator!r}")
+    target = number_value(value)
     if target is None:
         raise ConstraintError(f"{operator} value {value!r} is not a number")
 
@@ -211,34 +215,47 @@ def _number_test(operator: str, value: str) -> Test:
 def as_number(text: str) -> float | None:
     """A float from a context value; ``None`` when it does not read as a number.
 
-    Only ASCII decimals count (surrounding spaces allowed, as the server's own evaluation
-    does): Python's ``float`` would also take ``1_000`` and non-ASCII digits, which neither
-    the server nor the reference engine read as numbers.
+    What Yggdrasil reads (Rust's ``f64``: ASCII digits, ``.5``, ``5.``, exponents, ``inf``,
+    ``nan``), and surrounding whitespace too, as the Playground, the Node SDK and the old
+    Python SDK read ``" 11"`` (Yggdrasil does not: a deliberate difference). Python's
+    ``float`` alone would also take ``1_000`` and non-ASCII digits.
     """
     if _NUMBER.fullmatch(text) is None:
         return None
     return float(text)
 
 
+def number_value(text: str) -> float | None:
+    """A NUM_* constraint value as a float: decimal digits with an optional sign, fraction
+    and exponent (``1.5``, ``-2``, ``1e3``); not ``.5``, ``inf`` or ``nan``, which
+    Yggdrasil's rule grammar refuses."""
+    if _NUMBER_VALUE.fullmatch(text) is None:
+        return None
+    return float(text)
+
+
 def _date_test(operator: str, value: str) -> Callable[[Any], bool]:
     compare = _DATE_ORDINAL[operator]
-    target = parse_datetime(value)
+    target = date_value(value)
     if target is None:
-        raise ConstraintError(f"{operator} value {value!r} is not an ISO 8601 date")
+        raise ConstraintError(
+            f"{operator} value {value!r} is not a date and time such as 2024-06-01T12:00:00Z"
+        )
 
     def test(moment: Any) -> bool:
-        if not isinstance(moment, datetime):
-            moment = parse_datetime(moment)
-            if moment is None:
-                return False
-        return compare(moment, target)
+        instant = instant_of(moment)
+        return instant is not None and compare(instant, target)
 
     return test
 
 
+def _raw_getter(field: str) -> Callable[[Context], Any]:
+    return lambda context: raw_field(context, field)
+
+
 def _semver_test(operator: str, value: str) -> Test:
     compare = _ordinal(operator, "SEMVER_")
-    target: Version | None = parse_version(value)
+    target: Version | None = version_value(value)
     if target is None:
         raise ConstraintError(f"{operator} value {value!r} is not a semantic version")
 
@@ -249,20 +266,60 @@ def _semver_test(operator: str, value: str) -> Test:
     return test
 
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_PREFIX = re.compile(r"\+?[0-9]+", re.ASCII)
+
+
+def parse_address(text: str) -> IpAddress | None:
+    """An IP address exactly as written, as Yggdrasil (Rust's ``IpAddr``) reads it: no
+    surrounding spaces and no IPv6 zone (``%eth0``), which Python alone would accept."""
+    if "%" in text:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def parse_network(text: str) -> IpNetwork | None:
+    """An IP range as Yggdrasil (the ``ipnetwork`` crate) reads it: an address alone, or
+    ``address/prefix`` with a decimal prefix (``+`` and leading zeros allowed) or, for IPv4,
+    a contiguous netmask; host bits may be set. ``None`` when it is not one."""
+    address_text, slash, prefix_text = text.partition("/")
+    address = parse_address(address_text)
+    if address is None or "/" in prefix_text:
+        return None
+    prefix: int = address.max_prefixlen
+    if slash:
+        mask = parse_address(prefix_text) if address.version == 4 else None
+        if isinstance(mask, ipaddress.IPv4Address):
+            bits = int(mask)
+            prefix = 32 - (~bits & 0xFFFFFFFF).bit_length()
+            if bits != (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF:
+                return None  # not a netmask (ones, then zeros)
+        elif _PREFIX.fullmatch(prefix_text) and int(prefix_text) <= address.max_prefixlen:
+            prefix = int(prefix_text)
+        else:
+            return None
+    return ipaddress.ip_network((address, prefix), strict=False)
+
+
 def cidr_test(values: tuple[str, ...]) -> Test:
+    """A test of whether a context value is an address inside one of the ranges ``values``.
+
+    Neither the ranges nor the context value are trimmed, as in Yggdrasil (the
+    ``remoteAddress`` strategy trims its comma-separated list itself).
+    """
     networks = []
     for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            continue  # one bad entry does not spoil the others, as in the reference engine
+        network = parse_network(value)
+        if network is not None:  # a bad entry does not spoil the others, as in Yggdrasil
+            networks.append(network)
     frozen_networks = tuple(networks)
 
     def test(text: str) -> bool:
-        try:
-            address = ipaddress.ip_address(text.strip())
-        except ValueError:
-            return False
-        return any(address in network for network in frozen_networks)
+        address = parse_address(text)
+        return address is not None and any(address in network for network in frozen_networks)
 
     return test

@@ -119,9 +119,10 @@ def stickiness_getter(
 
     ``default`` (or none) means userId, then sessionId, then (when ``random_when_missing``,
     as flexibleRollout wants) a random seed; ``random`` a random seed; any other value names a
-    context field. Otherwise a missing seed is ``None`` and the caller decides what it means.
+    context field, even ``""`` (as in Yggdrasil). Otherwise a missing seed is ``None`` and the
+    caller decides what it means.
     """
-    if stickiness in (None, "", "default"):
+    if stickiness in (None, "default"):
         user_id = field_getter("userId", static)
         session_id = field_getter("sessionId", static)
 
@@ -139,25 +140,8 @@ def stickiness_getter(
     return field_getter(stickiness, static)
 
 
-def current_time(context: Context) -> datetime | None:
-    """The context's ``currentTime`` as an aware datetime; now when absent; None if unreadable."""
+def current_time(context: Context) -> Any:
+    """The context's ``currentTime`` as given (text or a ``datetime``), top level first, then
+    ``properties``; now (an aware ``datetime``) when absent."""
     value = raw_field(context, "currentTime")
-    if value is None:
-        return datetime.now(UTC)
-    return parse_datetime(value)
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """An aware datetime from a datetime or an ISO 8601 string (naive means UTC)."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return datetime.now(UTC) if value is None else value

@@ -231,7 +231,11 @@ class Snapshot:
             return False
         parent_enabled = parent.enabled and parent.matches(context)
         if dependency.variants:
-            _, variants = self.variants_for(parent, context)
+            # The variant the parent would pick, on or off (as Yggdrasil checks it): its
+            # first matching strategy's, else its own variants.
+            matched, variants = self.variants_for(parent, context)
+            if not matched:
+                variants = parent.variants
             variant = variants.select(context) if variants is not None else None
             if variant is not None and variant.name not in dependency.variants:
                 return False

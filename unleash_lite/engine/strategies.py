@@ -7,6 +7,7 @@ of its segments) and then its own rule, such as a rollout percentage or a list o
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from .hashing import bucket_function
 from .variants import VariantSet, compile_variants
 
 LOGGER = logging.getLogger("unleash_lite")
+_PERCENTAGE = re.compile(r"\+?[0-9]+", re.ASCII)
 
 Check = Callable[[Context], bool]
 
@@ -112,10 +114,12 @@ def compile_strategy(
     else:
         rule, problem = always_false, f"unknown strategy {name!r} (not built in, not registered)"
 
-    group_id = str(parameters.get("groupId") or feature_name)
     stickiness = parameters.get("stickiness")
     variants = compile_variants(
-        raw.get("variants"), group_id, str(stickiness) if stickiness else "default", static
+        raw.get("variants"),
+        variant_group_id(parameters, feature_name),
+        "default" if stickiness is None else str(stickiness),
+        static,
     )
     return CompiledStrategy(
         name,
@@ -150,7 +154,9 @@ def _csv(value: Any) -> list[str]:
 
 
 def _user_with_id(parameters: Mapping[str, Any], static: StaticContext) -> Check:
-    user_ids = frozenset(_csv(parameters.get("userIds")))
+    listed = parameters.get("userIds")
+    # Empty entries stay, as in Yggdrasil: "a,,b" (or "") lists the empty userId.
+    user_ids = frozenset(() if listed is None else (i.strip() for i in str(listed).split(",")))
     user_id = field_getter("userId", static)
     return lambda context: user_id(context) in user_ids
 
@@ -166,16 +172,36 @@ def _remote_address(parameters: Mapping[str, Any], static: StaticContext) -> Che
     return rule
 
 
+def variant_group_id(parameters: Mapping[str, Any], feature_name: str) -> str:
+    """The group a strategy's variants hash in: its ``groupId`` as given, even empty; the
+    flag name only when the parameter is missing."""
+    group_id = parameters.get("groupId")
+    return feature_name if group_id is None else str(group_id)
+
+
+def rollout_group_id(name: str, parameters: Mapping[str, Any], feature_name: str) -> str | None:
+    """The group a rollout strategy hashes in; ``None`` when it has none (it never matches).
+
+    A ``groupId`` that is present is used as it is, even empty (Yggdrasil, the Node SDK and
+    the Playground hash with ``""``). Only a missing one falls back: to the flag name for
+    ``flexibleRollout``, to nothing for ``gradualRolloutUserId``/``SessionId``.
+    ``gradualRolloutRandom`` hashes a random number, so its group does not matter.
+    """
+    group_id = parameters.get("groupId")
+    if group_id is not None:
+        return str(group_id)
+    if name == "flexibleRollout":
+        return feature_name
+    return "" if name == "gradualRolloutRandom" else None
+
+
 def _percentage(value: Any) -> int | None:
-    text = str(value).strip() if value is not None else ""
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return int(number) if number.is_integer() else None
+    """A rollout percentage as Yggdrasil reads it (Rust's ``usize``): ASCII digits with an
+    optional ``+``; not `` 50``, ``50.0`` or ``-5``, which leave the strategy off."""
+    text = str(value) if value is not None and not isinstance(value, bool) else ""
+    if len(text) > 20 or _PERCENTAGE.fullmatch(text) is None:
+        return None
+    return int(text)
 
 
 def _rollout(
@@ -183,18 +209,22 @@ def _rollout(
 ) -> tuple[Rollout | None, str | None]:
     if name == "flexibleRollout":
         percentage = _percentage(parameters.get("rollout"))
-        stickiness = str(parameters.get("stickiness") or "default")
-        group_id = str(parameters.get("groupId") or feature_name)
+        named = parameters.get("stickiness")
+        stickiness = "default" if named is None else str(named)
     else:
         percentage = _percentage(parameters.get("percentage"))
         stickiness = {"gradualRolloutUserId": "userId", "gradualRolloutSessionId": "sessionId"}.get(
             name, "random"
         )
-        group_id = str(parameters.get("groupId") or "")
-        if not group_id and stickiness != "random":
-            return None, f"{name} has no groupId parameter"
+    group_id = rollout_group_id(name, parameters, feature_name)
+    if group_id is None:
+        return None, f"{name} has no groupId parameter"
     if percentage is None:
         return None, f"{name} has no valid percentage"
+    if percentage > 100 and name != "gradualRolloutRandom":
+        # Yggdrasil cannot compile such a rollout and turns the whole flag off; here only
+        # this strategy is off. (A random rollout above 100 is on for everyone in both.)
+        return None, f"{name} percentage {percentage} is above 100"
     seed = stickiness_getter(stickiness, static, random_when_missing=stickiness == "default")
     return Rollout(percentage, group_id, stickiness, seed, bucket_function(group_id)), None
 

@@ -19,19 +19,18 @@ segment and a path from the payload's root (``features[3]``).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .constraints import as_number
-from .context import parse_datetime
+from .constraints import as_number, number_value, parse_network
+from .dates import date_value
 from .regex import InvalidPattern, compile_search
-from .semver import parse_version
+from .semver import version_value
 from .state import FlagState, PayloadError, segment_id
-from .strategies import BUILTIN_STRATEGIES, _csv, _percentage
+from .strategies import BUILTIN_STRATEGIES, _csv, _percentage, rollout_group_id
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -383,22 +382,41 @@ class _Checker:
             value = parameters.get(key)
             percentage = _percentage(value)
             if percentage is None:
-                shown = "missing" if value is None else f"{quote(value)} is not a whole number"
+                shown = (
+                    "missing"
+                    if value is None
+                    else f"{quote(value)} is not a whole number (digits only)"
+                )
                 self.error(_join(path, key), f"{shown}; the strategy never matches")
-            elif not 0 <= percentage <= 100:
-                self.warning(_join(path, key), f"{percentage} is outside 0..100")
-            if name in _ROLLOUTS[1:] and not parameters.get("groupId"):
+            elif percentage > 100 and name != "gradualRolloutRandom":
+                self.error(
+                    _join(path, key), f"{percentage} is above 100; the strategy never matches"
+                )
+            elif percentage > 100:
+                self.warning(_join(path, key), f"{percentage} is above 100; read as 100")
+            if rollout_group_id(name, parameters, "") is None:
                 self.error(
                     _join(path, "groupId"), f"{name} needs a groupId; the strategy never matches"
                 )
         elif name == "userWithId":
-            if not _csv(parameters.get("userIds")):
+            listed = parameters.get("userIds")
+            ids = [] if listed is None else [i.strip() for i in str(listed).split(",")]
+            if listed is None:
                 self.warning(_join(path, "userIds"), "no user ids; the strategy matches no one")
+            elif not any(ids):
+                self.warning(
+                    _join(path, "userIds"),
+                    "no user ids; the strategy matches only an empty userId",
+                )
+            elif "" in ids:
+                self.warning(
+                    _join(path, "userIds"), "an empty entry, which matches an empty userId"
+                )
         elif name == "remoteAddress":
             addresses = _csv(parameters.get("IPs"))
-            valid = [part for part in addresses if _network(part)]
+            valid = [part for part in addresses if parse_network(part) is not None]
             for part in addresses:
-                if not _network(part):
+                if parse_network(part) is None:
                     self.warning(
                         _join(path, "IPs"),
                         f"{quote(part)} is not an IP address or range; ignored",
@@ -446,6 +464,13 @@ class _Checker:
             )
         self.boolean(raw, "inverted", path, "read as true unless false, 0 or empty")
         self.boolean(raw, "caseInsensitive", path, "read as true unless false, 0 or empty")
+        operator = raw.get("operator")
+        if operator in ("IN", "NOT_IN") and raw.get("caseInsensitive"):
+            self.warning(
+                _join(path, "caseInsensitive"),
+                f"ignored: {operator} always compares exactly, as everywhere in Unleash "
+                "(use STR_* or REGEX operators to ignore case)",
+            )
         values = raw.get("values")
         listing = str(raw.get("operator") or "") in _LIST_OPERATORS
         if values is not None and not isinstance(values, list) and not listing:
@@ -487,7 +512,7 @@ class _Checker:
                 self.warning(_join(path, "values"), f"{found} the constraint {outcome}")
             if operator == "IN_CIDR":
                 for position, value in enumerate(values):
-                    if value is not None and not _network(str(value).strip()):
+                    if value is not None and parse_network(str(value)) is None:
                         self.warning(
                             _join(_join(path, "values"), position),
                             f"{quote(value)} is not an IP address or range; ignored",
@@ -505,12 +530,15 @@ class _Checker:
             return True
         text = str(value)
         problem = None
-        if operator.startswith("NUM_") and as_number(text) is None:
+        if operator.startswith("NUM_") and number_value(text) is None:
             problem = f"{quote(text)} is not a number"
-        elif operator.startswith("SEMVER_") and parse_version(text) is None:
+        elif operator.startswith("SEMVER_") and version_value(text) is None:
             problem = f"{quote(text)} is not a semantic version (such as 1.2.3 or 1.2.3-rc.1)"
-        elif operator.startswith("DATE_") and parse_datetime(text) is None:
-            problem = f"{quote(text)} is not an ISO 8601 date and time"
+        elif operator.startswith("DATE_") and date_value(text) is None:
+            problem = (
+                f"{quote(text)} is not a date and time such as 2024-06-01T12:00:00Z or "
+                "2024-06-01T14:00:00.000+02:00"
+            )
         elif operator == "REGEX":
             try:
                 compile_search(text, ignore_case=bool(raw.get("caseInsensitive", False)))
@@ -708,14 +736,6 @@ def _is_json(value: Any) -> bool:
         return False
     try:
         json.loads(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
     except ValueError:
         return False
     return True

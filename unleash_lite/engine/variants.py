@@ -56,7 +56,7 @@ class VariantSet:
     ) -> None:
         self.variants = tuple(variants)
         self.group_id = group_id
-        self.stickiness = stickiness or "default"
+        self.stickiness = "default" if stickiness is None else stickiness
         cumulative, total = [], 0
         for variant in self.variants:
             total += variant.weight
