@@ -11,8 +11,7 @@ from typing import Any
 
 from celery import Celery
 
-from tests.processes.harness import evaluate
-from unleash_lite import UnleashClient
+from tests.processes.harness import client_from_environment, evaluate
 from unleash_lite.celery import destroy_with_worker
 
 app = Celery(
@@ -22,15 +21,7 @@ app = Celery(
 )
 app.conf.broker_connection_retry_on_startup = True
 
-client = UnleashClient(
-    url=os.environ["UNLEASH_URL"],
-    app_name="celery-app",
-    custom_headers={"Authorization": os.environ["UNLEASH_TOKEN"]},
-    refresh_interval=1,
-    metrics_interval=1,
-    request_timeout=2,
-    cache_directory=os.environ["UNLEASH_CACHE_DIR"],
-)
+client = client_from_environment("celery-app")
 client.initialize_client()
 destroy_with_worker(client)
 

@@ -13,11 +13,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from tests.sync import free_port
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the apps import tests.*
 T = TypeVar("T")
@@ -37,31 +39,6 @@ def executable(name: str, hint: str) -> str:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(
-    condition: Callable[[], T],
-    timeout: float,
-    message: str | Callable[[], str],
-    interval: float = 0.05,
-) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s
-    (``message`` may be a function, to describe the state at that moment)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            what = message() if callable(message) else message
-            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-        time.sleep(interval)
 
 
 def port_open(port: int) -> bool:
@@ -214,6 +191,22 @@ def evaluations(reports: Any) -> dict[tuple[str, str], int]:
                 if count:
                     totals[(name, key)] = totals.get((name, key), 0) + count
     return totals
+
+
+def client_from_environment(app_name: str) -> Any:
+    """The module-level client of the test apps, as users write it (registration and
+    metrics on, fast intervals), set up from the variables the tests pass to the child."""
+    from unleash_lite import UnleashClient
+
+    return UnleashClient(
+        url=os.environ["UNLEASH_URL"],
+        app_name=app_name,
+        custom_headers={"Authorization": os.environ["UNLEASH_TOKEN"]},
+        refresh_interval=1,
+        metrics_interval=1,
+        request_timeout=2,
+        cache_directory=os.environ["UNLEASH_CACHE_DIR"],
+    )
 
 
 def evaluate(client: Any, counts: dict[str, dict[str, int]]) -> dict[str, Any]:

@@ -24,8 +24,9 @@ import pytest
 
 from tests.forking import run_in_child
 from tests.reliability.fake_server import TOKEN, FakeUnleash
+from tests.sync import wait_for
 
-from .harness import Spawned, child_env, evaluate, evaluations, run, wait_until
+from .harness import Spawned, child_env, evaluate, evaluations, run
 
 CYCLES = 6
 CHILDREN = 2
@@ -53,10 +54,10 @@ def cycle(
         ]  # fmt: skip
         started = time.monotonic()
         with Spawned(args, tmp_path / f"worker-{number}.log", env) as worker:
-            wait_until(
+            wait_for(
                 lambda: " ready." in worker.output() or not worker.running(),
                 30,
-                "the Celery worker to be ready",
+                message="the Celery worker to be ready",
             )
             assert worker.running(), worker.tail()
             ready = time.monotonic() - started

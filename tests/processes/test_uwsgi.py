@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from tests.reliability.fake_server import PAYLOAD_B, TOKEN, FakeUnleash
+from tests.sync import free_port, wait_for
 
-from .harness import Spawned, child_env, evaluations, free_port, port_open, wait_until
+from .harness import Spawned, child_env, evaluations, port_open
 
 WORKERS = 4
 ROUND = 2 * WORKERS  # concurrent requests, each holding its worker: every worker gets one
@@ -100,7 +101,7 @@ def serve_and_stop(
         )
         times: dict[str, float] = {}
         with Spawned(args, tmp_path / f"uwsgi-{port}.log", env) as server:
-            wait_until(lambda: port_open(port) or not server.running(), 20, "uWSGI to listen")
+            wait_for(lambda: port_open(port) or not server.running(), 20, message="uWSGI to listen")
             assert server.running(), server.tail()
             workers = Workers(port)
             reach_every_worker(workers, server)
@@ -125,10 +126,10 @@ def serve_and_stop(
                 )
             times["flag change seen"] = time.monotonic() - changed
 
-            wait_until(
+            wait_for(
                 lambda: fake.accepted_counts() == workers.counts(),
                 10,
-                lambda: (
+                message=lambda: (
                     f"the workers' periodic metrics: accepted "
                     f"{dict(fake.accepted_counts())}, evaluated {workers.counts()}"
                 ),

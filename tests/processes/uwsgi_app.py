@@ -13,18 +13,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.processes.harness import evaluate
-from unleash_lite import UnleashClient
+from tests.processes.harness import client_from_environment, evaluate
 
-client = UnleashClient(
-    url=os.environ["UNLEASH_URL"],
-    app_name="uwsgi-app",
-    custom_headers={"Authorization": os.environ["UNLEASH_TOKEN"]},
-    refresh_interval=1,
-    metrics_interval=1,
-    request_timeout=2,
-    cache_directory=os.environ["UNLEASH_CACHE_DIR"],
-)
+client = client_from_environment("uwsgi-app")
 client.initialize_client()
 counts: dict[str, dict[str, int]] = {}
 

@@ -85,15 +85,17 @@ def etag_of(data: Any) -> str:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01,
-             message: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+             message: str | Callable[[], str] = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds
+    (``message`` may be a function, to describe the state at that moment)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            what = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
 
 

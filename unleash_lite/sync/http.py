@@ -130,26 +130,16 @@ class UnleashApi:
 
     def register(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
         """POST the client's registration."""
-        return self._call(
-            "POST",
-            REGISTER_PATH,
-            self.headers(self.config.metrics_interval),
-            None,
-            budget=budget,
-            json=body,
-        )
+        return self._post(REGISTER_PATH, body, budget)
 
     def send_metrics(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
         """POST one metrics bucket; ``budget``: seconds the whole call may take (default
         ``request_timeout``)."""
-        return self._call(
-            "POST",
-            METRICS_PATH,
-            self.headers(self.config.metrics_interval),
-            None,
-            budget=budget,
-            json=body,
-        )
+        return self._post(METRICS_PATH, body, budget)
+
+    def _post(self, path: str, body: dict[str, Any], budget: float | None) -> Outcome:
+        headers = self.headers(self.config.metrics_interval)
+        return self._call("POST", path, headers, None, budget=budget, json=body)
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
         """The headers every call carries; ``custom_headers`` (e.g. Authorization) included."""
