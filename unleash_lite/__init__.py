@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .config import InstanceAllowType
     from .context import Context
     from .engine import PayloadError, Snapshot
-    from .engine.explain import Explanation, Reason, StrategyTrace
+    from .engine.explain import EvaluationDetail, Explanation, Reason, StrategyTrace
     from .events import (
         BaseEvent,
         UnleashEvent,
@@ -35,6 +35,7 @@ _HOMES = {
     "Context": ".context",
     "PayloadError": ".engine",
     "Snapshot": ".engine",
+    "EvaluationDetail": ".engine.explain",
     "Explanation": ".engine.explain",
     "Reason": ".engine.explain",
     "StrategyTrace": ".engine.explain",
@@ -49,6 +50,7 @@ __all__ = [
     "BaseCache",
     "BaseEvent",
     "Context",
+    "EvaluationDetail",
     "Explanation",
     "FileCache",
     "InstanceAllowType",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -44,7 +45,7 @@ from .engine import (
     flag_project,
     flag_type,
 )
-from .engine.explain import Explanation, Reason, explain
+from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
 from .sync import processes
@@ -284,18 +285,97 @@ class UnleashClient:
             )
             return disabled_variant(False)
 
+    def evaluate(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None = None,
+        fallback_function: FallbackFunction | None = None,
+    ) -> EvaluationDetail:
+        """``is_enabled`` and ``get_variant`` in one call, with the reason: what the flag
+        answers for ``context`` (``enabled``, ``variant``), why (``reason``, ``message``,
+        the deciding ``strategy`` with the failing constraint and the value it saw, or the
+        rollout bucket and threshold), and whether the answer is ``static`` or a ``split``.
+
+        The counterpart of LaunchDarkly's ``variation_detail`` and OpenFeature's resolution
+        details. Counted in metrics as one ``is_enabled`` call plus, when a variant was
+        chosen, that variant; raises an impression event for flags with impression data;
+        slower than ``is_enabled``. Never raises.
+        """
+        result = self._evaluation(feature_name, context, fallback_function)
+        try:
+            entry = self._entries.get(feature_name) or self._entry(feature_name)
+            if self._counting:
+                next(entry.yes if result.enabled else entry.no)
+                if result.variant["enabled"]:  # a flag without variants counts as is_enabled
+                    name = result.variant["name"]
+                    counter = entry.variants.get(name)
+                    if counter is None:
+                        counter = self.metrics.variant_counter(entry.counters, name)
+                    next(counter)
+            if entry.impression_data and self._events is not None:
+                kind = (
+                    UnleashEventType.VARIANT
+                    if result.variant["enabled"]
+                    else UnleashEventType.FEATURE_FLAG
+                )
+                name = result.variant["name"] if result.variant["enabled"] else ""
+                self._impression(kind, feature_name, result.enabled, context, name)
+        except Exception:
+            LOGGER.debug("counting evaluate(%r) failed", feature_name, exc_info=True)
+        return result
+
     def explain(
         self,
         feature_name: str,
         context: Mapping[str, Any] | None = None,
         fallback_function: FallbackFunction | None = None,
-    ) -> Explanation:
-        """Evaluate ``feature_name`` and say why: the reason, the strategy that decided, the
-        constraint that failed and the value it saw, or the rollout bucket and threshold.
+    ) -> EvaluationDetail:
+        """What :meth:`evaluate` answers, for diagnostics: not counted in metrics and
+        raising no impression events. Never raises."""
+        return self._evaluation(feature_name, context, fallback_function)
 
-        Separate from :meth:`is_enabled` (and slower), so it costs the hot path nothing; it
-        is not counted in metrics and raises no impression events.
+    def all_flags(
+        self, context: Mapping[str, Any] | None = None, include_disabled: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every flag's answer for ``context``, in the shape of Unleash's frontend API
+        (``{"name", "enabled", "variant": {...}, "impressionData"}`` per flag), to hand a
+        user's flags to a front end in one call.
+
+        Like the frontend API, only flags that are on are listed, unless
+        ``include_disabled``. Not counted in metrics (the front end's own SDK reports what
+        it uses) and raises no impression events. Never raises.
         """
+        layers = {name: self._snapshot for name in self._snapshot.features}
+        for layer in self._overrides:
+            layers.update(dict.fromkeys(layer.features, layer))
+        ctx = context if type(context) is dict else _as_context(context)
+        flags = []
+        for name, snapshot in layers.items():
+            try:
+                feature = snapshot.features[name]
+                enabled = bool(snapshot.is_enabled(name, ctx))
+                variant = snapshot.variant_of(feature, ctx)
+            except Exception:
+                LOGGER.debug("all_flags: %r failed; listing it as off", name, exc_info=True)
+                enabled, variant, feature = False, disabled_variant(False), None
+            if enabled or include_disabled:
+                impression = feature is not None and feature.impression_data
+                flags.append(
+                    {
+                        "name": name,
+                        "enabled": enabled,
+                        "variant": variant,
+                        "impressionData": impression,
+                    }
+                )
+        return flags
+
+    def _evaluation(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None,
+        fallback_function: FallbackFunction | None,
+    ) -> EvaluationDetail:
         snapshot = self._snapshot
         for layer in self._overrides:
             if feature_name in layer:
@@ -304,11 +384,14 @@ class UnleashClient:
             result = explain(snapshot, feature_name, _as_context(context))
             if snapshot is not self._snapshot:
                 result = dataclasses.replace(
-                    result, reason=Reason.OVERRIDDEN, message="overridden by client.override()"
+                    result,
+                    reason=Reason.OVERRIDDEN,
+                    message="overridden by client.override()",
+                    static=not result.split,
                 )
         except Exception as error:
-            LOGGER.debug("explain(%r) failed", feature_name, exc_info=True)
-            result = Explanation(
+            LOGGER.debug("evaluating %r in detail failed", feature_name, exc_info=True)
+            result = EvaluationDetail(
                 feature_name,
                 False,
                 disabled_variant(False),
@@ -317,7 +400,7 @@ class UnleashClient:
             )
         if result.reason is Reason.UNKNOWN_FLAG and fallback_function is not None:
             enabled = _fallback(feature_name, context, fallback_function)
-            return Explanation(
+            return EvaluationDetail(
                 feature_name,
                 enabled,
                 disabled_variant(False),
@@ -334,6 +417,12 @@ class UnleashClient:
             name: {"type": flag_type(definition), "project": flag_project(definition)}
             for name, definition in self._snapshot.state.features.items()
         }
+
+    def export_payload(self) -> dict[str, Any]:
+        """The flag definitions the client answers from, as a client API payload (version
+        2, with segments): for a bootstrap file or a cache. A copy: editing it changes
+        nothing in the client."""
+        return copy.deepcopy(self._snapshot.state.to_payload())
 
     @property
     def snapshot(self) -> Snapshot:

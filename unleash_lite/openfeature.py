@@ -10,11 +10,11 @@ Needs the ``openfeature-sdk`` package (``pip install 'unleash-lite[openfeature]'
     flags = api.get_client()
     flags.get_boolean_value("new-checkout", False, EvaluationContext("42"))
 
-Boolean flags are ``is_enabled``; string, integer, float and object flags come from the
-payload of the flag's variant (``get_variant``). Evaluations go through the client's hot
-path, so they are counted in metrics and raise impression events as usual; reasons come from
-the compiled flag, never from the slower ``explain``. See ``docs/openfeature.md`` for the
-type, reason, error and context mappings.
+Every resolution is one ``client.evaluate()``: boolean flags take its ``enabled``; string,
+integer, float and object flags the payload of its ``variant``. Value and reason come from
+the same evaluation (and honour ``client.override()``), are counted in metrics and raise
+impression events as usual. See ``docs/openfeature.md`` for the type, reason, error and
+context mappings.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from .client import UnleashClient
-from .engine import CompiledFeature
 from .engine.context import as_text
+from .engine.explain import EvaluationDetail
+from .engine.explain import Reason as UnleashReason
 
 __all__ = ["PROVIDER_NAME", "UnleashProvider", "to_unleash_context"]
 
@@ -112,12 +113,10 @@ class UnleashProvider(AbstractProvider):
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
         self._notice_flags()
-        unknown = _UnknownFlag(default_value)
-        value = self.client.is_enabled(flag_key, to_unleash_context(evaluation_context), unknown)
-        if unknown.seen:
+        detail = self.client.evaluate(flag_key, to_unleash_context(evaluation_context))
+        if detail.reason is UnleashReason.UNKNOWN_FLAG:
             return _not_found(flag_key, default_value)
-        feature = self.client.snapshot.features.get(flag_key)
-        return FlagResolutionDetails(value, reason=_boolean_reason(feature, value))
+        return FlagResolutionDetails(detail.enabled, reason=_boolean_reason(detail))
 
     def resolve_string_details(
         self,
@@ -159,13 +158,15 @@ class UnleashProvider(AbstractProvider):
         convert: Callable[[str, str], T],
     ) -> FlagResolutionDetails[T]:
         self._notice_flags()
-        variant = self.client.get_variant(flag_key, to_unleash_context(evaluation_context))
-        feature = self.client.snapshot.features.get(flag_key)
-        if not variant.get("feature_enabled"):
-            if feature is None:
-                return _not_found(flag_key, default_value)
-            reason = Reason.DEFAULT if feature.enabled else Reason.DISABLED
-            return FlagResolutionDetails(default_value, reason=reason)
+        detail = self.client.evaluate(flag_key, to_unleash_context(evaluation_context))
+        if detail.reason is UnleashReason.UNKNOWN_FLAG:
+            return _not_found(flag_key, default_value)
+        variant = detail.variant
+        if not detail.enabled:
+            disabled = detail.reason is UnleashReason.DISABLED
+            return FlagResolutionDetails(
+                default_value, reason=Reason.DISABLED if disabled else Reason.DEFAULT
+            )
         name = variant.get("name") if variant.get("enabled") else None
         payload = variant.get("payload")
         if name is None or not isinstance(payload, Mapping):
@@ -182,7 +183,7 @@ class UnleashProvider(AbstractProvider):
                 reason=Reason.ERROR,
                 variant=name,
             )
-        return FlagResolutionDetails(value, reason=_variant_reason(feature), variant=name)
+        return FlagResolutionDetails(value, reason=_variant_reason(detail), variant=name)
 
     def _notice_flags(self) -> None:
         """After a failed initialize, announce readiness once the client holds flags."""
@@ -231,20 +232,6 @@ def _text(value: object) -> str:
     return as_text(value) or ""
 
 
-class _UnknownFlag:
-    """A fallback function noting that the client did not know the flag."""
-
-    __slots__ = ("answer", "seen")
-
-    def __init__(self, answer: bool) -> None:
-        self.answer = answer
-        self.seen = False
-
-    def __call__(self, _name: str, _context: Mapping[str, Any]) -> bool:
-        self.seen = True
-        return self.answer
-
-
 def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:
     return FlagResolutionDetails(
         default_value,
@@ -254,23 +241,26 @@ def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:
     )
 
 
-def _boolean_reason(feature: CompiledFeature | None, enabled: bool) -> Reason:
-    if feature is None:
-        return Reason.STATIC  # a name the snapshot lacks but answered: client.override()
-    if not feature.enabled:
-        return Reason.STATIC if enabled else Reason.DISABLED  # on only through an override
-    if feature.constant is not None:
-        return Reason.STATIC
-    return Reason.TARGETING_MATCH if enabled else Reason.DEFAULT
+# Answers given for every context by a test double or client.override(), not by Unleash.
+_FIXED = (UnleashReason.OVERRIDDEN, UnleashReason.FALLBACK)
 
 
-def _variant_reason(feature: CompiledFeature | None) -> Reason:
-    if feature is None:
+def _boolean_reason(detail: EvaluationDetail) -> Reason:
+    if detail.reason in _FIXED:
         return Reason.STATIC
-    sets = (feature.variants, *(strategy.variants for strategy in feature.strategies))
-    if sum(len(s.variants) for s in sets if s is not None) > 1:
+    if detail.reason is UnleashReason.DISABLED:
+        return Reason.DISABLED
+    if detail.static:
+        return Reason.STATIC
+    return Reason.TARGETING_MATCH if detail.enabled else Reason.DEFAULT
+
+
+def _variant_reason(detail: EvaluationDetail) -> Reason:
+    if detail.reason in _FIXED:
+        return Reason.STATIC
+    if detail.split:
         return Reason.SPLIT
-    return Reason.STATIC if feature.constant is not None else Reason.TARGETING_MATCH
+    return Reason.STATIC if detail.static else Reason.TARGETING_MATCH
 
 
 class _PayloadError(Exception):

@@ -36,7 +36,7 @@ from .client import FallbackFunction, OverrideValue, UnleashClient
 from .config import InstanceAllowType
 from .engine import FlagState, Snapshot, disabled_variant
 from .engine.context import as_text
-from .engine.explain import Explanation, Reason
+from .engine.explain import EvaluationDetail, Reason
 from .engine.strategies import CustomStrategy
 
 __all__ = ["Evaluation", "FakeUnleash", "Predicate"]
@@ -59,11 +59,12 @@ class Evaluation:
     feature_name: str
     context: Mapping[str, Any]
     """A copy of the context the check was given (``{}`` for none)."""
-    method: Literal["is_enabled", "get_variant"]
+    method: Literal["is_enabled", "get_variant", "evaluate"]
     enabled: bool
     """The ``is_enabled`` answer, or for ``get_variant`` whether the flag was on."""
     variant: str | None = None
-    """The variant name ``get_variant`` answered; ``None`` for ``is_enabled``."""
+    """The variant name ``get_variant`` or ``evaluate`` answered; ``None`` for
+    ``is_enabled``."""
 
 
 @dataclass(frozen=True)
@@ -308,24 +309,43 @@ class FakeUnleash(UnleashClient):
         )
         return variant
 
-    def explain(
+    def evaluate(
         self,
         feature_name: str,
         context: Mapping[str, Any] | None = None,
         fallback_function: FallbackFunction | None = None,
-    ) -> Explanation:
-        """As :meth:`UnleashClient.explain` (not recorded)."""
+    ) -> EvaluationDetail:
+        """As :meth:`UnleashClient.evaluate`, and recorded in :attr:`evaluations`."""
+        detail = super().evaluate(feature_name, context, fallback_function)
+        self.evaluations.append(
+            Evaluation(
+                feature_name,
+                _copy_context(context),
+                "evaluate",
+                detail.enabled,
+                detail.variant["name"],
+            )
+        )
+        return detail
+
+    def _evaluation(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None,
+        fallback_function: FallbackFunction | None,
+    ) -> EvaluationDetail:
         default = self._default
         if default is not None and not self._knows(feature_name):
             method = "enable_all" if default else "disable_all"
-            return Explanation(
+            return EvaluationDetail(
                 feature_name,
                 default,
                 disabled_variant(default),
                 Reason.FALLBACK,
                 f"the flag is unknown; FakeUnleash.{method}() answers {default}",
+                static=True,
             )
-        return super().explain(feature_name, context, fallback_function)
+        return super()._evaluation(feature_name, context, fallback_function)
 
     # -- internals ------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
-"""Why a flag came out on or off: a slow, separate walk over a compiled feature.
+"""An evaluation with its reason: a slower walk over a compiled feature, for
+``UnleashClient.evaluate`` and ``explain``.
 
-It reuses the compiled constraints, rollouts and rules of the snapshot, so it explains the
-same logic the hot path runs, without adding any cost to ``is_enabled``.
+It reuses the compiled constraints, rollouts, rules, dependency checks and variant choice
+of the snapshot, so it reports the same logic the hot path runs, without adding any cost
+to ``is_enabled``.
 """
 
 from __future__ import annotations
@@ -44,8 +46,15 @@ class StrategyTrace:
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """An evaluation with its reason: what :meth:`UnleashClient.explain` returns."""
+class EvaluationDetail:
+    """An evaluation with its reason: what :meth:`UnleashClient.evaluate` and
+    :meth:`UnleashClient.explain` return.
+
+    ``enabled`` is what ``is_enabled`` answers and ``variant`` what ``get_variant`` answers
+    for the same flag and context. ``static``: the answer does not depend on the context
+    (a flag that is off, on for everyone, or overridden). ``split``: the variant was chosen
+    by hashing among several variants.
+    """
 
     feature_name: str
     enabled: bool
@@ -54,13 +63,23 @@ class Explanation:
     message: str
     strategy: StrategyTrace | None = None  # the strategy that decided, when one did
     strategies: tuple[StrategyTrace, ...] = field(default=())
+    static: bool = False
+    split: bool = False
+
+    @property
+    def known(self) -> bool:
+        """Whether the flag is defined (or overridden); ``False`` for an unknown name."""
+        return self.reason not in (Reason.UNKNOWN_FLAG, Reason.FALLBACK)
 
 
-def explain(snapshot: Snapshot, name: str, context: Context) -> Explanation:
+Explanation = EvaluationDetail  # the name explain() results had first
+
+
+def explain(snapshot: Snapshot, name: str, context: Context) -> EvaluationDetail:
     """Evaluate ``name`` for ``context`` and say why it came out as it did."""
     feature = snapshot.features.get(name)
     if feature is None:
-        return Explanation(
+        return EvaluationDetail(
             name,
             False,
             disabled_variant(False),
@@ -98,7 +117,7 @@ def explain(snapshot: Snapshot, name: str, context: Context) -> Explanation:
                 trace,
                 tuple(traces),
             )
-    return Explanation(
+    return EvaluationDetail(
         name,
         False,
         disabled_variant(False),
@@ -106,11 +125,19 @@ def explain(snapshot: Snapshot, name: str, context: Context) -> Explanation:
         "no strategy matched: " + "; ".join(f"#{t.index + 1} {t.name}: {t.detail}" for t in traces),
         None,
         tuple(traces),
+        static=feature.constant is not None,
     )
 
 
-def _off(feature: CompiledFeature, reason: Reason, message: str) -> Explanation:
-    return Explanation(feature.name, False, disabled_variant(False), reason, message)
+def _off(feature: CompiledFeature, reason: Reason, message: str) -> EvaluationDetail:
+    return EvaluationDetail(
+        feature.name,
+        False,
+        disabled_variant(False),
+        reason,
+        message,
+        static=feature.constant is not None,
+    )
 
 
 def _on(
@@ -122,13 +149,24 @@ def _on(
     message: str,
     trace: StrategyTrace | None = None,
     traces: tuple[StrategyTrace, ...] = (),
-) -> Explanation:
+) -> EvaluationDetail:
     variants = (strategy.variants if strategy is not None else None) or feature.variants
     chosen = variants.select(context) if variants is not None else None
     variant = chosen.result() if chosen is not None else disabled_variant(True)
     if chosen is not None:
         message += f"; variant {chosen.name!r}"
-    return Explanation(feature.name, True, variant, reason, message, trace, traces)
+    split = chosen is not None and variants is not None and len(variants.variants) > 1
+    return EvaluationDetail(
+        feature.name,
+        True,
+        variant,
+        reason,
+        message,
+        trace,
+        traces,
+        static=feature.constant is not None and not split,
+        split=split,
+    )
 
 
 def _describe_dependency(dependency: Dependency) -> str:
