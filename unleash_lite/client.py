@@ -477,7 +477,10 @@ class UnleashClient:
         """Rebuild the hot-path table (under the swap lock): entries for the flags the
         snapshot has already compiled and for any overrides; other flags get theirs on
         their first evaluation (:meth:`_entry`)."""
-        entries = {}
+        entries: dict[str, _FlagEntry] = {}
+        if self._resume_pending:  # every call must reach _entry(), which starts the work
+            self._entries = entries
+            return
         layers = [(self._snapshot, self._snapshot.features.compiled())]
         layers += [(layer, dict(layer.features.items())) for layer in self._overrides]
         for snapshot, features in layers:
@@ -495,7 +498,7 @@ class UnleashClient:
         if self._pid != os.getpid():  # forked without Python's at-fork hook (uWSGI)
             processes.check_pid()
         if self._resume_pending:
-            self._resume_after_fork()
+            self._resume_background_work()
         entries = self._entries
         snapshot = self._snapshot
         feature = snapshot.features.get(feature_name)
@@ -505,7 +508,8 @@ class UnleashClient:
         if counters is None:  # past the cap on counted unknown names: answer, don't keep
             return _FlagEntry(snapshot, None, FlagCounters(feature_name))
         entry = _FlagEntry(snapshot, feature, counters)
-        entries[feature_name] = entry
+        if not self._resume_pending:  # until the work starts, every call comes through here
+            entries[feature_name] = entry
         return entry
 
     def is_ready(self) -> bool:
@@ -534,11 +538,11 @@ class UnleashClient:
         if self._events is not None:
             self._events.open()
         if self._sync is not None:
-            self._sync.start(
-                fetch_toggles,
-                have_flags=self.is_ready(),
-                defer=processes.under_uwsgi_master(),
-            )
+            defer = processes.under_uwsgi_master()
+            self._sync.start(fetch_toggles, have_flags=self.is_ready(), defer=defer)
+            if defer:  # start the work on first use in a worker, whether forked or not
+                self._resume_pending = True
+                self._install_entries()
             if not self.is_ready():
                 LOGGER.warning(
                     "Unleash has no flags yet: the first fetch did not succeed and "
@@ -676,9 +680,15 @@ class UnleashClient:
                 self.is_initialized = False  # so that initialize_client() in the child works
         self._entries = {}  # so that every name takes the slow path, which resumes the work
 
-    def _resume_after_fork(self) -> None:
+    def _resume_background_work(self) -> None:
+        """Start the background work left for the first use (after a fork, or in a uWSGI
+        process that loaded the app): not yet while still in a uWSGI master."""
         with self._resume_lock:
-            if self._resume_pending and self._sync is not None:
+            if (
+                self._resume_pending
+                and self._sync is not None
+                and not processes.under_uwsgi_master()
+            ):
                 self._resume_pending = False
                 self._sync.resume()
 

@@ -77,19 +77,25 @@ def _total(counts: dict[str, dict[str, int]]) -> int:
 
 
 def serve_and_stop(
-    uwsgi: str, tmp_path: Path, *options: str, reload: bool = False
+    uwsgi: str,
+    tmp_path: Path,
+    *options: str,
+    reload: bool = False,
+    master: bool = True,
+    processes: int = WORKERS,
 ) -> dict[str, float]:
     """One uWSGI start with the app against a fresh fake server, checked end to end
-    (``reload``: with a graceful reload, SIGHUP, before the stop); returns the times
-    measured."""
+    (``reload``: with a graceful reload, SIGHUP, before the stop; ``master=False``: no
+    master process, the process that loads the app serves as the first worker); returns
+    the times measured."""
     with FakeUnleash() as fake:
         port = free_port()
         started = time.monotonic()
         args = [
             uwsgi,
             "--http-socket", f"127.0.0.1:{port}",
-            "--master",
-            "--processes", str(WORKERS),
+            *(["--master"] if master else []),
+            "--processes", str(processes),
             "--virtualenv", sys.prefix,
             "--module", "tests.processes.uwsgi_app:application",
             "--need-app",
@@ -104,7 +110,7 @@ def serve_and_stop(
             wait_for(lambda: port_open(port) or not server.running(), 20, message="uWSGI to listen")
             assert server.running(), server.tail()
             workers = Workers(port)
-            reach_every_worker(workers, server)
+            reach_every_worker(workers, server, processes)
             times["all workers answered"] = time.monotonic() - started
 
             fake.payload = PAYLOAD_B  # "colour" turns blue: each worker must see it itself
@@ -140,7 +146,7 @@ def serve_and_stop(
                 reloading = time.monotonic()
                 server.process.send_signal(signal.SIGHUP)  # uWSGI's graceful reload
                 reloaded = Workers(port, ignore=set(workers.latest))
-                reach_every_worker(reloaded, server, within=20)
+                reach_every_worker(reloaded, server, processes, within=20)
                 times["graceful reload"] = time.monotonic() - reloading
                 generations.append(reloaded)
             assert not workers.failures, workers.failures[:3]
@@ -156,15 +162,15 @@ def serve_and_stop(
 
 
 def reach_every_worker(
-    workers: Workers, server: Spawned, within: float = WORKERS_ANSWER_WITHIN
+    workers: Workers, server: Spawned, expected: int, within: float = WORKERS_ANSWER_WITHIN
 ) -> None:
-    """Send rounds of requests until each of the ``WORKERS`` workers has answered."""
+    """Send rounds of requests until each of the ``expected`` workers has answered."""
     deadline = time.monotonic() + within
-    while len(workers.latest) < WORKERS and time.monotonic() < deadline:
+    while len(workers.latest) < expected and time.monotonic() < deadline:
         workers.round()
-    if len(workers.latest) < WORKERS or workers.failures:
+    if len(workers.latest) < expected or workers.failures:
         pytest.fail(
-            f"{len(workers.latest)} of {WORKERS} workers answered within {within}s "
+            f"{len(workers.latest)} of {expected} workers answered within {within}s "
             f"(pids {sorted(workers.latest)}); failed requests: {workers.failures[:3]}"
             f"\n--- uWSGI log ---\n{server.tail()}",
             pytrace=False,
@@ -188,3 +194,11 @@ def test_lazy_apps_each_worker_with_its_own_client(uwsgi: str, tmp_path: Path) -
 def test_preforked_with_python_at_fork_handling(uwsgi: str, tmp_path: Path) -> None:
     """``py-call-osafterfork``: uWSGI runs Python's at-fork handling in each worker."""
     print(serve_and_stop(uwsgi, tmp_path, "--py-call-osafterfork"))
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_without_a_master_process(uwsgi: str, tmp_path: Path, processes: int) -> None:
+    """No ``--master``: the process that loads the app is worker 1 (``worker_id()`` is 0
+    while it loads, as in a master) and forks the others. With one process there is no fork
+    at all: the client must still start polling and sending on its first use."""
+    print(serve_and_stop(uwsgi, tmp_path, master=False, processes=processes))
