@@ -1,0 +1,266 @@
+"""The ``unleash-lite`` command line: the argument parser, and ``main``, which runs the
+command it names and turns failures into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from ..config import check_url
+from ..engine.validate import ERROR, WARNING
+from ..version import __version__
+from .context import PROPERTY_PREFIX, build_context
+from .demo import run_demo
+from .errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FILE,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_UNKNOWN_FLAG,
+    EXIT_USAGE,
+    CliError,
+)
+from .evaluate import run_eval, run_explain
+from .fetch import run_fetch
+from .render import json_text
+from .sources import DEFAULT_TIMEOUT, TOKEN_VARIABLE
+from .validate import run_validate
+
+EXIT_CODES = f"""\
+exit codes:
+  {EXIT_OK}  success
+  {EXIT_PROBLEMS}  validate found problems; eval --exit-code: the flag is off
+  {EXIT_USAGE}  usage error
+  {EXIT_UNKNOWN_FLAG}  eval: unknown flag
+  {EXIT_FILE}  a file cannot be read, parsed or written, or holds no usable flags
+  {EXIT_NETWORK}  the server cannot be reached, rejects the token, or sends no usable flags
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``unleash-lite`` argument parser and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="unleash-lite",
+        description=_wrap(
+            "Try Unleash feature flags offline or against a server, see why each answers as "
+            "it does, fetch a bootstrap file, and check a flags file before it ships."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"unleash-lite {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=_wrap(description),
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(parser=sub)
+        return sub
+
+    demo = command(
+        "demo",
+        "evaluate the bundled example flags offline",
+        "Evaluate every flag of the bundled example (or a flags file) for a few sample users "
+        "and print the answer and the reason for each.",
+    )
+    demo.add_argument("--bootstrap", help="a flags JSON file instead of the bundled example")
+
+    evaluate = command(
+        "eval",
+        "evaluate one flag for a context and say why",
+        "Evaluate one flag for a context and print the answer (on or off, variant) and why. "
+        "Flags come from --bootstrap FILE, from a server (--url), or else from the bundled "
+        "example. The exit code is 0 whatever the answer (see --exit-code).",
+    )
+    evaluate.add_argument("flag", metavar="FLAG", help="the flag's name")
+    _context_option(evaluate)
+    _source_options(evaluate)
+    evaluate.add_argument(
+        "--exit-code",
+        action="store_true",
+        help=f"exit {EXIT_PROBLEMS} when the flag is off (0 when on), for shell conditions",
+    )
+    _json_option(evaluate)
+
+    explain = command(
+        "explain",
+        "evaluate every flag for a context and say why",
+        "Evaluate every flag for a context and print each answer and its reason. Flags come "
+        "from --bootstrap FILE, from a server (--url), or else from the bundled example.",
+    )
+    _context_option(explain)
+    _source_options(explain)
+    _json_option(explain)
+
+    fetch = command(
+        "fetch",
+        "download the flags from a server into a bootstrap file",
+        "Fetch the flags once from an Unleash server's client API and write them to a "
+        "bootstrap file (atomically: readers see the old file or the new one).",
+    )
+    _server_options(fetch, url_required=True)
+    fetch.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="the bootstrap file to write"
+    )
+    _json_option(fetch)
+
+    check = command(
+        "validate",
+        "check a flags file and report each problem with its flag and field",
+        "Check a bootstrap file (client API format, full or delta) and report every problem "
+        "with its flag and field. An error is something the SDK rejects (the flag, strategy "
+        "or constraint is turned off or the entry skipped); a warning is something it reads "
+        "differently from what the file seems to say.",
+    )
+    check.add_argument("file", metavar="FILE", help="the flags JSON file ('-' for stdin)")
+    check.add_argument(
+        "--custom-strategy",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a custom strategy your application registers (repeatable)",
+    )
+    check.add_argument(
+        "--fail-on",
+        choices=[ERROR, WARNING],
+        default=WARNING,
+        help=f"exit {EXIT_PROBLEMS} on errors only, or on errors and warnings (the default)",
+    )
+    _json_option(check)
+    return parser
+
+
+def _context_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        type=_context_item,
+        metavar="KEY=VALUE",
+        help="a context field (repeatable): userId, sessionId, remoteAddress, environment, "
+        "appName, currentTime (or user_id, session_id...) go to the top level, any other key "
+        "(or properties.KEY) is a property",
+    )
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    sources = parser.add_argument_group("where the flags come from (default: bundled example)")
+    exclusive = sources.add_mutually_exclusive_group()
+    exclusive.add_argument("--bootstrap", metavar="FILE", help="a flags JSON file ('-' for stdin)")
+    _server_options(sources, url_required=False, url_group=exclusive)
+
+
+def _server_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    url_required: bool,
+    url_group: argparse._MutuallyExclusiveGroup | None = None,
+) -> None:
+    (url_group or parser).add_argument(
+        "--url",
+        required=url_required,
+        type=_http_url,
+        help="the server's API URL, ending with /api (e.g. https://unleash.example.com/api)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_VARIABLE),
+        help=f"a client API token (default: ${TOKEN_VARIABLE}; prefer the variable, a "
+        "command-line argument is visible to other users of the machine)",
+    )
+    parser.add_argument("--project", help="fetch only this project's flags")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help=f"how long to wait for the server (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (see docs/cli.md for the shape)"
+    )
+
+
+def _context_item(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    key = key.strip()
+    if not separator or not key or key == PROPERTY_PREFIX.rstrip(".") or key == PROPERTY_PREFIX:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _http_url(text: str) -> str:
+    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).netloc:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    try:
+        check_url(text)  # what UnleashClient would refuse (a query string, a bad port...)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``unleash-lite``; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as a shell tool killed by SIGPIPE.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    arguments = build_parser().parse_args(argv)
+    parser: argparse.ArgumentParser = arguments.parser
+    if arguments.command == "demo":
+        return run_demo(arguments.bootstrap)
+    if arguments.command in ("eval", "explain"):
+        if arguments.url is None and (arguments.project or arguments.timeout):
+            parser.error("--project and --timeout need --url")
+        try:
+            arguments.context = build_context(arguments.context)
+        except ValueError as error:
+            parser.error(str(error))
+    out = sys.stdout
+    try:
+        if arguments.command == "eval":
+            return run_eval(arguments, out)
+        if arguments.command == "explain":
+            return run_explain(arguments, out)
+        if arguments.command == "fetch":
+            return run_fetch(arguments, out)
+        return run_validate(arguments, out)
+    except CliError as error:
+        if arguments.json:
+            print(json_text({"error": {"kind": error.kind, "message": error.message}}), file=out)
+        else:
+            print(f"unleash-lite {arguments.command}: {error.message}", file=sys.stderr)
+        return error.exit_code
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=88)

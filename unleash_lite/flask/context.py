@@ -1,0 +1,114 @@
+"""The evaluation context of the current request: user id, session id, remote address and
+the app's context providers, built once per request and cached on ``flask.g``."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from flask import current_app, g, has_request_context, request, session
+
+from .config import DEFAULT_SESSION_KEY
+
+LOGGER = logging.getLogger("unleash_lite.flask")
+
+_G_CONTEXT = "_unleash_lite_context"  # the request's automatic context, cached on flask.g
+
+ContextProvider = Callable[[], Mapping[str, Any] | None]
+UserIdLoader = Callable[[], Any]
+
+
+def merge_contexts(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base`` as a new dict; ``properties`` merge key by key."""
+    merged = {**base, **extra}
+    base_properties, extra_properties = base.get("properties"), extra.get("properties")
+    if isinstance(base_properties, Mapping) and isinstance(extra_properties, Mapping):
+        merged["properties"] = {**base_properties, **extra_properties}
+    elif isinstance(merged.get("properties"), Mapping):
+        merged["properties"] = dict(merged["properties"])
+    return merged
+
+
+def automatic_context(
+    user_id_loader: UserIdLoader | None, providers: Sequence[ContextProvider]
+) -> dict[str, Any]:
+    """The automatic context of the current request (built on first use, then cached on
+    ``flask.g``); outside a request, built afresh each time."""
+    if not has_request_context():
+        return build_context(user_id_loader, providers)  # a CLI command or a job: no g
+    cached = g.get(_G_CONTEXT)
+    if isinstance(cached, dict):
+        return cached
+    built = build_context(user_id_loader, providers)
+    setattr(g, _G_CONTEXT, built)
+    return built
+
+
+def build_context(
+    user_id_loader: UserIdLoader | None, providers: Sequence[ContextProvider]
+) -> dict[str, Any]:
+    """``userId``, ``sessionId`` and ``remoteAddress`` of the current request, with each
+    provider's fields merged over them in order. A part that fails is left out."""
+    context: dict[str, Any] = {}
+    try:
+        user_id = (user_id_loader or _flask_login_user_id)()
+        if user_id is not None and user_id != "":
+            context["userId"] = str(user_id)
+    except Exception:
+        LOGGER.debug("Unleash: the user id loader failed; no userId", exc_info=True)
+    if has_request_context():
+        try:
+            session_id = _session_id()
+            if session_id:
+                context["sessionId"] = session_id
+        except Exception:
+            LOGGER.debug("Unleash: no sessionId (the session failed)", exc_info=True)
+        try:
+            if request.remote_addr:
+                context["remoteAddress"] = request.remote_addr
+        except Exception:
+            LOGGER.debug("Unleash: no remoteAddress", exc_info=True)
+    for provider in providers:
+        try:
+            fields = provider()
+            if fields is None:
+                continue
+            if not isinstance(fields, Mapping):
+                LOGGER.debug(
+                    "Unleash: context provider %r returned a %s, not a mapping; skipped",
+                    provider,
+                    type(fields).__name__,
+                )
+                continue
+            context = merge_contexts(context, fields)
+        except Exception:
+            LOGGER.debug("Unleash: context provider %r failed; skipped", provider, exc_info=True)
+    return context
+
+
+def _flask_login_user_id() -> str | None:
+    """The default user id loader: Flask-Login's authenticated ``current_user``, if the app
+    uses Flask-Login (has a ``login_manager``)."""
+    if not has_request_context() or getattr(current_app, "login_manager", None) is None:
+        return None
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return None
+    user_id = current_user.get_id()
+    return None if user_id is None else str(user_id)
+
+
+def _session_id() -> str | None:
+    """A random id kept in the Flask session (made on first use; needs a secret key)."""
+    key = current_app.config.get("UNLEASH_SESSION_KEY", DEFAULT_SESSION_KEY)
+    if not key or not current_app.secret_key:
+        return None
+    value = session.get(key)
+    if isinstance(value, str) and value:
+        return value
+    value = uuid.uuid4().hex
+    session[key] = value
+    return value
