@@ -18,7 +18,7 @@ def run_fetch(arguments: argparse.Namespace, out: IO[str]) -> int:
         arguments.url, arguments.token, arguments.project, arguments.timeout or DEFAULT_TIMEOUT
     )
     try:
-        payload = client.snapshot.state.to_payload()
+        payload = client.export_payload()
     finally:
         client.destroy()
     path = Path(arguments.output)
