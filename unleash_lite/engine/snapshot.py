@@ -20,8 +20,9 @@ from typing import Any
 
 from .constraints import CompiledConstraint, compile_constraint
 from .context import Context, StaticContext, always_false, always_true
+from .reasons import Reason
 from .state import FlagState, RawFeature, RawSegment, segment_id
-from .strategies import CompiledStrategy, CustomStrategy, compile_strategy
+from .strategies import CompiledStrategy, CustomStrategy, StrategyTrace, compile_strategy
 from .variants import VariantSet, compile_variants
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -44,6 +45,12 @@ def flag_project(definition: Mapping[str, Any]) -> str:
 def disabled_variant(feature_enabled: bool) -> dict[str, Any]:
     """The official SDK's variant result when no variant applies."""
     return {"name": "disabled", "enabled": False, "feature_enabled": feature_enabled}
+
+
+# What the decision walk found, as a plain tuple (cheap on the get_variant path): whether
+# the flag is on, why, the variants that apply, and the parent whose state was not the
+# required one.
+Decision = tuple[bool, Reason, "VariantSet | None", "Dependency | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,24 +204,63 @@ class Snapshot:
             feature.dependencies and not self.dependencies_met(feature, context)
         ):
             return disabled_variant(False)
-        matched, variants = self.variants_for(feature, context)
+        matched, variants = self.first_match(feature, context)
         if not matched:
             return disabled_variant(False)
         variant = variants.select(context) if variants is not None else None
         return variant.result() if variant is not None else disabled_variant(True)
 
-    def variants_for(
-        self, feature: CompiledFeature, context: Context
+    def decide(
+        self,
+        feature: CompiledFeature,
+        context: Context,
+        traces: list[StrategyTrace] | None = None,
+    ) -> Decision:
+        """The decision walk, the one place that orders a flag's rules: enabled in this
+        environment, a usable definition, its parents, then its strategies in order (the
+        first that matches decides, and its variants apply, else the flag's).
+
+        ``get_variant`` answers from it; ``explain``/``evaluate`` pass ``traces`` and the
+        same walk records, strategy by strategy, why (each strategy still evaluated once);
+        ``is_enabled`` runs :meth:`evaluate`, the same rules compiled into one closure.
+        """
+        if not feature.enabled:
+            return False, Reason.DISABLED, None, None
+        if feature.problem is not None:
+            return False, Reason.INVALID_DEFINITION, None, None
+        for dependency in feature.dependencies:
+            if not self.dependency_met(dependency, context):
+                return False, Reason.DEPENDENCY_UNMET, None, dependency
+        matched, variants = self.first_match(feature, context, traces)
+        if matched:
+            reason = Reason.STRATEGY_MATCHED if feature.strategies else Reason.NO_STRATEGIES
+            return True, reason, variants, None
+        return False, Reason.NO_STRATEGY_MATCHED, None, None
+
+    def first_match(
+        self,
+        feature: CompiledFeature,
+        context: Context,
+        traces: list[StrategyTrace] | None = None,
     ) -> tuple[bool, VariantSet | None]:
-        """Whether a strategy matches, and the variants that apply: those of the first
-        matching strategy when it has some, else the feature's."""
+        """The strategy step of the walk, whatever the flag's state: whether a strategy
+        matches (no strategies: yes; an unusable definition: no) and the variants that apply
+        (the first matching strategy's own, else the flag's). With ``traces``, each strategy
+        tried is recorded; the last one recorded is the one that matched, if any."""
         if feature.problem is not None:
             return False, None
         if not feature.strategies:
             return True, feature.variants
         for strategy in feature.strategies:
-            if strategy.matches(context):
-                return True, strategy.variants or feature.variants
+            if traces is None:
+                if not strategy.matches(context):
+                    continue
+            else:
+                trace = strategy.observe(len(traces), context)
+                traces.append(trace)
+                if not trace.matched:
+                    continue
+            return True, strategy.variants or feature.variants
         return False, None
 
     def dependencies_met(self, feature: CompiledFeature, context: Context) -> bool:
@@ -233,7 +279,7 @@ class Snapshot:
         if dependency.variants:
             # The variant the parent would pick, on or off (as Yggdrasil checks it): its
             # first matching strategy's, else its own variants.
-            matched, variants = self.variants_for(parent, context)
+            matched, variants = self.first_match(parent, context)
             if not matched:
                 variants = parent.variants
             variant = variants.select(context) if variants is not None else None

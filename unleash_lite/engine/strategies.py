@@ -6,6 +6,7 @@ of its segments) and then its own rule, such as a rollout percentage or a list o
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -48,15 +49,32 @@ class CustomStrategy(Protocol):
     def apply(self, parameters: Mapping[str, Any], context: Mapping[str, Any]) -> bool: ...
 
 
+@dataclass(frozen=True)
+class StrategyTrace:
+    """What one strategy made of the context."""
+
+    index: int
+    name: str
+    matched: bool
+    detail: str
+    failed_constraint: str | None = None
+    seen_value: Any = None
+    bucket: int | None = None
+    rollout: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Rollout:
-    """A percentage of a population, bucketed by a stickiness seed (for explanations)."""
+    """A percentage of a population, bucketed by a stickiness seed."""
 
     percentage: int
     group_id: str
     stickiness: str
     seed: Getter
     bucket: Callable[[str], int]
+    # The one definition of the threshold, as data: the 1..100 buckets that are in (those
+    # at most the percentage). Shared between rollouts of the same percentage.
+    admitted: frozenset[int]
 
     def bucket_of(self, context: Context) -> int | None:
         """The context's 1..100 bucket; ``None`` when it has no value to stick to."""
@@ -76,6 +94,39 @@ class CompiledStrategy:
     variants: VariantSet | None
     rollout: Rollout | None = None
     problem: str | None = None
+
+    def observe(self, index: int, context: Context) -> StrategyTrace:
+        """Evaluate the strategy once and say why: the slow twin of ``matches``, built from
+        the same compiled constraints, rollout and rule (for ``explain``/``evaluate``)."""
+        for constraint in self.constraints:
+            if not constraint.check(context):
+                seen = constraint.read(context)
+                why = f" ({constraint.problem})" if constraint.problem else ""
+                described = constraint.describe()
+                detail = f"constraint {described} failed for value {seen!r}{why}"
+                return StrategyTrace(index, self.name, False, detail, described, seen)
+        if self.problem is not None:
+            return StrategyTrace(index, self.name, False, self.problem)
+        rollout = self.rollout
+        if rollout is not None:
+            bucket = rollout.bucket_of(context)
+            if bucket is None:
+                detail = f"the context has no {rollout.stickiness} to stick to"
+                return StrategyTrace(index, self.name, False, detail, rollout=rollout.percentage)
+            matched = bucket in rollout.admitted
+            detail = (
+                f"bucket {bucket} {'<=' if matched else '>'} rollout {rollout.percentage}% "
+                f"(stickiness {rollout.stickiness}, group {rollout.group_id!r})"
+            )
+            return StrategyTrace(
+                index, self.name, matched, detail, bucket=bucket, rollout=rollout.percentage
+            )
+        matched = self.rule(context)
+        held = "constraints hold" if self.constraints else "no constraints"
+        detail = f"{held}, {self.name} rule {'passed' if matched else 'did not pass'}"
+        if self.name == "default":
+            detail = f"{held}, default strategy"
+        return StrategyTrace(index, self.name, matched, detail)
 
 
 def compile_strategy(
@@ -226,17 +277,25 @@ def _rollout(
         # this strategy is off. (A random rollout above 100 is on for everyone in both.)
         return None, f"{name} percentage {percentage} is above 100"
     seed = stickiness_getter(stickiness, static, random_when_missing=stickiness == "default")
-    return Rollout(percentage, group_id, stickiness, seed, bucket_function(group_id)), None
+    bucket = bucket_function(group_id)
+    rollout = Rollout(percentage, group_id, stickiness, seed, bucket, _admitted(percentage))
+    return rollout, None
+
+
+@functools.cache
+def _admitted(percentage: int) -> frozenset[int]:
+    """The buckets a rollout of ``percentage`` lets in: 1 to ``percentage`` (all 100 above)."""
+    return frozenset(range(1, min(percentage, 100) + 1))
 
 
 def _rollout_rule(rollout: Rollout) -> Check:
-    percentage, seed, bucket = rollout.percentage, rollout.seed, rollout.bucket
-    if percentage <= 0:
+    seed, bucket, admitted = rollout.seed, rollout.bucket, rollout.admitted
+    if not admitted:
         return always_false
 
     def rule(context: Context) -> bool:
         value = seed(context)
-        return value is not None and bucket(value) <= percentage
+        return value is not None and bucket(value) in admitted
 
     return rule
 
