@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from tests.engine.payloads import constraint, feature, payload, rollout, strategy
 from unleash_lite import Context, UnleashClient
+from unleash_lite.context import context_text, is_context_time
 
 
 def test_every_standard_field_maps_to_its_official_key() -> None:
@@ -95,3 +96,36 @@ def test_typed_and_dict_contexts_evaluate_the_same() -> None:
         assert client.is_enabled("norway", typed) is (int(user) % 2 == 1)
         assert client.is_enabled("staging", typed) is True
         assert client.is_enabled("late", typed) is True
+
+
+def test_context_text_is_how_constraints_read_a_value() -> None:
+    assert [context_text(v) for v in ("a", True, False, 2.0, 2.5, 7, None)] == [
+        "a",
+        "true",
+        "false",
+        "2",
+        "2.5",
+        "7",
+        None,
+    ]
+    assert context_text(datetime(2024, 6, 1, 12, tzinfo=UTC)) == "2024-06-01T12:00:00+00:00"
+    client = UnleashClient(
+        url="",
+        app_name="t",
+        bootstrap=payload(
+            feature("on", strategies=[strategy(constraints=[constraint("beta", "IN", ["true"])])])
+        ),
+    )
+    try:
+        assert client.is_enabled("on", {"properties": {"beta": True}})
+    finally:
+        client.destroy()
+
+
+def test_is_context_time_needs_an_offset() -> None:
+    assert is_context_time("2024-06-01T12:00:00Z")
+    assert is_context_time("2024-06-01 12:00:00+02:00")
+    assert is_context_time(datetime(2024, 6, 1))  # naive: UTC
+    assert not is_context_time("2024-06-01T12:00:00")
+    assert not is_context_time("2024-06-01")
+    assert not is_context_time(1717243200)

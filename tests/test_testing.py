@@ -16,12 +16,15 @@ from tests.engine.payloads import (
     constraint,
     delta,
     feature,
+    feature_removed,
     feature_updated,
     payload,
+    segment,
+    segment_updated,
     strategy,
     variant,
 )
-from unleash_lite import Context, Reason, UnleashClient
+from unleash_lite import Context, PayloadError, Reason, UnleashClient
 from unleash_lite.testing import Evaluation, FakeUnleash
 
 EXAMPLE_FLAGS = str(resources.files("unleash_lite.examples") / "flags.json")
@@ -375,6 +378,28 @@ def test_apply_payload_loads_definitions_under_the_rules(fake: FakeUnleash) -> N
     fake.apply_payload(delta(feature_updated(feature("loaded", enabled=False))))
     assert not fake.is_enabled("loaded")
     assert not fake.is_enabled("kept")
+
+
+def test_deltas_fold_into_the_real_definitions_as_in_the_real_client(fake: FakeUnleash) -> None:
+    staff = segment(1, constraint("email", "STR_ENDS_WITH", ["@example.com"]))
+    fake.apply_payload(
+        payload(feature("staff", [strategy(segments=[1])]), feature("gone"), segments=[staff])
+    )
+    fake.enable("ruled")
+    fake.apply_payload(
+        delta(
+            feature_removed("gone"),
+            segment_updated(segment(1, constraint("email", "STR_ENDS_WITH", ["@example.org"]))),
+        )
+    )
+    assert fake.is_enabled("staff", {"properties": {"email": "a@example.org"}})
+    assert not fake.is_enabled("staff", {"properties": {"email": "a@example.com"}})
+    assert "gone" not in fake.feature_definitions()
+    assert fake.is_enabled("ruled")
+    before = fake.export_payload()
+    with pytest.raises(PayloadError):
+        fake.apply_payload({"events": "not a list"})
+    assert fake.export_payload() == before  # a bad payload changes nothing
 
 
 def test_custom_strategies_work_as_in_the_real_client() -> None:

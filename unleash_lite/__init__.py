@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from .client import UnleashClient
     from .config import InstanceAllowType
     from .context import Context
-    from .engine import PayloadError, Snapshot
+    from .engine import CustomStrategy, PayloadError, Snapshot
     from .engine.explain import EvaluationDetail, Explanation, Reason, StrategyTrace
+    from .engine.validate import Problem, payload_format, validate
     from .events import (
         BaseEvent,
         UnleashEvent,
@@ -33,12 +34,16 @@ _HOMES = {
     "UnleashClient": ".client",
     "InstanceAllowType": ".config",
     "Context": ".context",
+    "CustomStrategy": ".engine",
     "PayloadError": ".engine",
     "Snapshot": ".engine",
     "EvaluationDetail": ".engine.explain",
     "Explanation": ".engine.explain",
     "Reason": ".engine.explain",
     "StrategyTrace": ".engine.explain",
+    "Problem": ".engine.validate",
+    "payload_format": ".engine.validate",
+    "validate": ".engine.validate",
     "BaseEvent": ".events",
     "UnleashEvent": ".events",
     "UnleashEventType": ".events",
@@ -50,12 +55,14 @@ __all__ = [
     "BaseCache",
     "BaseEvent",
     "Context",
+    "CustomStrategy",
     "EvaluationDetail",
     "Explanation",
     "FileCache",
     "InstanceAllowType",
     "MemoryCache",
     "PayloadError",
+    "Problem",
     "Reason",
     "Snapshot",
     "StrategyTrace",
@@ -65,6 +72,8 @@ __all__ = [
     "UnleashFetchedEvent",
     "UnleashReadyEvent",
     "__version__",
+    "payload_format",
+    "validate",
 ]
 
 

@@ -43,3 +43,24 @@ class Context(dict[str, Any]):
         merged = {**(properties or {}), **extra_properties}
         if merged:
             self["properties"] = merged
+
+
+# The functions import the engine on first call, so importing this module stays light.
+
+
+def context_text(value: Any) -> str | None:
+    """How Unleash reads a context value as text, the form constraints compare: booleans
+    become ``true``/``false``, whole floats lose their ``.0``, dates become ISO 8601, anything
+    else goes through ``str``; ``None`` (no value) stays ``None``."""
+    from .engine.context import as_text
+
+    return as_text(value)
+
+
+def is_context_time(value: Any) -> bool:
+    """Whether Unleash reads ``value`` as a moment (for ``currentTime`` and the DATE_*
+    operators): a ``datetime`` (naive means UTC), or RFC 3339 text with an offset such as
+    ``2024-06-01T12:00:00Z``."""
+    from .engine.dates import instant_of
+
+    return instant_of(value) is not None

@@ -37,10 +37,10 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "pip install 'unleash-lite[openfeature]'"
     ) from error
 
+from . import EvaluationDetail
+from . import Reason as UnleashReason
 from .client import UnleashClient
-from .engine.context import as_text
-from .engine.explain import EvaluationDetail
-from .engine.explain import Reason as UnleashReason
+from .context import context_text
 
 __all__ = ["PROVIDER_NAME", "UnleashProvider", "to_unleash_context"]
 
@@ -229,7 +229,7 @@ def _text(value: object) -> str:
         return json.dumps(value, sort_keys=True, default=str)
     if isinstance(value, (list, tuple)):
         return ",".join(_text(item) for item in value)
-    return as_text(value) or ""
+    return context_text(value) or ""
 
 
 def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:

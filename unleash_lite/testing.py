@@ -29,15 +29,16 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from . import EvaluationDetail, Reason
 from .bootstrap import BootstrapSource, load_bootstrap
 from .client import FallbackFunction, OverrideValue, UnleashClient
 from .config import InstanceAllowType
-from .engine import FlagState, Snapshot, disabled_variant
-from .engine.context import as_text
-from .engine.explain import EvaluationDetail, Reason
-from .engine.strategies import CustomStrategy
+from .context import context_text
+
+if TYPE_CHECKING:
+    from . import CustomStrategy, Snapshot
 
 __all__ = ["Evaluation", "FakeUnleash", "Predicate"]
 
@@ -129,7 +130,8 @@ class FakeUnleash(UnleashClient):
         self.evaluations: list[Evaluation] = []
         """Every ``is_enabled`` and ``get_variant`` call, oldest first."""
         self._config_lock = threading.RLock()
-        self._base = FlagState()  # real definitions: the bootstrap and apply_payload()
+        # Real definitions (the bootstrap and apply_payload()), as a full payload.
+        self._base: dict[str, Any] = {"version": 2, "features": [], "segments": []}
         self._rules: dict[str, _Rule] = {}
         self._variants: dict[str, dict[str, Any]] = {}
         self._default: bool | None = None  # set by enable_all() / disable_all()
@@ -242,7 +244,7 @@ class FakeUnleash(UnleashClient):
         """Load real flag definitions (a full payload or a delta, as from the Unleash client
         API) under the fake's rules: flags the fake has a rule for keep answering it."""
         with self._config_lock:
-            self._base = self._base.apply(payload, owned)
+            self._base = _applied(self._base, payload, owned)
             return self._publish()
 
     @contextmanager
@@ -297,7 +299,7 @@ class FakeUnleash(UnleashClient):
         """As :meth:`UnleashClient.get_variant`, and recorded in :attr:`evaluations`."""
         variant = super().get_variant(feature_name, context)
         if self._default and not self._knows(feature_name):
-            variant = disabled_variant(True)
+            variant = _disabled_variant(True)
         self.evaluations.append(
             Evaluation(
                 feature_name,
@@ -340,7 +342,7 @@ class FakeUnleash(UnleashClient):
             return EvaluationDetail(
                 feature_name,
                 default,
-                disabled_variant(default),
+                _disabled_variant(default),
                 Reason.FALLBACK,
                 f"the flag is unknown; FakeUnleash.{method}() answers {default}",
                 static=True,
@@ -366,7 +368,7 @@ class FakeUnleash(UnleashClient):
     def _publish(self) -> Snapshot:
         """Compile the real definitions with the fake's rules on top, and swap them in."""
         with self._config_lock:
-            base = self._base.features
+            base = {definition["name"]: definition for definition in self._base["features"]}
             features: dict[str, Mapping[str, Any]] = {}
             for name, definition in base.items():
                 features[name] = definition
@@ -396,7 +398,7 @@ class FakeUnleash(UnleashClient):
             payload = {
                 "version": 2,
                 "features": list(features.values()),
-                "segments": [dict(segment) for segment in self._base.segments.values()],
+                "segments": self._base["segments"],
             }
             snapshot = super().apply_payload(payload)
             for key in set(self._predicates) - set(live):
@@ -421,10 +423,35 @@ def _in_constraint(field: str, wanted: object, argument: str) -> dict[str, Any]:
         raise ValueError(f"{argument}: give a value or a collection of values, not None")
     if isinstance(wanted, (str, bytes)) or not isinstance(wanted, Iterable):
         wanted = [wanted]
-    values = [as_text(value) for value in wanted]
+    values = [context_text(value) for value in wanted]
     if any(value is None for value in values):
         raise ValueError(f"{argument}: None is not a context value")
     return {"contextName": field, "operator": "IN", "values": values, "inverted": False}
+
+
+def _applied(base: Mapping[str, Any], payload: Any, owned: bool) -> dict[str, Any]:
+    """The definitions of full payload ``base`` once ``payload`` (full, or a delta to
+    ``base``) is applied to them, exactly as a client applies it."""
+    # A client of its own (offline, for a moment): the fake's client holds the rules too.
+    folder = UnleashClient(
+        url="",
+        app_name="FakeUnleash.definitions",
+        disable_metrics=True,
+        disable_registration=True,
+        multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+    )
+    try:
+        if base["features"] or base["segments"]:
+            folder.apply_payload(base)
+        folder.apply_payload(payload, owned)
+        return folder.export_payload()
+    finally:
+        folder.destroy()
+
+
+def _disabled_variant(feature_enabled: bool) -> dict[str, Any]:
+    """The official SDK's variant answer when no variant applies."""
+    return {"name": "disabled", "enabled": False, "feature_enabled": feature_enabled}
 
 
 def _payload(value: object) -> dict[str, str] | None:

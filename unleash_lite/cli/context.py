@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..context import Context
-from ..engine.dates import instant_of
+from ..context import Context, is_context_time
 
 # Context keys that go to the top level of the context (with the typed Context's aliases);
 # any other key is a property.
@@ -38,7 +37,7 @@ def build_context(items: Sequence[tuple[str, str]]) -> Context:
         else:
             properties[key] = value
     moment = fields.get("currentTime")
-    if moment is not None and instant_of(moment) is None:
+    if moment is not None and not is_context_time(moment):
         raise ValueError(
             f"currentTime {moment!r} is not a date and time with an offset, such as "
             "2024-06-01T12:00:00Z"

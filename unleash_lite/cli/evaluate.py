@@ -8,8 +8,8 @@ import difflib
 import sys
 from typing import IO
 
+from .. import Reason
 from ..context import Context
-from ..engine.explain import Reason
 from .errors import EXIT_OK, EXIT_PROBLEMS, EXIT_UNKNOWN_FLAG
 from .render import count, describe, explanation_data, explanation_text, flag_line, json_text
 from .sources import flag_source

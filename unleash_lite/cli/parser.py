@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ..config import check_url
-from ..engine.validate import ERROR, WARNING
 from ..version import __version__
 from .context import PROPERTY_PREFIX, build_context
 from .demo import run_demo
@@ -133,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--fail-on",
-        choices=[ERROR, WARNING],
-        default=WARNING,
+        choices=["error", "warning"],
+        default="warning",
         help=f"exit {EXIT_PROBLEMS} on errors only, or on errors and warnings (the default)",
     )
     _json_option(check)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from ..engine.explain import Explanation, Reason
+from .. import Explanation, Reason
 
 
 def json_text(data: Any) -> str:

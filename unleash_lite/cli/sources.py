@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .. import PayloadError, payload_format, validate
 from ..cache import MemoryCache
 from ..client import UnleashClient
-from ..engine import PayloadError
-from ..engine.validate import export_message, payload_format
 from .errors import EXIT_FILE, EXIT_NETWORK, CliError
 
 EXAMPLE_FLAGS = "flags.json"
@@ -55,16 +54,35 @@ def flag_source(arguments: argparse.Namespace) -> Iterator[tuple[UnleashClient, 
 def offline_client(payload: Any, origin: str) -> UnleashClient:
     """A client answering from ``payload`` alone; :class:`CliError` when it holds no flags."""
     if payload_format(payload) == "export":
-        raise CliError(f"{origin}: {export_message(payload)}", EXIT_FILE, "file")
-    client = UnleashClient(
-        url="", app_name=APP_NAME, disable_metrics=True, disable_registration=True
-    )
+        # validate() says why an admin export is not flags, and what to get instead.
+        raise CliError(f"{origin}: {validate(payload)[0].message}", EXIT_FILE, "file")
+    client = _offline()
     try:
         client.apply_payload(payload, owned=True)
     except PayloadError as error:
         client.destroy()
         raise CliError(f"{origin} is not a flags payload: {error}", EXIT_FILE, "file") from None
     return client
+
+
+def flag_counts(payload: Any) -> tuple[int, int]:
+    """How many flags and segments a client holds once it applied ``payload`` (a full
+    payload, or a delta to no flags); ``(0, 0)`` when it is not a flags payload."""
+    if payload_format(payload) not in ("full", "delta"):
+        return 0, 0
+    client = _offline()
+    try:
+        client.apply_payload(payload)
+        held = client.export_payload()
+    except PayloadError:
+        return 0, 0
+    finally:
+        client.destroy()
+    return len(held["features"]), len(held["segments"])
+
+
+def _offline() -> UnleashClient:
+    return UnleashClient(url="", app_name=APP_NAME, disable_metrics=True, disable_registration=True)
 
 
 def fetch_client(url: str, token: str | None, project: str | None, timeout: float) -> UnleashClient:

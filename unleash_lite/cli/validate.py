@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from typing import IO
 
-from ..engine import FlagState, PayloadError
-from ..engine.validate import ERROR, payload_format, validate
+from .. import payload_format, validate
 from .errors import EXIT_OK, EXIT_PROBLEMS
 from .render import count, json_text
-from .sources import read_json
+from .sources import flag_counts, read_json
 
 
 def run_validate(arguments: argparse.Namespace, out: IO[str]) -> int:
@@ -18,14 +16,10 @@ def run_validate(arguments: argparse.Namespace, out: IO[str]) -> int:
     payload = read_json(arguments.file)
     problems = validate(payload, arguments.custom_strategy)
     kind = payload_format(payload)
-    flags = segments = 0
-    if kind in ("full", "delta"):
-        with contextlib.suppress(PayloadError):
-            state = FlagState().apply(payload)
-            flags, segments = len(state.features), len(state.segments)
-    errors = sum(problem.severity == ERROR for problem in problems)
+    flags, segments = flag_counts(payload)
+    errors = sum(problem.severity == "error" for problem in problems)
     warnings = len(problems) - errors
-    failing = errors if arguments.fail_on == ERROR else len(problems)
+    failing = errors if arguments.fail_on == "error" else len(problems)
     name = "stdin" if arguments.file == "-" else arguments.file
     if arguments.json:
         data = {
