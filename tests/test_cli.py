@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.engine.payloads import (
+from tests.support.payloads import (
     bucket,
     constraint,
     dependency,

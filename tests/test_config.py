@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.payloads import feature, payload
+from tests.support.payloads import feature, payload
 from unleash_lite import InstanceAllowType, UnleashClient
 from unleash_lite.config import ClientConfig, redact_url
 

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.engine.payloads import (
+from tests.support.payloads import (
     constraint,
     delta,
     feature,

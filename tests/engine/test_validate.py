@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 
 from tests.client_spec import load_specifications
-from tests.engine.payloads import (
+from tests.engine.test_properties import CUSTOM, SETTINGS, STATIC, payloads, top_level_st
+from tests.support.payloads import (
     constraint,
     delta,
     dependency,
@@ -32,7 +33,6 @@ from tests.engine.payloads import (
     strategy,
     variant,
 )
-from tests.engine.test_properties import CUSTOM, SETTINGS, STATIC, payloads, top_level_st
 from unleash_lite.engine import PayloadError, Snapshot, compile_snapshot
 from unleash_lite.engine.constraints import compile_constraint
 from unleash_lite.engine.regex import InvalidPattern, compile_search

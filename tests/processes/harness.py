@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.sync import free_port
+from tests.support.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the apps import tests.*
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.fake_server import TOKEN, FakeUnleash
+from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import UnleashClient
 
 from .harness import evaluate, evaluations
@@ -30,13 +30,13 @@ _client: Any = None  # the parent's client, inherited by the children through th
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeUnleash]:
-    with FakeUnleash() as server:
+def fake() -> Iterator[FakeUnleashServer]:
+    with FakeUnleashServer() as server:
         yield server
 
 
 @pytest.fixture
-def client(fake: FakeUnleash, tmp_path: Any) -> Iterator[UnleashClient]:
+def client(fake: FakeUnleashServer, tmp_path: Any) -> Iterator[UnleashClient]:
     """The parent's client: initialized, registration on, metrics every 60 s."""
     global _client
     _client = UnleashClient(
@@ -71,7 +71,7 @@ def _pool_task(_: int) -> dict[str, Any]:
 
 
 def test_a_process_delivers_its_counts_when_it_returns(
-    fake: FakeUnleash, client: UnleashClient
+    fake: FakeUnleashServer, client: UnleashClient
 ) -> None:
     results = FORK.Queue()
     child = FORK.Process(target=_evaluate_in_child, args=(results,))
@@ -84,7 +84,7 @@ def test_a_process_delivers_its_counts_when_it_returns(
 
 @pytest.mark.parametrize("tasks_per_worker", [None, 2], ids=["workers-kept", "maxtasksperchild"])
 def test_pool_workers_deliver_their_counts_when_the_pool_is_closed_and_joined(
-    fake: FakeUnleash, client: UnleashClient, tasks_per_worker: int | None
+    fake: FakeUnleashServer, client: UnleashClient, tasks_per_worker: int | None
 ) -> None:
     pool = FORK.Pool(2, maxtasksperchild=tasks_per_worker)
     try:

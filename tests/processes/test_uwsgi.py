@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.fake_server import PAYLOAD_B, TOKEN, FakeUnleash
-from tests.sync import free_port, wait_for
+from tests.support.helpers import free_port, wait_for
+from tests.support.server import PAYLOAD_B, TOKEN, FakeUnleashServer
 
 from .harness import Spawned, child_env, evaluations, port_open
 
@@ -82,7 +82,7 @@ def serve_and_stop(
     """One uWSGI start with the app against a fresh fake server, checked end to end
     (``reload``: with a graceful reload, SIGHUP, before the stop); returns the times
     measured."""
-    with FakeUnleash() as fake:
+    with FakeUnleashServer() as fake:
         port = free_port()
         started = time.monotonic()
         args = [

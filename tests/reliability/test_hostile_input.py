@@ -33,24 +33,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.sync import DictCache, StubScheduler, full_text
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import full_text
+from tests.support.payloads import encode, etag_of, feature, payload
+from tests.support.server import (
+    PAYLOAD_A,
+    PAYLOAD_B,
+    TOKEN,
+    FakeUnleashServer,
+    body,
+    enormous,
+    serve_payload,
+)
 from unleash_lite import FileCache, UnleashClient
 from unleash_lite.cache import ETAG, FEATURES_URL
 
 from .conftest import Figures
-from .fake_server import (
-    PAYLOAD_A,
-    PAYLOAD_B,
-    TOKEN,
-    FakeUnleash,
-    body,
-    encode,
-    enormous,
-    etag_of,
-    flag,
-    payload,
-    serve_payload,
-)
 
 FUZZ = settings(
     max_examples=150,
@@ -133,7 +131,7 @@ bodies = st.one_of(
 
 
 def test_any_body_leaves_the_poller_running_and_the_client_answering(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], figures: Figures
+    server: FakeUnleashServer, client_of: Callable[..., UnleashClient], figures: Figures
 ) -> None:
     client = client_of(server.url)
     client.initialize_client()
@@ -198,7 +196,7 @@ def gated(
     parameters: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    return flag(
+    return feature(
         name,
         strategies=[
             {"name": strategy, "parameters": parameters or {}, "constraints": list(constraints)}
@@ -234,14 +232,14 @@ OPERATOR_FLAGS = payload(
     gated("users", strategy="userWithId", parameters={"userIds": "1, 2, 3"}),
     gated("ips", strategy="remoteAddress", parameters={"IPs": "10.0.0.1, ::1"}),
     gated("hosts", strategy="applicationHostname", parameters={"hostNames": "a,b"}),
-    flag(
+    feature(
         "variants",
         variants=[
             {"name": v, "weight": 500, "weightType": "variable", "stickiness": "tenant"}
             for v in ("x", "y")
         ],
     ),
-    flag("child", dependencies=[{"feature": "regex", "enabled": True}]),
+    feature("child", dependencies=[{"feature": "regex", "enabled": True}]),
 )
 OPERATOR_NAMES = [f["name"] for f in OPERATOR_FLAGS["features"]] + ["unknown-flag"]
 
@@ -508,7 +506,9 @@ def test_an_invalid_pattern_never_matches(pattern: str, capfd: pytest.CaptureFix
 
 
 def test_a_payload_at_the_limit_is_taken_one_byte_over_is_refused(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer,
+    client_of: Callable[..., UnleashClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     padded = dict(PAYLOAD_B)
     padded["meta"] = {"padding": ""}
@@ -531,7 +531,7 @@ def test_a_payload_at_the_limit_is_taken_one_byte_over_is_refused(
 
 
 def test_an_enormous_body_is_never_held_in_memory(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], figures: Figures
+    server: FakeUnleashServer, client_of: Callable[..., UnleashClient], figures: Figures
 ) -> None:
     total = 512 * 1024 * 1024
     client = client_of(server.url, max_payload_bytes=LIMIT)
@@ -599,7 +599,9 @@ def test_a_cache_file_over_the_limit_is_refused_before_it_is_read(
 
 
 def test_a_shared_cache_file_that_grows_too_large_keeps_the_last_good_flags(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer,
+    client_of: Callable[..., UnleashClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A ``fetch_toggles=False`` reader of a file another process writes."""
     writer = client_of(server.url)
@@ -608,7 +610,7 @@ def test_a_shared_cache_file_that_grows_too_large_keeps_the_last_good_flags(
     reader.initialize_client(fetch_toggles=False)
     assert reader.is_enabled("only-a")
     assert isinstance(reader.cache, FileCache)
-    big = payload(flag("only-b"), *(flag(f"pad-{n}") for n in range(2000)))
+    big = payload(feature("only-b"), *(feature(f"pad-{n}") for n in range(2000)))
     reader.cache.path.write_text(json.dumps({FEATURES_URL: json.dumps(big), ETAG: '"big"'}))
     caplog.clear()
     assert reader._sync is not None
@@ -620,11 +622,13 @@ def test_a_shared_cache_file_that_grows_too_large_keeps_the_last_good_flags(
 
 
 def test_flags_whose_cache_file_would_be_too_large_stay_in_memory(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer,
+    client_of: Callable[..., UnleashClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The file holds the payload as an escaped JSON string, so it is larger than the
     payload: a payload near the limit is installed but not written (and says so, once)."""
-    near = payload(flag("only-b"), *(flag(f'q"{n}"') for n in range(150)))
+    near = payload(feature("only-b"), *(feature(f'q"{n}"') for n in range(150)))
     limit = len(encode(near)) + 100
     client = client_of(server.url, max_payload_bytes=limit)
     client.initialize_client()

@@ -12,34 +12,33 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.sync import StubScheduler, full_text
+from tests.support.clients import ClientFactory
+from tests.support.doubles import StubScheduler
+from tests.support.helpers import full_text
+from tests.support.payloads import feature, payload, variants
+from tests.support.server import (
+    TOKEN,
+    UNLEASH_BODY_LIMIT,
+    Exchange,
+    FakeUnleashServer,
+    Reply,
+    accept,
+    hang,
+    kept,
+    reset,
+    slow,
+    status,
+)
 from unleash_lite import UnleashClient
 from unleash_lite.sync import metrics as metrics_module
 
 from .conftest import Figures
-from .fake_server import (
-    TOKEN,
-    UNLEASH_BODY_LIMIT,
-    Exchange,
-    FakeUnleash,
-    Reply,
-    accept,
-    flag,
-    hang,
-    kept,
-    payload,
-    reset,
-    slow,
-    status,
-    variant,
-)
 
 INTERVAL = 10.0  # metrics_interval: never waited for
 TIMEOUT = 0.4
@@ -134,30 +133,13 @@ class Workload:
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., tuple[UnleashClient, StubScheduler]]]:
-    clients: list[UnleashClient] = []
-
-    def make(url: str, **options: Any) -> tuple[UnleashClient, StubScheduler]:
-        scheduler = StubScheduler()
-        settings: dict[str, Any] = {
-            "custom_headers": {"Authorization": TOKEN},
-            "refresh_interval": 30,
-            "metrics_interval": INTERVAL,
-            "cache_directory": str(tmp_path / "cache"),
-            "scheduler": scheduler,
-            "request_timeout": TIMEOUT,
-            "request_retries": 0,
-            "disable_registration": True,
-        }
-        settings.update(options)
-        client = UnleashClient(url, "metrics-fault-app", **settings)
-        clients.append(client)
-        return client, scheduler
-
-    yield make
-    for client in clients:
-        assert client._sync is not None
-        client._sync.stop(flush_budget=None)  # no flush: the test counted everything
+def make_client(make_client: ClientFactory) -> ClientFactory:
+    return make_client.with_defaults(
+        app_name="metrics-fault-app",
+        metrics_interval=INTERVAL,
+        request_timeout=TIMEOUT,
+        disable_registration=True,
+    )
 
 
 def lines(records: list[logging.LogRecord], since: int) -> list[logging.LogRecord]:
@@ -171,13 +153,13 @@ def lines(records: list[logging.LogRecord], since: int) -> list[logging.LogRecor
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
 def test_no_count_is_lost(
     fault: MetricsFault,
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client, scheduler = make_client(server.url)
+    client, scheduler = make_client.stubbed(server.url)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -248,13 +230,13 @@ def test_no_count_is_lost(
 
 
 def test_counts_survive_a_long_outage_in_bounded_memory(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     figures: Figures,
 ) -> None:
     """Hundreds of failed sends: the unsent counts are one set of counters per flag (memory
     does not grow with the outage), and the first good send delivers them all, once."""
-    client, _ = make_client(server.url)
+    client, _ = make_client.stubbed(server.url)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -309,7 +291,7 @@ def error_lines(records: list[logging.LogRecord], since: int) -> list[str]:
 
 
 def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     caplog: pytest.LogCaptureFixture,
@@ -319,7 +301,7 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
     and old names arrive too."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, scheduler = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -368,13 +350,13 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
 @pytest.mark.parametrize("code", [400, 422])
 def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
     code: int,
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, scheduler = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -413,7 +395,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
 
 
 def test_a_refused_part_does_not_block_the_other_parts(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -421,7 +403,7 @@ def test_a_refused_part_does_not_block_the_other_parts(
     every other body is delivered in the same send, and nothing is sent twice."""
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     server.metrics.then(accept(), status(400))
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -447,7 +429,7 @@ def test_a_refused_part_does_not_block_the_other_parts(
 
 
 def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothing(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     caplog: pytest.LogCaptureFixture,
@@ -457,7 +439,7 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
     MAX_POSTS_PER_SEND POSTs, the rest follows with the next sends."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = 30_000
-    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, scheduler = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -497,7 +479,7 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
 
 
 def test_a_long_run_of_parts_resumes_where_it_stopped(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -505,7 +487,7 @@ def test_a_long_run_of_parts_resumes_where_it_stopped(
     starve the ones behind them: each send starts where the previous one stopped."""
     monkeypatch.setattr(metrics_module, "MAX_POSTS_PER_SEND", 2)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -524,7 +506,7 @@ def test_a_long_run_of_parts_resumes_where_it_stopped(
 
 
 def test_a_flag_with_more_variants_than_a_body_holds_is_split(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -534,8 +516,8 @@ def test_a_flag_with_more_variants_than_a_body_holds_is_split(
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     names = [f"variant-{index:04d}-".ljust(120, "v") for index in range(1_000)]
-    server.payload = payload(flag("many", variants=[variant(name, 1) for name in names]))
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    server.payload = payload(feature("many", variants=variants(*names, weight=1)))
+    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -557,12 +539,12 @@ def test_a_flag_with_more_variants_than_a_body_holds_is_split(
 
 
 def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -585,7 +567,7 @@ def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
 
 
 def test_one_send_of_many_parts_keeps_to_its_time_budget(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
 ) -> None:
     """The budget covers the whole send, not each POST: a slow first part leaves the second
@@ -593,7 +575,7 @@ def test_one_send_of_many_parts_keeps_to_its_time_budget(
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     release = threading.Event()
     server.metrics.then(slow(0.6, accept()), hang(release, status(503)))
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     work = Workload(client)
     evaluate_unknown(work, burst_names(BURST))

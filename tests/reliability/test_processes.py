@@ -22,36 +22,33 @@ from pathlib import Path
 from typing import Any
 
 from tests.forking import run_in_child
-from tests.sync import StubScheduler, wait_for
-from unleash_lite import FileCache, InstanceAllowType, UnleashClient
-from unleash_lite.cache import ETAG, FEATURES_URL
-
-from .conftest import Figures
-from .fake_server import (
+from tests.support.doubles import StubScheduler
+from tests.support.helpers import wait_for
+from tests.support.payloads import encode, etag_of, feature, payload, variants
+from tests.support.server import (
     PAYLOAD_A,
     PAYLOAD_B,
     TOKEN,
     Exchange,
-    FakeUnleash,
+    FakeUnleashServer,
     Reply,
     accept,
-    encode,
-    etag_of,
-    flag,
     hang,
-    payload,
     serve_payload,
-    variant,
 )
+from unleash_lite import FileCache, InstanceAllowType, UnleashClient
+from unleash_lite.cache import ETAG, FEATURES_URL
+
+from .conftest import Figures
 
 FLAGS_EACH = 150
 BIG_A = payload(
-    flag("marker", variants=[variant("from-a")]),
-    *(flag(f"a-{n}", enabled=bool(n % 2)) for n in range(FLAGS_EACH)),
+    feature("marker", variants=variants("from-a")),
+    *(feature(f"a-{n}", enabled=bool(n % 2)) for n in range(FLAGS_EACH)),
 )
 BIG_B = payload(
-    flag("marker", variants=[variant("from-b")]),
-    *(flag(f"b-{n}", enabled=not n % 2) for n in range(FLAGS_EACH)),
+    feature("marker", variants=variants("from-b")),
+    *(feature(f"b-{n}", enabled=not n % 2) for n in range(FLAGS_EACH)),
 )
 NAMES = {
     etag_of(BIG_A): {f["name"] for f in BIG_A["features"]},
@@ -153,7 +150,7 @@ def _cache_file_name(url: str) -> str:
 
 
 def test_processes_sharing_a_cache_directory_never_read_a_torn_file(
-    server: FakeUnleash, tmp_path: Path, figures: Figures
+    server: FakeUnleashServer, tmp_path: Path, figures: Figures
 ) -> None:
     server.features.always(alternating())
     directory = str(tmp_path / "shared")
@@ -226,7 +223,7 @@ def by_connection(records: list[Any], connection: str) -> list[Any]:
     return [r for r in records if r.header("unleash-connection-id") == connection]
 
 
-def forking_client(server: FakeUnleash, tmp_path: Path, **options: Any) -> UnleashClient:
+def forking_client(server: FakeUnleashServer, tmp_path: Path, **options: Any) -> UnleashClient:
     settings: dict[str, Any] = {
         "custom_headers": {"Authorization": TOKEN},
         "refresh_interval": 0.1,
@@ -238,7 +235,7 @@ def forking_client(server: FakeUnleash, tmp_path: Path, **options: Any) -> Unlea
     return UnleashClient(server.url, "forking-app", **settings)
 
 
-def test_fork_during_a_refresh(server: FakeUnleash, tmp_path: Path, figures: Figures) -> None:
+def test_fork_during_a_refresh(server: FakeUnleashServer, tmp_path: Path, figures: Figures) -> None:
     client = forking_client(server, tmp_path)
     release = threading.Event()
     try:
@@ -299,7 +296,9 @@ def test_fork_during_a_refresh(server: FakeUnleash, tmp_path: Path, figures: Fig
     )
 
 
-def test_fork_during_a_metrics_send(server: FakeUnleash, tmp_path: Path, figures: Figures) -> None:
+def test_fork_during_a_metrics_send(
+    server: FakeUnleashServer, tmp_path: Path, figures: Figures
+) -> None:
     client = forking_client(server, tmp_path)
     release = threading.Event()
     flushing = None

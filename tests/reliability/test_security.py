@@ -27,16 +27,12 @@ from typing import Any
 
 import pytest
 
-from tests.sync import StubScheduler, full_text
-from unleash_lite import FileCache, InstanceAllowType, UnleashClient
-from unleash_lite.config import ClientConfig
-from unleash_lite.sync.http import Result, UnleashApi
-
-from .conftest import Figures
-from .fake_server import (
+from tests.support.doubles import StubScheduler
+from tests.support.helpers import full_text
+from tests.support.server import (
     PAYLOAD_B,
     TOKEN,
-    FakeUnleash,
+    FakeUnleashServer,
     accept,
     body,
     enormous,
@@ -46,6 +42,11 @@ from .fake_server import (
     status,
     truncated,
 )
+from unleash_lite import FileCache, InstanceAllowType, UnleashClient
+from unleash_lite.config import ClientConfig
+from unleash_lite.sync.http import Result, UnleashApi
+
+from .conftest import Figures
 
 SECRET = TOKEN.split(":", 1)[1]  # the part that matters, wherever it might be cut
 
@@ -55,7 +56,7 @@ def leaks(text: str) -> bool:
 
 
 def test_the_token_never_leaks(
-    server: FakeUnleash, tmp_path: Path, figures: Figures, caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer, tmp_path: Path, figures: Figures, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: ours, urllib3, requests, apscheduler
     events: list[Any] = []
@@ -169,7 +170,7 @@ def test_the_token_never_leaks(
 
 
 def test_a_token_requests_refuses_is_not_echoed(
-    server: FakeUnleash, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """requests puts an invalid header's value in its exception message; the client only
     ever reports the exception's class."""
@@ -196,7 +197,7 @@ def test_a_token_requests_refuses_is_not_echoed(
 
 
 def test_a_redirect_to_another_host_does_not_carry_the_token(tmp_path: Path) -> None:
-    with FakeUnleash() as elsewhere, FakeUnleash() as server:
+    with FakeUnleashServer() as elsewhere, FakeUnleashServer() as server:
         target = elsewhere.url.replace("127.0.0.1", "localhost") + "/client/features"
         server.features.always(status(302, headers={"Location": target}))
         client = UnleashClient(
@@ -230,7 +231,7 @@ def umask() -> Iterator[Any]:
 
 @pytest.mark.parametrize("mask", [0o000, 0o022, 0o002])
 def test_the_client_creates_its_cache_directory_0700_and_files_0600(
-    server: FakeUnleash, tmp_path: Path, umask: Any, mask: int, figures: Figures
+    server: FakeUnleashServer, tmp_path: Path, umask: Any, mask: int, figures: Figures
 ) -> None:
     umask(mask)
     directory = tmp_path / "made" / "by-the-client"
@@ -257,7 +258,7 @@ def test_the_client_creates_its_cache_directory_0700_and_files_0600(
 
 
 def test_an_existing_cache_directory_keeps_its_mode(
-    server: FakeUnleash, tmp_path: Path, umask: Any
+    server: FakeUnleashServer, tmp_path: Path, umask: Any
 ) -> None:
     """A directory the user made is theirs: its mode is not changed (the file is still
     0600)."""
@@ -372,7 +373,7 @@ def tls_warnings(records: list[logging.LogRecord]) -> list[str]:
 def test_tls_verification_is_on_by_default(
     certificate: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
 ) -> None:
-    with FakeUnleash(tls=certificate) as server:
+    with FakeUnleashServer(tls=certificate) as server:
         client = UnleashClient(
             server.url,
             "tls",
@@ -400,7 +401,7 @@ def test_tls_verification_is_on_by_default(
 def test_turning_verification_off_works_and_warns_once(
     certificate: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
 ) -> None:
-    with FakeUnleash(tls=certificate) as server:
+    with FakeUnleashServer(tls=certificate) as server:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning, per request
             client = UnleashClient(
@@ -431,7 +432,7 @@ def test_turning_verification_off_works_and_warns_once(
 def test_a_ca_bundle_verifies_without_a_warning(
     certificate: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with FakeUnleash(tls=certificate) as server:
+    with FakeUnleashServer(tls=certificate) as server:
         client = UnleashClient(
             server.url,
             "tls",

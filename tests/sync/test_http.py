@@ -17,24 +17,15 @@ import pytest
 import requests
 import responses
 
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import free_port
+from tests.support.payloads import body_of, feature, payload
+from tests.support.server import FEATURES, METRICS, REGISTER, TOKEN, URL
 from unleash_lite import UnleashClient, __version__
 from unleash_lite.config import ClientConfig
 from unleash_lite.engine import BUILTIN_STRATEGIES
 from unleash_lite.sync.http import SPEC_VERSION, Outcome, Result, UnleashApi
 from unleash_lite.sync.synchronizer import Synchronizer
-
-from . import (
-    FEATURES,
-    METRICS,
-    REGISTER,
-    TOKEN,
-    URL,
-    DictCache,
-    StubScheduler,
-    body_of,
-    feature,
-    payload,
-)
 
 
 def make_config(**overrides: Any) -> ClientConfig:
@@ -177,8 +168,6 @@ def test_one_session_is_reused_for_every_call() -> None:
 
 
 def test_a_refused_connection_is_retried_within_the_budget() -> None:
-    from . import free_port
-
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
     with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
         started = time.monotonic()
@@ -384,8 +373,6 @@ def test_network_errors_are_unavailable_and_never_raise(error: Exception) -> Non
 
 
 def test_refused_connection_is_unavailable() -> None:
-    from . import free_port
-
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api",
                                  request_retries=0))
     outcome = api.fetch_features(None)
@@ -474,7 +461,6 @@ def test_retrying_a_refused_connection_logs_nothing(caplog: pytest.LogCaptureFix
     by a root handler): retries are ours now and silent; the backoff says it once."""
     import logging
 
-    from . import free_port
 
     caplog.set_level(logging.DEBUG)
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))

@@ -12,28 +12,14 @@ import pytest
 import requests
 import responses
 
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import frequent_thread_switches, messages, wait_for
+from tests.support.payloads import body_of, feature, payload, variants
+from tests.support.server import FEATURES, METRICS, REGISTER, TOKEN, URL, FakeUnleashServer
 from unleash_lite import UnleashClient
 from unleash_lite.sync import metrics as metrics_module
 from unleash_lite.sync.metrics import MetricsRegistry, current_value
 from unleash_lite.sync.scheduler import ThreadRunner
-
-from . import (
-    FEATURES,
-    METRICS,
-    REGISTER,
-    TOKEN,
-    URL,
-    DictCache,
-    FakeUnleash,
-    StubScheduler,
-    body_of,
-    feature,
-    frequent_thread_switches,
-    messages,
-    payload,
-    variants,
-    wait_for,
-)
 
 FLAGS = payload(
     feature("on"),
@@ -411,7 +397,7 @@ def test_flush_metrics_sends_now(server_api: Any) -> None:
 
 
 def test_destroy_flushes_the_last_bucket_and_stops_the_scheduler(tmp_path: Any) -> None:
-    with FakeUnleash(payload=FLAGS) as server:
+    with FakeUnleashServer(payload=FLAGS) as server:
         client = UnleashClient(server.url, "destroy-app", refresh_interval=0.1,
                                metrics_interval=30, custom_headers={"Authorization": TOKEN},
                                cache_directory=str(tmp_path), request_timeout=2)
