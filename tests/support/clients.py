@@ -53,11 +53,12 @@ class ClientFactory:
         self.clients.append(client)
         return client
 
-    def stubbed(self, url: str, **options: Any) -> tuple[UnleashClient, StubScheduler]:
+    def stubbed(self, url: str, app_name: str | None = None,
+                **options: Any) -> tuple[UnleashClient, StubScheduler]:
         """A client on a :class:`StubScheduler` (nothing runs unless the test calls it), and
         that scheduler."""
         scheduler = StubScheduler()
-        return self(url, scheduler=scheduler, **options), scheduler
+        return self(url, app_name, scheduler=scheduler, **options), scheduler
 
     def with_defaults(self, **defaults: Any) -> ClientFactory:
         """This factory (the same clients, closed together) with other defaults."""
