@@ -23,7 +23,6 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tests.forking import run_in_child
-from tests.support.helpers import stopping_leftover_clients
 from tests.support.payloads import constraint, feature, payload, strategy, variant
 from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import Context, UnleashClient
@@ -61,12 +60,6 @@ class Always:
 
     def apply(self, parameters: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
         return True
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
 
 
 @pytest.fixture

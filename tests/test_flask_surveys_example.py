@@ -14,7 +14,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from examples.flask_surveys.app import BOOTSTRAP_FILE, DELETE_FLAG, create_app, unleash
-from tests.support.helpers import stopping_leftover_clients
 from tests.support.payloads import feature, payload
 from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import UnleashClient
@@ -32,12 +31,6 @@ def flags(**states: bool) -> dict[str, Any]:
             for name, on in states.items()
         ],
     }
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
 
 
 @pytest.fixture

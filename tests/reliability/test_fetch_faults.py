@@ -29,8 +29,7 @@ from typing import Any
 import pytest
 
 from tests.support.clients import ClientFactory
-from tests.support.doubles import StubScheduler
-from tests.support.helpers import full_text, wait_for
+from tests.support.helpers import app_log_lines, full_text, wait_for
 from tests.support.payloads import encode, etag_of, feature, payload
 from tests.support.server import (
     PAYLOAD_A,
@@ -350,22 +349,12 @@ def answers_b(client: UnleashClient) -> bool:
     )
 
 
-def unleash_lines(records: list[logging.LogRecord], since: int) -> list[logging.LogRecord]:
-    """What an application logging at INFO would see: ours at INFO and up, and any other
-    library's warnings (urllib3's retries included)."""
-    return [
-        r
-        for r in records[since:]
-        if r.levelno >= logging.WARNING or (r.name == "unleash_lite" and r.levelno >= logging.INFO)
-    ]
-
-
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
 def test_fault_class(
     fault: Fault,
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, ours, urllib3's and requests'
@@ -394,7 +383,7 @@ def test_fault_class(
     requests = len(server.feature_gets()) - before
     assert seen == fault.intervals(fault.polls)
     assert requests == fault.polls * fault.requests_per_poll
-    lines = unleash_lines(caplog.records, mark)
+    lines = app_log_lines(caplog.records, mark)
     if fault.level is None:
         assert lines == []
     else:
@@ -412,7 +401,7 @@ def test_fault_class(
     assert answers_b(client)
     assert len(server.feature_gets()) - before == 1
     assert scheduler.interval("poll") == INTERVAL
-    recovered = unleash_lines(caplog.records, mark)
+    recovered = app_log_lines(caplog.records, mark)
     if fault.level is None:
         assert recovered == []
     else:
@@ -440,7 +429,7 @@ def test_fault_class(
 def test_server_down_connection_refused(
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The server is gone (connection refused), with the default ``request_retries=3``."""
@@ -457,7 +446,7 @@ def test_server_down_connection_refused(
         assert answers_a(client)
     per_poll = (time.monotonic() - started) / 2
     assert seen == [2.0, 3.0]
-    lines = unleash_lines(caplog.records, mark)
+    lines = app_log_lines(caplog.records, mark)
     assert [r.levelno for r in lines] == [logging.WARNING]
     assert "connection failed (ConnectionError)" in lines[0].getMessage()
     server.payload = PAYLOAD_B
@@ -481,7 +470,7 @@ def test_server_down_connection_refused(
 
 def test_a_fault_in_the_very_first_fetch_leaves_defaults_then_recovers(
     server: FakeUnleashServer,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No last good flags yet: the documented defaults answer, nothing raises."""
@@ -616,7 +605,7 @@ def test_real_scheduler_backs_off_and_recovers(figures: Figures, tmp_path: Path)
 
 
 def test_one_kept_alive_connection_serves_every_call(
-    server: FakeUnleashServer, make_client: Callable[..., tuple[UnleashClient, StubScheduler]]
+    server: FakeUnleashServer, make_client: ClientFactory
 ) -> None:
     """Bodies are streamed and bounded, yet read to the end when small (200, 304, errors),
     so the connection goes back to the pool instead of a new one per poll."""

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.clients import ClientFactory
-from tests.support.doubles import StubScheduler
-from tests.support.helpers import full_text
+from tests.support.helpers import app_log_lines, full_text
 from tests.support.payloads import feature, payload, variants
 from tests.support.server import (
     TOKEN,
@@ -142,20 +141,12 @@ def make_client(make_client: ClientFactory) -> ClientFactory:
     )
 
 
-def lines(records: list[logging.LogRecord], since: int) -> list[logging.LogRecord]:
-    return [
-        r
-        for r in records[since:]
-        if r.levelno >= logging.WARNING or (r.name == "unleash_lite" and r.levelno >= logging.INFO)
-    ]
-
-
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
 def test_no_count_is_lost(
     fault: MetricsFault,
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -179,7 +170,7 @@ def test_no_count_is_lost(
             duplicate.update(made)  # everything unsent so far goes out, and is kept
         sync.send_metrics()  # never raises
         seen.append(scheduler.interval("metrics") / INTERVAL)
-    fault_lines = lines(caplog.records, mark)
+    fault_lines = app_log_lines(caplog.records, mark)
 
     # the server answers again
     if fault.reply is None:
@@ -190,7 +181,7 @@ def test_no_count_is_lost(
         work.run(7)
         sync.send_metrics()
     sync.send_metrics()  # nothing new: no POST
-    recovery_lines = lines(caplog.records, mark)
+    recovery_lines = app_log_lines(caplog.records, mark)
 
     assert client.metrics.collect() is None  # everything counted was accepted
     delivered = server.accepted_counts()
@@ -231,7 +222,7 @@ def test_no_count_is_lost(
 
 def test_counts_survive_a_long_outage_in_bounded_memory(
     server: FakeUnleashServer,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     figures: Figures,
 ) -> None:
     """Hundreds of failed sends: the unsent counts are one set of counters per flag (memory
@@ -287,13 +278,13 @@ def toggles(post: Any) -> dict[str, Any]:
 
 
 def error_lines(records: list[logging.LogRecord], since: int) -> list[str]:
-    return [r.getMessage() for r in lines(records, since) if r.levelno >= logging.ERROR]
+    return [r.getMessage() for r in app_log_lines(records, since) if r.levelno >= logging.ERROR]
 
 
 def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Counts of 5,000 distinct names (over 400 KB as one body, which Unleash answers 413)
@@ -331,7 +322,7 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
     sync.send_metrics()
     assert server.accepted_counts() == work.expected
     assert len(server.metrics_posts()) == len(posts) + 1  # 1,000 names fit one body
-    assert lines(caplog.records, 0) == []
+    assert app_log_lines(caplog.records, 0) == []
     sizes = [post.size for post in posts]
     figures.add(
         "metrics",
@@ -352,7 +343,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
     code: int,
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -369,7 +360,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
         "Unleash metrics: dropped 120 evaluations (yes + no) and 30 variant counts of 4 "
         f"flags: the server refused them (HTTP {code}); they will not be sent again"
     ]
-    assert [r.levelno for r in lines(caplog.records, mark)] == [logging.ERROR]
+    assert [r.levelno for r in app_log_lines(caplog.records, mark)] == [logging.ERROR]
     assert client.metrics.collect() is None  # handled: never sent again
     assert scheduler.interval("metrics") == INTERVAL  # the server answered: no backoff
 
@@ -379,7 +370,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
     sync.send_metrics()  # nothing new: no POST
     assert server.accepted_counts() == delivered
     assert len(server.metrics_posts()) == 2
-    assert lines(caplog.records, mark) == []
+    assert app_log_lines(caplog.records, mark) == []
     figures.add(
         "metrics",
         fault=f"HTTP {code} to one body",
@@ -396,7 +387,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
 
 def test_a_refused_part_does_not_block_the_other_parts(
     server: FakeUnleashServer,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Of the bodies a burst is split into, the second is refused: its counts are dropped,
@@ -431,7 +422,7 @@ def test_a_refused_part_does_not_block_the_other_parts(
 def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothing(
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A proxy refusing bodies over 30 KB: each 413 halves the size of the bodies made (the
@@ -458,12 +449,12 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
     assert server.accepted_counts() == work.expected
     assert client.metrics.collect() is None
     budget = metrics_module.BODY_BUDGET
-    assert [r.getMessage() for r in lines(caplog.records, 0)] == [
+    assert [r.getMessage() for r in app_log_lines(caplog.records, 0)] == [
         f"Unleash metrics: the server refused a body of at most {size:,} bytes (HTTP 413); "
         f"sending bodies of at most {size // 2:,} bytes from now on"
         for size in (budget, budget // 2)
     ]
-    assert [r.levelno for r in lines(caplog.records, 0)] == [logging.WARNING] * 2
+    assert [r.levelno for r in app_log_lines(caplog.records, 0)] == [logging.WARNING] * 2
     figures.add(
         "metrics",
         fault=f"{BURST:,} distinct names, a proxy refusing bodies over 30,000 bytes",
@@ -480,7 +471,7 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
 
 def test_a_long_run_of_parts_resumes_where_it_stopped(
     server: FakeUnleashServer,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Capped at 2 POSTs per send, the names evaluated again before every send do not
@@ -507,7 +498,7 @@ def test_a_long_run_of_parts_resumes_where_it_stopped(
 
 def test_a_flag_with_more_variants_than_a_body_holds_is_split(
     server: FakeUnleashServer,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """1,000 variants of 120-character names (about 130 KB of counts for one flag) go out in
@@ -535,12 +526,12 @@ def test_a_flag_with_more_variants_than_a_body_holds_is_split(
         assert entry["yes"] + entry["no"] == sum(entry["variants"].values()) > 0
     assert server.accepted_counts() == expected
     assert client.metrics.collect() is None
-    assert lines(caplog.records, 0) == []
+    assert app_log_lines(caplog.records, 0) == []
 
 
 def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
     server: FakeUnleashServer,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server.max_body_bytes = UNLEASH_BODY_LIMIT
@@ -568,7 +559,7 @@ def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
 
 def test_one_send_of_many_parts_keeps_to_its_time_budget(
     server: FakeUnleashServer,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
 ) -> None:
     """The budget covers the whole send, not each POST: a slow first part leaves the second
     only what remains; the parts not sent go out with the next send, once."""

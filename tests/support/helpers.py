@@ -60,6 +60,14 @@ def messages(records: Iterable[logging.LogRecord], level: int | None = None,
             if r.name == logger and (level is None or r.levelno == level)]
 
 
+def app_log_lines(records: list[logging.LogRecord], since: int = 0) -> list[logging.LogRecord]:
+    """What an application logging at INFO would see (of ``records[since:]``): ours at INFO
+    and up, and any other library's warnings (urllib3's retries included)."""
+    return [r for r in records[since:]
+            if r.levelno >= logging.WARNING
+            or (r.name == "unleash_lite" and r.levelno >= logging.INFO)]
+
+
 def full_text(record: logging.LogRecord) -> str:
     """Everything a handler could print for a record: message, exception and stack."""
     return logging.Formatter("%(name)s %(levelname)s %(message)s").format(record) + " " + repr(

@@ -534,7 +534,6 @@ class FakeUnleashServer:
         with contextlib.suppress(OSError):  # the client may go away mid-answer
             reply(exchange)
 
-
     def _admin(self, exchange: Exchange, route: str) -> None:
         if exchange.method == "PUT" and route == "/_admin/payload":
             self.payload = exchange.body
