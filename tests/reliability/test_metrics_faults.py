@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.clients import ClientFactory
+from tests.support.doubles import StubScheduler
 from tests.support.helpers import app_log_lines, full_text
 from tests.support.payloads import feature, payload, variants
 from tests.support.server import (
@@ -36,6 +37,7 @@ from tests.support.server import (
 )
 from unleash_lite import UnleashClient
 from unleash_lite.sync import metrics as metrics_module
+from unleash_lite.sync.synchronizer import Synchronizer
 
 from .conftest import Figures
 
@@ -277,6 +279,17 @@ def toggles(post: Any) -> dict[str, Any]:
     return dict(post.body["bucket"]["toggles"])
 
 
+def split_client(
+    make_client: ClientFactory, url: str
+) -> tuple[UnleashClient, Synchronizer, StubScheduler]:
+    """An initialized client with the timeout of the split tests, its synchronizer and its
+    scheduler."""
+    client, scheduler = make_client.stubbed(url, request_timeout=SPLIT_TIMEOUT)
+    client.initialize_client()
+    assert client._sync is not None
+    return client, client._sync, scheduler
+
+
 def error_lines(records: list[logging.LogRecord], since: int) -> list[str]:
     return [r.getMessage() for r in app_log_lines(records, since) if r.levelno >= logging.ERROR]
 
@@ -292,10 +305,7 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
     and old names arrive too."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, scheduler = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, scheduler = split_client(make_client, server.url)
     work = Workload(client)
     work.run(20)
     evaluate_unknown(work, burst_names(BURST))
@@ -347,10 +357,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client, scheduler = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, scheduler = split_client(make_client, server.url)
     work = Workload(client)
     refused = work.run(30)  # 120 evaluations of 4 flags, 30 of them with a variant
     server.metrics.then(status(code))
@@ -394,10 +401,7 @@ def test_a_refused_part_does_not_block_the_other_parts(
     every other body is delivered in the same send, and nothing is sent twice."""
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     server.metrics.then(accept(), status(400))
-    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, _ = split_client(make_client, server.url)
     work = Workload(client)
     evaluate_unknown(work, burst_names(BURST))
     mark = len(caplog.records)
@@ -430,10 +434,7 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
     MAX_POSTS_PER_SEND POSTs, the rest follows with the next sends."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = 30_000
-    client, scheduler = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, scheduler = split_client(make_client, server.url)
     work = Workload(client)
     evaluate_unknown(work, burst_names(BURST))
     per_send = []
@@ -478,10 +479,7 @@ def test_a_long_run_of_parts_resumes_where_it_stopped(
     starve the ones behind them: each send starts where the previous one stopped."""
     monkeypatch.setattr(metrics_module, "MAX_POSTS_PER_SEND", 2)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, _ = split_client(make_client, server.url)
     work = Workload(client)
     names = burst_names(BURST)
     evaluate_unknown(work, names)
@@ -508,10 +506,7 @@ def test_a_flag_with_more_variants_than_a_body_holds_is_split(
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     names = [f"variant-{index:04d}-".ljust(120, "v") for index in range(1_000)]
     server.payload = payload(feature("many", variants=variants(*names, weight=1)))
-    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, _ = split_client(make_client, server.url)
     expected: Counter[tuple[str, str]] = Counter()
     for user in range(20_000):
         chosen = client.get_variant("many", {"userId": str(user)})
@@ -535,10 +530,7 @@ def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, _ = split_client(make_client, server.url)
     work = Workload(client)
     work.run(10)
     enormous_name = "n" * UNLEASH_BODY_LIMIT
