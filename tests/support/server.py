@@ -1,5 +1,5 @@
-"""``FakeUnleashServerServer``: the one stand-in for the Unleash control service in every suite
-(not to be confused with ``unleash_lite.testing.FakeUnleashServer``, the public test double of the
+"""``FakeUnleashServer``: the one stand-in for the Unleash control service in every suite
+(not to be confused with ``unleash_lite.testing.FakeUnleash``, the public test double of the
 client). A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer``, port 0), not a mock of
 ``requests``.
 
@@ -9,8 +9,9 @@ Each endpoint (flags GET, registration POST, metrics POST) answers from its own
 what a real network does: answer late, answer part of a body, reset the connection, stream
 an enormous (or gzip-bombed) body, or hang until released. Every request is recorded,
 and the metrics the server *accepted* are summed, so tests compare them with the
-evaluations made. ``max_body_bytes`` refuses larger request bodies with 413 before any
-script runs, as Unleash's JSON body parser does (its limit is 100 KB, :data:`UNLEASH_BODY_LIMIT`).
+evaluations made. Before any script runs, ``token`` answers 401 to a request without that
+Authorization, as Unleash does, and ``max_body_bytes`` answers 413 to a larger request body,
+as Unleash's JSON body parser does (its limit is 100 KB, :data:`UNLEASH_BODY_LIMIT`).
 
 ``PUT /_admin/payload`` (outside the API, not recorded) replaces the payload, so another
 process (a forked child, a worker) can change what the server serves.
@@ -360,6 +361,8 @@ class FakeUnleashServer:
     keep_feature_gets: bool = True  # False: only count them (a soak makes thousands)
     tls: tuple[str, str] | None = None  # (certificate file, key file): serve HTTPS
     max_body_bytes: int | None = None  # a longer request body is answered 413, not scripted
+    token: str | None = None  # set: another Authorization is answered 401, as Unleash does
+    echo_token: bool = False  # the 401 quotes the token it got, as some proxies do
 
     def __post_init__(self) -> None:
         self.features = Script(serve_payload())
@@ -514,6 +517,19 @@ class FakeUnleashServer:
             if self.keep_feature_gets or not is_get:
                 self.requests.append(record)
         exchange = Exchange(handler, self, method, handler.path, record.headers, data)
+        if self.token is not None and record.header("Authorization") != self.token:
+            said = (
+                f"Invalid token {record.header('Authorization')}"
+                if self.echo_token
+                else "Invalid token"
+            )
+            with contextlib.suppress(OSError):
+                exchange.send(
+                    401,
+                    json.dumps({"message": said}).encode(),
+                    {"Content-Type": "application/json"},
+                )
+            return
         if self.max_body_bytes is not None and len(raw) > self.max_body_bytes:
             with contextlib.suppress(OSError):
                 exchange.send(413, b'{"message": "request entity too large"}')
@@ -525,7 +541,7 @@ class FakeUnleashServer:
         elif method == "POST" and route == "/api/client/metrics":
             script = self.metrics
         else:
-            exchange.send(404, b'{"message": "no such route"}')
+            exchange.send(404, b"{}")  # no message for clients to quote: their own words show
             return
         reply = script.next()
         # The server keeps a metrics body when it decides to answer 2xx, whether or not the
@@ -539,7 +555,7 @@ class FakeUnleashServer:
             self.payload = exchange.body
             exchange.send(204)
         else:
-            exchange.send(404, b'{"message": "no such route"}')
+            exchange.send(404, b"{}")
 
 
 def _answers_2xx(reply: Reply) -> bool:
