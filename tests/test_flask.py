@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tests.forking import run_in_child
+from tests.support.helpers import free_port
 from tests.support.payloads import constraint, feature, payload, strategy, variant
 from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import Context, UnleashClient
@@ -336,9 +336,7 @@ def test_an_app_loaded_before_a_fork_keeps_following_the_server_in_the_child(
 def test_a_server_that_is_down_delays_start_up_and_breaks_nothing(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     started = time.monotonic()
     app, _ = make_app(
         {

@@ -181,6 +181,24 @@ def reset() -> Reply:
     return reply
 
 
+def hang_up() -> Reply:
+    """Read the request, then close the connection without a word (no reset)."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.close()
+
+    return reply
+
+
+def silence() -> Reply:
+    """Read the request, keep the connection open and say nothing until the server stops."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.server.stopping.wait()
+
+    return reply
+
+
 def truncated(data: bytes, keep: float = 0.5) -> Reply:
     """200 announcing ``len(data)`` bytes, sending only a part, then closing."""
 
