@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import TOKEN, FakeUnleashServer
+from tests.support.clients import new_client
+from tests.support.server import FakeUnleashServer
 from unleash_lite import UnleashClient
+from unleash_lite.config import DEFAULT_REFRESH_INTERVAL, DEFAULT_REQUEST_RETRIES
 
 from .harness import evaluate, evaluations
 
@@ -39,13 +41,12 @@ def fake() -> Iterator[FakeUnleashServer]:
 def client(fake: FakeUnleashServer, tmp_path: Any) -> Iterator[UnleashClient]:
     """The parent's client: initialized, registration on, metrics every 60 s."""
     global _client
-    _client = UnleashClient(
-        url=fake.url,
+    _client = new_client(
+        fake.url,
+        tmp_path / "cache",
         app_name="multiprocessing-app",
-        custom_headers={"Authorization": TOKEN},
-        metrics_interval=60,
-        request_timeout=2,
-        cache_directory=str(tmp_path / "cache"),
+        request_retries=DEFAULT_REQUEST_RETRIES,
+        refresh_interval=DEFAULT_REFRESH_INTERVAL,
     )
     _client.initialize_client()
     try:

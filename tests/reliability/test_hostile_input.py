@@ -25,7 +25,7 @@ import os
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.doubles import DictCache, StubScheduler
+from tests.support.clients import ClientFactory
+from tests.support.doubles import DictCache
 from tests.support.helpers import full_text
-from tests.support.payloads import encode, etag_of, feature, payload
+from tests.support.payloads import constraint, encode, etag_of, feature, payload
 from tests.support.server import (
     PAYLOAD_A,
     PAYLOAD_B,
@@ -47,6 +48,7 @@ from tests.support.server import (
 )
 from unleash_lite import FileCache, UnleashClient
 from unleash_lite.cache import ETAG, FEATURES_URL
+from unleash_lite.config import DEFAULT_REQUEST_RETRIES
 
 from .conftest import Figures
 
@@ -60,26 +62,15 @@ LIMIT = 1024 * 1024
 
 
 @pytest.fixture
-def client_of(tmp_path: Path) -> Iterator[Callable[..., UnleashClient]]:
-    clients: list[UnleashClient] = []
-
-    def make(url: str, **options: Any) -> UnleashClient:
-        settings_: dict[str, Any] = {
-            "custom_headers": {"Authorization": TOKEN},
-            "cache_directory": str(tmp_path / "c"),
-            "scheduler": StubScheduler(),
-            "request_timeout": 2,
-            "disable_metrics": True,
-            "disable_registration": True,
-        }
-        settings_.update(options)
-        client = UnleashClient(url, "hostile-app", **settings_)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.destroy()
+def client_of(make_client: ClientFactory) -> Callable[..., UnleashClient]:
+    """Clients on a stub scheduler, metrics and registration off."""
+    make_client.with_defaults(
+        app_name="hostile-app",
+        request_retries=DEFAULT_REQUEST_RETRIES,
+        disable_metrics=True,
+        disable_registration=True,
+    )
+    return lambda url, **options: make_client.stubbed(url, **options)[0]
 
 
 # -- fuzzed bodies over HTTP -----------------------------------------------------------------
@@ -174,21 +165,6 @@ def test_any_body_leaves_the_poller_running_and_the_client_answering(
 # -- fuzzed contexts against every operator, timed -------------------------------------------
 
 
-def constraint(
-    name: str,
-    operator: str,
-    values: list[str] | None = None,
-    value: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    raw: dict[str, Any] = {"contextName": name, "operator": operator, **extra}
-    if values is not None:
-        raw["values"] = values
-    if value is not None:
-        raw["value"] = value
-    return raw
-
-
 def gated(
     name: str,
     *constraints: dict[str, Any],
@@ -207,8 +183,8 @@ def gated(
 
 OPERATOR_FLAGS = payload(
     gated("in", constraint("userId", "IN", ["1", "2", "ü"])),
-    gated("not-in-ci", constraint("tenant", "NOT_IN", ["A"], caseInsensitive=True)),
-    gated("contains-ci", constraint("email", "STR_CONTAINS", ["@EXAMPLE"], caseInsensitive=True)),
+    gated("not-in-ci", constraint("tenant", "NOT_IN", ["A"], case_insensitive=True)),
+    gated("contains-ci", constraint("email", "STR_CONTAINS", ["@EXAMPLE"], case_insensitive=True)),
     gated("starts", constraint("email", "STR_STARTS_WITH", ["admin"], inverted=True)),
     gated("ends", constraint("email", "STR_ENDS_WITH", [".no", ".se"])),
     *(
@@ -222,7 +198,7 @@ OPERATOR_FLAGS = payload(
         for op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT")
     ),
     gated("regex", constraint("email", "REGEX", value=r"^[\w.+-]+@([\w-]+\.)+\w+$")),
-    gated("regex-ci", constraint("name", "REGEX", value="(a+)+$", caseInsensitive=True)),
+    gated("regex-ci", constraint("name", "REGEX", value="(a+)+$", case_insensitive=True)),
     gated("cidr", constraint("remoteAddress", "IN_CIDR", ["10.0.0.0/8", "2001:db8::/32"])),
     gated(
         "rollout",
@@ -444,15 +420,13 @@ HOSTILE_PATTERNS = [
 ]
 
 
-def regex_client(pattern: str, **extra: Any) -> UnleashClient:
+def regex_client(pattern: str) -> UnleashClient:
     return UnleashClient(
         "",
         "regex",
         bootstrap=payload(
-            gated("re", constraint("name", "REGEX", value=pattern, **extra)),
-            gated(
-                "re-inverted", constraint("name", "REGEX", value=pattern, inverted=True, **extra)
-            ),
+            gated("re", constraint("name", "REGEX", value=pattern)),
+            gated("re-inverted", constraint("name", "REGEX", value=pattern, inverted=True)),
         ),
     )
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.forking import run_in_child
+from tests.support.clients import new_client
 from tests.support.doubles import StubScheduler
 from tests.support.helpers import wait_for
 from tests.support.payloads import encode, etag_of, feature, payload, variants
@@ -38,6 +39,7 @@ from tests.support.server import (
 )
 from unleash_lite import FileCache, InstanceAllowType, UnleashClient
 from unleash_lite.cache import ETAG, FEATURES_URL
+from unleash_lite.config import DEFAULT_REQUEST_RETRIES
 
 from .conftest import Figures
 
@@ -225,14 +227,12 @@ def by_connection(records: list[Any], connection: str) -> list[Any]:
 
 def forking_client(server: FakeUnleashServer, tmp_path: Path, **options: Any) -> UnleashClient:
     settings: dict[str, Any] = {
-        "custom_headers": {"Authorization": TOKEN},
+        "app_name": "forking-app",
         "refresh_interval": 0.1,
-        "metrics_interval": 60,
-        "cache_directory": str(tmp_path / "cache"),
         "request_timeout": 5,
+        "request_retries": DEFAULT_REQUEST_RETRIES,
     }
-    settings.update(options)
-    return UnleashClient(server.url, "forking-app", **settings)
+    return new_client(server.url, tmp_path / "cache", **{**settings, **options})
 
 
 def test_fork_during_a_refresh(server: FakeUnleashServer, tmp_path: Path, figures: Figures) -> None:

@@ -27,11 +27,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def new_client(url: str, cache_directory: Path | str, token: str = TOKEN,
+def new_client(url: str, cache_directory: Path | str | None = None, token: str = TOKEN,
                **options: Any) -> UnleashClient:
-    """A client for ``url`` with the test defaults; ``options`` override them."""
-    settings: dict[str, Any] = {**DEFAULTS, "custom_headers": {"Authorization": token},
-                                "cache_directory": str(cache_directory)}
+    """A client for ``url`` with the test defaults; ``options`` override them. Without a
+    ``cache_directory``, pass a ``cache`` (a ``DictCache``): the default directory is the
+    user's own."""
+    settings: dict[str, Any] = {**DEFAULTS, "custom_headers": {"Authorization": token}}
+    if cache_directory is not None:
+        settings["cache_directory"] = str(cache_directory)
     settings.update(options)
     return UnleashClient(url, settings.pop("app_name"), **settings)
 

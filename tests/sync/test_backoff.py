@@ -14,6 +14,7 @@ import responses
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from tests.support.clients import new_client
 from tests.support.doubles import DictCache, StubScheduler
 from tests.support.helpers import full_text, messages
 from tests.support.payloads import body_of, feature, payload
@@ -46,12 +47,10 @@ def client_with_stub(**options: Any) -> tuple[UnleashClient, StubScheduler]:
     runs by itself; the test calls ``client._sync.poll()``."""
     scheduler = StubScheduler()
     settings: dict[str, Any] = {
-        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": INTERVAL,
-        "metrics_interval": 5, "cache": DictCache(), "scheduler": scheduler,
-        "request_retries": 0, "request_timeout": 5,
+        "app_name": "backoff-app", "refresh_interval": INTERVAL, "metrics_interval": 5,
+        "cache": DictCache(), "scheduler": scheduler, "request_timeout": 5,
     }
-    settings.update(options)
-    return UnleashClient(URL, "backoff-app", **settings), scheduler
+    return new_client(URL, **{**settings, **options}), scheduler
 
 
 def poll(client: UnleashClient) -> None:

@@ -12,11 +12,13 @@ import pytest
 import requests
 import responses
 
+from tests.support.clients import new_client
 from tests.support.doubles import DictCache, StubScheduler
 from tests.support.helpers import frequent_thread_switches, messages, wait_for
 from tests.support.payloads import body_of, feature, payload, variants
 from tests.support.server import FEATURES, METRICS, REGISTER, TOKEN, URL, FakeUnleashServer
 from unleash_lite import UnleashClient
+from unleash_lite.config import DEFAULT_REQUEST_TIMEOUT
 from unleash_lite.sync import metrics as metrics_module
 from unleash_lite.sync.metrics import MetricsRegistry, current_value
 from unleash_lite.sync.scheduler import ThreadRunner
@@ -38,12 +40,11 @@ def metric_bodies(mocked: responses.RequestsMock) -> list[dict[str, Any]]:
 
 def stub_client(**options: Any) -> UnleashClient:
     settings: dict[str, Any] = {
-        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": 30,
-        "metrics_interval": 30, "cache": DictCache(), "scheduler": StubScheduler(),
-        "request_retries": 0, "bootstrap": FLAGS,
+        "app_name": "metrics-app", "metrics_interval": 30, "cache": DictCache(),
+        "scheduler": StubScheduler(), "request_timeout": DEFAULT_REQUEST_TIMEOUT,
+        "bootstrap": FLAGS,
     }
-    settings.update(options)
-    return UnleashClient(URL, "metrics-app", **settings)
+    return new_client(URL, **{**settings, **options})
 
 
 def send(client: UnleashClient) -> None:
