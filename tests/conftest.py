@@ -1,30 +1,22 @@
-"""Suite-wide settings and fixtures (the helpers they use are in ``tests/support``).
-
-Hypothesis: no per-example deadline (CI machines are shared and slow ones would fail on time,
-not on answers; tests that promise speed measure it themselves), and with CI=true a fixed
-seed, so a CI run is reproducible while local runs keep exploring new examples.
+"""Suite-wide settings and fixtures (the helpers they use are in ``tests/support``): the
+Hypothesis profile of ``tests/support/fuzz.py``, a fake Unleash server, a client factory, and
+no client left running after its test.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 
 from tests.support.clients import ClientFactory
+from tests.support.fuzz import PROFILE
 from tests.support.helpers import stopping_leftover_clients
 from tests.support.server import FakeUnleashServer
 
-settings.register_profile(
-    "unleash_lite",
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=os.environ.get("CI", "").lower() == "true",
-)
-settings.load_profile("unleash_lite")
+settings.load_profile(PROFILE)
 
 
 @pytest.fixture

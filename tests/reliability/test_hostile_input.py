@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.clients import ClientFactory
 from tests.support.doubles import DictCache
+from tests.support.fuzz import FUZZ
 from tests.support.helpers import full_text
 from tests.support.payloads import constraint, encode, etag_of, feature, payload
 from tests.support.server import (
@@ -52,12 +53,6 @@ from unleash_lite.config import DEFAULT_REQUEST_RETRIES
 
 from .conftest import Figures
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 LIMIT = 1024 * 1024
 
 

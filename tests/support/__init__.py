@@ -8,6 +8,8 @@
   defaults (the ``make_client`` fixture of ``tests/conftest.py``);
 * ``doubles``: ``DictCache`` (a user cache) and ``StubScheduler`` (a scheduler that runs
   nothing by itself);
-* ``helpers``: ``wait_for``, ``free_port``, ``messages``, ``full_text``,
-  ``frequent_thread_switches``, ``stopping_leftover_clients``.
+* ``helpers``: ``wait_for``, ``free_port``, ``messages``, ``full_text``, ``app_log_lines``,
+  ``frequent_thread_switches``, ``stopping_leftover_clients``, ``stop_without_flush``;
+* ``fuzz``: the suite's Hypothesis profile and ``FUZZ``, the settings of thorough property
+  tests.
 """

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from unleash_lite import UnleashClient
 
-
 def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01,
              message: str | Callable[[], str] = "condition") -> Any:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds
