@@ -75,18 +75,25 @@ def alternating() -> Reply:
     return reply
 
 
-def _writer(url: str, directory: str, start: Any, results: Any) -> None:
-    start.wait(30)
-    client = UnleashClient(
+def shared_cache_client(url: str, directory: str, **options: Any) -> UnleashClient:
+    """A client of the shared cache directory, polled by hand: no metrics, no registration."""
+    return new_client(
         url,
-        "shared-cache",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=directory,
+        directory,
+        app_name="shared-cache",
         scheduler=StubScheduler(),
         disable_metrics=True,
         disable_registration=True,
         request_timeout=5,
-        multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        request_retries=DEFAULT_REQUEST_RETRIES,
+        **options,
+    )
+
+
+def _writer(url: str, directory: str, start: Any, results: Any) -> None:
+    start.wait(30)
+    client = shared_cache_client(
+        url, directory, multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW
     )
     client.initialize_client()
     assert client._sync is not None
@@ -156,15 +163,7 @@ def test_processes_sharing_a_cache_directory_never_read_a_torn_file(
 ) -> None:
     server.features.always(alternating())
     directory = str(tmp_path / "shared")
-    seed = UnleashClient(
-        server.url,
-        "shared-cache",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=directory,
-        scheduler=StubScheduler(),
-        disable_metrics=True,
-        disable_registration=True,
-    )
+    seed = shared_cache_client(server.url, directory)
     seed.initialize_client()  # the file exists before the readers start
     seed.destroy()
     context = multiprocessing.get_context("fork")
