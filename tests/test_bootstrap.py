@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 import pytest
 
-from tests.engine.payloads import delta, feature, feature_updated, payload
+from tests.support.payloads import delta, feature, feature_updated, payload
 from unleash_lite.bootstrap import load_bootstrap, require_bootstrap
 
 FLAGS = payload(feature("a"), feature("b", enabled=False))

@@ -17,7 +17,7 @@ import requests
 import responses
 from responses import matchers
 
-from tests.engine.payloads import feature, payload
+from tests.support.payloads import feature, payload
 from unleash_lite import BaseCache, FileCache, MemoryCache, UnleashClient
 from unleash_lite import cache as cache_module
 from unleash_lite.cache import ETAG, FEATURES_URL

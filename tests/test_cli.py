@@ -5,21 +5,18 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.engine.payloads import (
+from tests.support.helpers import free_port
+from tests.support.payloads import (
     bucket,
     constraint,
     dependency,
@@ -29,6 +26,8 @@ from tests.engine.payloads import (
     strategy,
     variant,
 )
+from tests.support.server import FakeUnleashServer
+from tests.support.server import body as answer_with_body
 from unleash_lite import __version__
 from unleash_lite.cli import (
     DEMO_CONTEXTS,
@@ -646,60 +645,11 @@ def test_validate_not_a_payload_is_a_problem(
 # -- fetch, against a real HTTP server on 127.0.0.1 -------------------------------------------
 
 
-class FakeUnleash:
-    """An HTTP server answering ``/api/client/features`` like Unleash, in a thread."""
-
-    def __init__(self) -> None:
-        self.features = json.loads(json.dumps(BUNDLED))
-        self.body: str | None = None  # overrides the features payload (garbage tests)
-        self.echo = False  # a 401 quotes the token it got, as some proxies do
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests.append((self.path, dict(self.headers)))
-                if self.headers.get("Authorization") != TOKEN:
-                    said = (
-                        f"Invalid token {self.headers.get('Authorization')}"
-                        if (server.echo)
-                        else "Invalid token"
-                    )
-                    self.answer(401, json.dumps({"message": said}))
-                elif urlsplit(self.path).path == "/api/client/features":
-                    self.answer(200, server.body or json.dumps(server.features))
-                else:
-                    self.answer(404, "{}")
-
-            def answer(self, status: int, body: str) -> None:
-                encoded = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(encoded)))
-                self.end_headers()
-                self.wfile.write(encoded)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
-def server() -> Iterator[FakeUnleash]:
-    fake = FakeUnleash()
-    yield fake
-    fake.close()
+def server() -> Iterator[FakeUnleashServer]:
+    """The fake Unleash server with the bundled flags, refusing any token but ``TOKEN``."""
+    with FakeUnleashServer(payload=json.loads(json.dumps(BUNDLED)), token=TOKEN) as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)
@@ -711,7 +661,7 @@ def _private_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_fetch_writes_the_servers_flags_atomically(
-    server: FakeUnleash, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: FakeUnleashServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "out" / "flags.json"
     done = run(capsys, "fetch", "--url", server.url, "--token", TOKEN, "-o", str(output))
@@ -722,22 +672,22 @@ def test_fetch_writes_the_servers_flags_atomically(
     assert output.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in output.parent.iterdir()) == ["flags.json"]  # no temp left
     assert not (tmp_path / "xdg-cache").exists()  # nothing in the user's cache directory
-    path, headers = server.requests[-1]
-    assert path == "/api/client/features"
-    assert headers["Authorization"] == TOKEN
+    request = server.requests[-1]
+    assert request.path == "/api/client/features"
+    assert request.header("Authorization") == TOKEN
     # The file is a bootstrap the other commands read.
     assert run(capsys, "validate", str(output)).code == 0
     assert run(capsys, "eval", "pricing-page", "--bootstrap", str(output)).code == 0
 
 
 def test_fetch_json_project_and_token_from_the_environment(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("UNLEASH_API_TOKEN", TOKEN)
-    server.features["features"] = server.features["features"][:2]
+    server.payload["features"] = server.payload["features"][:2]
     output = tmp_path / "flags.json"
     output.write_text("old", encoding="utf-8")
     done = run(
@@ -751,7 +701,7 @@ def test_fetch_json_project_and_token_from_the_environment(
         "flags": 2,
         "segments": 1,
     }
-    assert server.requests[-1][0] == "/api/client/features?project=shop"
+    assert server.requests[-1].path == "/api/client/features?project=shop"
     assert len(json.loads(output.read_text(encoding="utf-8"))["features"]) == 2
 
 
@@ -776,11 +726,12 @@ def test_fetch_failures_exit_5_with_one_clear_line(
     url_suffix: str,
     body: str | None,
     reason: str,
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server.body = body
+    if body is not None:
+        server.features.always(answer_with_body(body))
     url = server.url.removesuffix("/api") + url_suffix
     output = tmp_path / "flags.json"
     argv = ["fetch", "--url", url, "-o", str(output)] + (["--token", token] if token else [])
@@ -795,10 +746,7 @@ def test_fetch_failures_exit_5_with_one_clear_line(
 
 
 def test_fetch_when_nothing_listens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/api"
+    url = f"http://127.0.0.1:{free_port()}/api"
     done = run(capsys, "fetch", "--url", url, "--token", TOKEN, "-o", str(tmp_path / "f.json"))
     assert done.code == 5
     assert done.err == (
@@ -808,9 +756,9 @@ def test_fetch_when_nothing_listens(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_fetch_never_shows_the_token_even_when_the_server_echoes_it(
-    server: FakeUnleash, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: FakeUnleashServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.echo = True
+    server.echo_token = True
     wrong = TOKEN + "-wrong"
     done = run(capsys, "fetch", "--url", server.url, "--token", wrong, "-o", "f.json")
     assert done.code == 5
@@ -824,7 +772,7 @@ def test_fetch_never_shows_the_token_even_when_the_server_echoes_it(
 
 
 def test_fetch_to_an_unwritable_place_exits_4(
-    server: FakeUnleash, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: FakeUnleashServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     done = run(capsys, "fetch", "--url", server.url, "--token", TOKEN, "-o", str(tmp_path))
     assert done.code == 4
@@ -832,7 +780,7 @@ def test_fetch_to_an_unwritable_place_exits_4(
 
 
 def test_eval_and_explain_against_a_server(
-    server: FakeUnleash, capsys: pytest.CaptureFixture[str]
+    server: FakeUnleashServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     done = run(capsys, "eval", "pricing-page", "--url", server.url, "--token", TOKEN, "--json")
     assert (done.code, done.json()["enabled"], done.json()["source"]) == (0, True, server.url)

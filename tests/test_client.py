@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from tests.dict_cache import DictCache
-from tests.engine.payloads import (
+from tests.support.doubles import DictCache
+from tests.support.payloads import (
     bucket,
     constraint,
     delta,

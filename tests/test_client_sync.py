@@ -1,6 +1,6 @@
 """``UnleashClient`` with the sync layer: start-up, disk cache, fork, threads.
 
-Runs against ``FakeUnleash``, a real HTTP server on 127.0.0.1 (no ``responses``), so the
+Runs against ``FakeUnleashServer``, a real HTTP server on 127.0.0.1 (no ``responses``), so the
 requests, the scheduler threads and the fork are the real ones.
 """
 
@@ -13,7 +13,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +21,11 @@ import pytest
 import requests
 
 from tests.forking import run_in_child
-from tests.sync import (
-    TOKEN,
-    DictCache,
-    FakeUnleash,
-    body_of,
-    etag_of,
-    feature,
-    free_port,
-    frequent_thread_switches,
-    messages,
-    payload,
-    variants,
-    wait_for,
-)
+from tests.support.clients import ClientFactory
+from tests.support.doubles import DictCache
+from tests.support.helpers import free_port, frequent_thread_switches, messages, wait_for
+from tests.support.payloads import body_of, etag_of, feature, payload, variants
+from tests.support.server import TOKEN, FakeUnleashServer, hang, serve_payload, status
 from unleash_lite import BaseCache, FileCache, UnleashClient, UnleashEventType
 from unleash_lite._files import read_json, write_json_atomic
 from unleash_lite.cache import ETAG, FEATURES_URL
@@ -47,30 +38,14 @@ BOOT = payload(feature("from-bootstrap"))
 
 
 @pytest.fixture
-def server() -> Iterator[FakeUnleash]:
-    with FakeUnleash(payload=FLAGS) as fake:
-        yield fake
+def server(server: FakeUnleashServer) -> FakeUnleashServer:
+    server.payload = FLAGS
+    return server
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., UnleashClient]]:
-    """Build clients that are destroyed at the end of the test, whatever happens."""
-    clients: list[UnleashClient] = []
-
-    def make(url: str, app_name: str = "shop", **options: Any) -> UnleashClient:
-        settings: dict[str, Any] = {
-            "custom_headers": {"Authorization": TOKEN}, "refresh_interval": 30,
-            "metrics_interval": 60, "cache_directory": str(tmp_path / "cache"),
-            "request_timeout": 2, "request_retries": 0,
-        }
-        settings.update(options)
-        client = UnleashClient(url, app_name, **settings)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.destroy()
+def make_client(make_client: ClientFactory) -> ClientFactory:
+    return make_client.with_defaults(app_name="shop")
 
 
 def unreachable_url() -> str:
@@ -85,7 +60,7 @@ def warnings_about(records: list[logging.LogRecord], *words: str) -> list[str]:
 
 
 def test_initialize_client_returns_with_the_flags_ready(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     client = make_client(server.url)
     assert not client.is_ready() and not client.is_enabled("alpha")
     client.initialize_client()
@@ -96,8 +71,9 @@ def test_initialize_client_returns_with_the_flags_ready(
 
 
 def test_initialize_client_with_a_hanging_server_returns_after_the_timeout(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
-    server.hang = True  # the handler waits (up to 10 s) for server.release
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
+    release = threading.Event()
+    server.features.always(hang(release, serve_payload()))  # waits for release (or the end)
     client = make_client(server.url, request_timeout=0.3)
     started = time.monotonic()
     client.initialize_client()
@@ -109,30 +85,30 @@ def test_initialize_client_with_a_hanging_server_returns_after_the_timeout(
     assert client.is_enabled("alpha", fallback_function=lambda name, ctx: True) is True
     assert client.get_variant("gamma") == {"name": "disabled", "enabled": False,
                                            "feature_enabled": False}
-    server.release.set()
+    release.set()
 
 
 NO_FLAGS = "has no flags yet"
 
 
 def test_one_warning_when_the_first_fetch_fails_and_nothing_else_has_flags(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture) -> None:
-    server.features_status = 503
+    server.features.always(status(503, b"{}"))
     client = make_client(server.url, refresh_interval=0.05)
     client.initialize_client()
     assert len(warnings_about(caplog.records, NO_FLAGS)) == 1
-    server.features_status = None
+    server.features.always(serve_payload())
     assert client.wait_until_ready(10)
     assert len(warnings_about(caplog.records, NO_FLAGS)) == 1
 
 
 @pytest.mark.parametrize("source", ["fetch", "bootstrap", "cache"])
 def test_no_such_warning_when_flags_are_there(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture, source: str) -> None:
     if source != "fetch":
-        server.features_status = 503
+        server.features.always(status(503, b"{}"))
     options: dict[str, Any] = {}
     if source == "bootstrap":
         options["bootstrap"] = BOOT
@@ -145,7 +121,7 @@ def test_no_such_warning_when_flags_are_there(
 
 
 def test_a_second_initialize_client_warns_and_does_nothing(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture) -> None:
     client = make_client(server.url)
     client.initialize_client()
@@ -161,7 +137,7 @@ def test_a_second_initialize_client_warns_and_does_nothing(
 
 
 def test_context_manager_initializes_and_destroys(
-        server: FakeUnleash, tmp_path: Path) -> None:
+        server: FakeUnleashServer, tmp_path: Path) -> None:
     with UnleashClient(server.url, "ctx", custom_headers={"Authorization": TOKEN},
                        cache_directory=str(tmp_path), request_timeout=2) as client:
         assert client.is_initialized
@@ -175,7 +151,7 @@ def test_context_manager_initializes_and_destroys(
 
 
 def test_initialize_client_again_after_destroy_keeps_polling(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     client = make_client(server.url, refresh_interval=0.05)
     client.initialize_client()
     client.destroy()
@@ -186,19 +162,19 @@ def test_initialize_client_again_after_destroy_keeps_polling(
              message="polling to resume after a restart")
 
 
-def test_wait_until_ready(server: FakeUnleash,
+def test_wait_until_ready(server: FakeUnleashServer,
                           make_client: Callable[..., UnleashClient]) -> None:
-    server.features_status = 503
+    server.features.always(status(503, b"{}"))
     client = make_client(server.url, refresh_interval=0.05)
     client.initialize_client()
     assert not client.wait_until_ready(0.05)
-    server.features_status = None
+    server.features.always(serve_payload())
     assert client.wait_until_ready(10)
     assert client.is_enabled("alpha")
 
 
 def test_wait_until_ready_in_another_thread(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     client = make_client(server.url)
     answers: list[bool] = []
     waiter = threading.Thread(target=lambda: answers.append(client.wait_until_ready(10)))
@@ -211,7 +187,7 @@ def test_wait_until_ready_in_another_thread(
 # -- the disk cache ------------------------------------------------------------------------------
 
 
-def test_a_fetch_writes_the_cache_file(server: FakeUnleash, tmp_path: Path,
+def test_a_fetch_writes_the_cache_file(server: FakeUnleashServer, tmp_path: Path,
                                        make_client: Callable[..., UnleashClient]) -> None:
     client = make_client(server.url, app_name="my app/1")
     client.initialize_client()
@@ -234,7 +210,7 @@ def test_a_fetch_writes_the_cache_file(server: FakeUnleash, tmp_path: Path,
     {"custom_headers": {"Authorization": "default:production.a-different-token"}},
 ], ids=["environment", "token"])
 def test_clients_for_another_flag_set_never_read_each_others_cache_file(
-        production: dict[str, Any], server: FakeUnleash, tmp_path: Path,
+        production: dict[str, Any], server: FakeUnleashServer, tmp_path: Path,
         make_client: Callable[..., UnleashClient]) -> None:
     url = server.url
     development = make_client(url, environment="development")
@@ -259,7 +235,7 @@ def test_clients_for_another_flag_set_never_read_each_others_cache_file(
 
 def test_a_new_client_answers_from_the_cache_while_the_server_is_down(
         tmp_path: Path, make_client: Callable[..., UnleashClient]) -> None:
-    with FakeUnleash(payload=FLAGS) as fake:
+    with FakeUnleashServer(payload=FLAGS) as fake:
         url = fake.url
         first = make_client(url)
         first.initialize_client()
@@ -275,7 +251,7 @@ def test_a_new_client_answers_from_the_cache_while_the_server_is_down(
 
 
 def test_cached_etag_makes_the_first_fetch_conditional(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     events: list[Any] = []
     make_client(server.url).initialize_client()
     client = make_client(server.url, event_callback=events.append)
@@ -341,7 +317,7 @@ def test_a_corrupt_cache_file_is_ignored_with_one_warning(
 
 
 def test_a_corrupt_cache_file_is_replaced_by_the_next_fetch(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     probe = make_client(server.url)
     assert isinstance(probe.cache, FileCache)
     probe.cache.path.parent.mkdir(parents=True, exist_ok=True)
@@ -355,7 +331,7 @@ def test_a_corrupt_cache_file_is_replaced_by_the_next_fetch(
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
                     reason="chmod does not stop root from writing")
 def test_an_unwritable_cache_directory_degrades_to_memory(
-        server: FakeUnleash, tmp_path: Path, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, tmp_path: Path, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -374,7 +350,7 @@ def test_an_unwritable_cache_directory_degrades_to_memory(
 
 
 def test_a_cache_directory_that_is_a_file_degrades_to_memory_with_one_warning(
-        server: FakeUnleash, tmp_path: Path, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, tmp_path: Path, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
@@ -388,7 +364,7 @@ def test_a_cache_directory_that_is_a_file_degrades_to_memory_with_one_warning(
 
 
 def test_a_cache_directory_that_is_a_file_still_serves_flags(
-        server: FakeUnleash, tmp_path: Path, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, tmp_path: Path, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture) -> None:
     """The part of the above that holds today: memory-only, one 'cannot be written'."""
     blocker = tmp_path / "not-a-directory"
@@ -420,7 +396,7 @@ def test_apps_urls_and_projects_never_share_a_cache_file(
                                                                         strict=True))
 
 
-def test_a_user_cache_is_honoured(server: FakeUnleash,
+def test_a_user_cache_is_honoured(server: FakeUnleashServer,
                                   make_client: Callable[..., UnleashClient]) -> None:
     cache = DictCache()
     client = make_client(server.url, cache=cache)
@@ -447,7 +423,7 @@ class BrokenCache(DictCache):
 
 
 def test_a_failing_user_cache_does_not_stop_the_client(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture) -> None:
     events: list[Any] = []
     cache = BrokenCache()
@@ -469,15 +445,15 @@ def test_a_failing_user_cache_does_not_stop_the_client(
 
 
 def test_a_bootstrapped_user_cache_is_used_before_the_server(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     cache = DictCache({FEATURES_URL: body_of(BOOT)}, bootstrapped=True)
-    server.features_status = 503
+    server.features.always(status(503, b"{}"))
     client = make_client(server.url, cache=cache)
     assert client.is_ready() and client.unleash_bootstrapped
     assert client.is_enabled("from-bootstrap")
     client.initialize_client()
     assert client.is_enabled("from-bootstrap")
-    server.features_status = None
+    server.features.always(serve_payload())
     assert client._sync is not None
     client._sync.poll()
     assert client.is_enabled("alpha") and not client.is_enabled("from-bootstrap")
@@ -486,7 +462,7 @@ def test_a_bootstrapped_user_cache_is_used_before_the_server(
     assert server.feature_gets()[0].header("If-None-Match") is None
 
 
-def test_a_file_cache_bootstrapped_by_hand(server: FakeUnleash, tmp_path: Path,
+def test_a_file_cache_bootstrapped_by_hand(server: FakeUnleashServer, tmp_path: Path,
                                            make_client: Callable[..., UnleashClient]) -> None:
     cache = FileCache("hand", directory=tmp_path / "hand")
     cache.bootstrap_from_dict(BOOT)
@@ -496,7 +472,7 @@ def test_a_file_cache_bootstrapped_by_hand(server: FakeUnleash, tmp_path: Path,
 
 
 def test_fetch_toggles_false_rereads_the_cache_another_client_writes(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     writer = make_client(server.url, refresh_interval=0.05)
     writer.initialize_client()
     reader = make_client(server.url, refresh_interval=0.05)
@@ -582,7 +558,7 @@ def test_snapshot_swaps_under_threads_give_answers_of_one_payload() -> None:
 
 
 def test_a_forked_child_keeps_polling_with_its_own_connection(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     server.payload = payload(feature("parent-flag"), feature("child-flag", enabled=False))
     client = make_client(server.url, app_name="forked", refresh_interval=0.2,
                          metrics_interval=60)
@@ -656,7 +632,7 @@ def test_a_forked_child_of_an_uninitialized_client_answers_from_its_flags(
 
 
 def test_with_an_application_scheduler_initialize_client_works_again_in_the_child(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
         caplog: pytest.LogCaptureFixture) -> None:
     """The child cannot use the parent's scheduler thread; the docs tell the application to
     call initialize_client() in the child, which used to answer "already initialized"."""
@@ -697,7 +673,7 @@ def test_event_drain_in_a_forked_child_returns_at_once() -> None:
 
 @pytest.mark.parametrize("lock", ["backoff", "file-cache"])
 def test_a_fork_while_the_poller_holds_a_lock_does_not_deadlock_the_child(
-        server: FakeUnleash, make_client: Callable[..., UnleashClient], lock: str) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient], lock: str) -> None:
     client = make_client(server.url, refresh_interval=30)
     client.initialize_client()
     sync = client._sync
@@ -732,7 +708,7 @@ def test_a_fork_while_the_poller_holds_a_lock_does_not_deadlock_the_child(
 
 
 def test_destroy_right_after_initialize_leaves_no_crashed_scheduler_thread(
-        server: FakeUnleash, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        server: FakeUnleashServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replays, step by step, an interleaving that happened by itself in a run of this file:
     the scheduler thread picks up the registration just as destroy() stops the scheduler."""
     from apscheduler.executors.base import BaseExecutor

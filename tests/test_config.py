@@ -11,9 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.engine.payloads import feature, payload
+from tests.support.clients import new_client
+from tests.support.payloads import feature, payload
 from unleash_lite import InstanceAllowType, UnleashClient
-from unleash_lite.config import ClientConfig, redact_url
+from unleash_lite.config import (
+    DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_REQUEST_RETRIES,
+    DEFAULT_REQUEST_TIMEOUT,
+    ClientConfig,
+    redact_url,
+)
 
 TOKEN = "default:production.9f8e7d6c5b4a"
 API = "https://unleash.example.com/api"
@@ -28,11 +35,11 @@ def client(url: str, tmp_path: Path, **options: Any) -> UnleashClient:
     """A client that is built only (never initialised: nothing touches the network)."""
     settings: dict[str, Any] = {
         "app_name": "config-tests",
-        "cache_directory": str(tmp_path),
-        "custom_headers": {"Authorization": TOKEN},
+        "refresh_interval": DEFAULT_REFRESH_INTERVAL,
+        "request_timeout": DEFAULT_REQUEST_TIMEOUT,
+        "request_retries": DEFAULT_REQUEST_RETRIES,
     }
-    settings.update(options)
-    return UnleashClient(url, **settings)
+    return new_client(url, tmp_path, TOKEN, **{**settings, **options})
 
 
 def unleash_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

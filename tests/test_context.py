@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.engine.payloads import constraint, feature, payload, rollout, strategy
+from tests.support.payloads import constraint, feature, payload, rollout, strategy
 from unleash_lite import Context, UnleashClient
 from unleash_lite.context import context_text, is_context_time
 

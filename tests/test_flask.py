@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -22,11 +21,10 @@ from flask_login import LoginManager, UserMixin, login_user
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from tests.engine.payloads import constraint, feature, strategy, variant
 from tests.forking import run_in_child
-from tests.sync import TOKEN, FakeUnleash, stopping_leftover_clients
-from tests.sync import feature as server_feature
-from tests.sync import payload as server_payload
+from tests.support.helpers import free_port
+from tests.support.payloads import constraint, feature, payload, strategy, variant
+from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import Context, UnleashClient
 from unleash_lite.flask import (
     DEFAULT_SESSION_KEY,
@@ -62,12 +60,6 @@ class Always:
 
     def apply(self, parameters: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
         return True
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
 
 
 @pytest.fixture
@@ -174,7 +166,7 @@ def test_defaults_run_offline_under_the_app_name(make_app: MakeApp) -> None:
 
 
 def test_url_and_token_fetch_the_flags_at_init(make_app: MakeApp, tmp_path: Path) -> None:
-    with FakeUnleash(payload=server_payload(server_feature("from-server"))) as server:
+    with FakeUnleashServer(payload=payload(feature("from-server"))) as server:
         app, unleash = make_app(
             {
                 "UNLEASH_URL": server.url,
@@ -313,7 +305,7 @@ def test_bootstrap_from_a_json_string_or_a_path_with_no_network(
 def test_an_app_loaded_before_a_fork_keeps_following_the_server_in_the_child(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    with FakeUnleash(payload=server_payload(server_feature("late", enabled=False))) as server:
+    with FakeUnleashServer(payload=payload(feature("late", enabled=False))) as server:
         app, _ = make_app(
             {
                 "UNLEASH_URL": server.url,
@@ -328,7 +320,7 @@ def test_an_app_loaded_before_a_fork_keeps_following_the_server_in_the_child(
         admin = f"http://127.0.0.1:{server.port}/_admin/payload"
 
         def worker() -> dict[str, Any]:
-            on = server_payload(server_feature("late", enabled=True))
+            on = payload(feature("late", enabled=True))
             requests.put(admin, json=on, timeout=5).raise_for_status()
             deadline = time.monotonic() + 10
             while not enabled(app.test_client(), "late"):
@@ -344,9 +336,7 @@ def test_an_app_loaded_before_a_fork_keeps_following_the_server_in_the_child(
 def test_a_server_that_is_down_delays_start_up_and_breaks_nothing(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     started = time.monotonic()
     app, _ = make_app(
         {

@@ -14,9 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from examples.flask_surveys.app import BOOTSTRAP_FILE, DELETE_FLAG, create_app, unleash
-from tests.sync import TOKEN, FakeUnleash, stopping_leftover_clients
-from tests.sync import feature as server_feature
-from tests.sync import payload as server_payload
+from tests.support.payloads import feature, payload
+from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import UnleashClient
 
 MakeApp = Callable[..., Flask]
@@ -32,12 +31,6 @@ def flags(**states: bool) -> dict[str, Any]:
             for name, on in states.items()
         ],
     }
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield
 
 
 @pytest.fixture
@@ -162,8 +155,8 @@ def test_cli_lists_the_flag(make_app: MakeApp) -> None:
 def test_with_unleash_url_and_token_in_the_environment_it_follows_the_server(
     make_app: MakeApp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    off = server_payload(server_feature(DELETE_FLAG, enabled=False))
-    with FakeUnleash(payload=off) as server:
+    off = payload(feature(DELETE_FLAG, enabled=False))
+    with FakeUnleashServer(payload=off) as server:
         monkeypatch.setenv("UNLEASH_URL", server.url)
         monkeypatch.setenv("UNLEASH_API_TOKEN", TOKEN)
         app = create_app(

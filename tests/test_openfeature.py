@@ -21,7 +21,7 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from openfeature.hook import Hook, HookContext
 from openfeature.provider import ProviderStatus
 
-from tests.engine.payloads import constraint, feature, payload, rollout, strategy, variant
+from tests.support.payloads import constraint, feature, payload, rollout, strategy, variant
 from unleash_lite import UnleashClient
 from unleash_lite.openfeature import UnleashProvider, to_unleash_context
 from unleash_lite.testing import FakeUnleash

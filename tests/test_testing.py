@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.payloads import (
+from tests.support.payloads import (
     constraint,
     delta,
     feature,

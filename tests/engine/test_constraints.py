@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.payloads import constraint, feature, snapshot_of, strategy
+from tests.support.payloads import constraint, feature, snapshot_of, strategy
 from unleash_lite.engine import StaticContext
 from unleash_lite.engine.constraints import as_number, compile_constraint, number_value
 

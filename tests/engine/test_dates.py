@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.payloads import constraint
+from tests.support.payloads import constraint
 from unleash_lite.engine import StaticContext
 from unleash_lite.engine.constraints import compile_constraint
 from unleash_lite.engine.dates import date_value, instant_of

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from datetime import UTC, timedelta, timezone
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.engine.payloads import (
+from tests.support.fuzz import FUZZ
+from tests.support.payloads import (
     constraint,
     delta,
     feature,
@@ -34,12 +35,6 @@ from unleash_lite.engine import (
 )
 from unleash_lite.engine.explain import Explanation, explain
 
-SETTINGS = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 STATIC = StaticContext(app_name="props", environment="test", hostname="host-1")
 
 
@@ -386,7 +381,7 @@ def check_snapshot_answers(snapshot: Snapshot, contexts: list[dict[Any, Any]]) -
 # -- properties -------------------------------------------------------------------------------
 
 
-@SETTINGS
+@FUZZ
 @given(raw=top_level_st, contexts=st.lists(mapping_context_st, min_size=1, max_size=3))
 def test_compile_raises_only_payload_error_and_evaluation_never_raises(
     raw: Any, contexts: list[dict[Any, Any]]
@@ -401,7 +396,7 @@ def test_compile_raises_only_payload_error_and_evaluation_never_raises(
     check_snapshot_answers(snapshot, contexts)
 
 
-@SETTINGS
+@FUZZ
 @given(
     first=payload_st,
     second=payload_st,
@@ -427,7 +422,7 @@ def answers(snapshot: Snapshot, name: str, context: Mapping[Any, Any]) -> tuple[
     return enabled, variant
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(FUZZ, max_examples=100)
 @example(
     first={"features": [feature("alpha", [strategy(segments=[3])])]},
     second=delta(segment_updated({"id": 3, "constraints": []})),
@@ -453,7 +448,7 @@ def test_incremental_recompile_answers_like_a_fresh_compile(
             assert answers(incremental, name, context) == answers(fresh, name, context), name
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(FUZZ, max_examples=100)
 @given(
     raw=payload_st,
     as_json=st.booleans(),
@@ -473,7 +468,7 @@ def test_client_never_raises(raw: Any, as_json: bool, contexts: list[Any]) -> No
     assert all(set(value) == {"type", "project"} for value in definitions.values())
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(FUZZ, max_examples=60)
 @given(context=mapping_context_st)
 def test_hostile_context_values_through_every_operator(context: dict[Any, Any]) -> None:
     flags = []

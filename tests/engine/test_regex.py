@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.engine.payloads import constraint, feature, snapshot_of, strategy
+from tests.support.payloads import constraint, feature, snapshot_of, strategy
 from unleash_lite.engine import StaticContext
 from unleash_lite.engine.constraints import compile_constraint
 from unleash_lite.engine.regex import InvalidPattern, compile_search

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.payloads import (
+from tests.support.payloads import (
     bucket,
     constraint,
     feature,

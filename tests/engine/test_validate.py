@@ -17,7 +17,9 @@ import pytest
 from hypothesis import given
 
 from tests.client_spec import load_specifications
-from tests.engine.payloads import (
+from tests.engine.test_properties import CUSTOM, STATIC, payloads, top_level_st
+from tests.support.fuzz import FUZZ
+from tests.support.payloads import (
     constraint,
     delta,
     dependency,
@@ -32,7 +34,6 @@ from tests.engine.payloads import (
     strategy,
     variant,
 )
-from tests.engine.test_properties import CUSTOM, SETTINGS, STATIC, payloads, top_level_st
 from unleash_lite.engine import PayloadError, Snapshot, compile_snapshot
 from unleash_lite.engine.constraints import compile_constraint
 from unleash_lite.engine.regex import InvalidPattern, compile_search
@@ -879,19 +880,19 @@ def test_the_specification_errors_are_exactly_the_flags_the_compiler_rejects() -
     }
 
 
-@SETTINGS
+@FUZZ
 @given(raw=top_level_st)
 def test_errors_agree_with_the_compiler_on_garbage(raw: Any) -> None:
     assert_agrees_with_compiler(raw, CUSTOM)
 
 
-@SETTINGS
+@FUZZ
 @given(raw=payloads(None))
 def test_errors_agree_with_the_compiler_on_well_formed_payloads(raw: Any) -> None:
     assert_agrees_with_compiler(raw, CUSTOM)
 
 
-@SETTINGS
+@FUZZ
 @given(raw=payloads(None))
 def test_a_flag_without_problems_compiles_without_any(raw: Any) -> None:
     problems = validate(raw, list(CUSTOM))

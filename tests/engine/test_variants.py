@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.payloads import (
+from tests.support.payloads import (
     constraint,
     expected_variant,
     feature,

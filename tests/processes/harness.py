@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.sync import free_port
+from tests.support.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the apps import tests.*
 T = TypeVar("T")
@@ -204,7 +204,8 @@ def client_from_environment(app_name: str) -> Any:
         custom_headers={"Authorization": os.environ["UNLEASH_TOKEN"]},
         refresh_interval=1,
         metrics_interval=1,
-        request_timeout=2,
+        # Long enough that a POST never times out (and is sent again) on a loaded machine.
+        request_timeout=10,
         cache_directory=os.environ["UNLEASH_CACHE_DIR"],
     )
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from tests.forking import run_in_child
-from tests.reliability.fake_server import TOKEN, FakeUnleash
-from tests.sync import wait_for
+from tests.support.helpers import wait_for
+from tests.support.server import TOKEN, FakeUnleashServer
 
 from .harness import Spawned, child_env, evaluate, evaluations, run
 
@@ -39,7 +39,7 @@ def cycle(
     celery: str, redis_url: str, tmp_path: Path, number: int, *options: str
 ) -> dict[str, float]:
     """One worker start, tasks, warm shutdown, checked; returns the times measured."""
-    with FakeUnleash() as fake:
+    with FakeUnleashServer() as fake:
         env = child_env(
             BROKER_URL=redis_url,
             UNLEASH_URL=fake.url,
@@ -131,7 +131,7 @@ def test_destroy_with_worker_connects_once_and_outlives_garbage_collection(celer
     """Celery keeps weak references to receivers unless told otherwise: the helper's must
     survive a collection, and a second call for the same client connects nothing more.
     Runs in a forked child, so the receivers do not stay connected in this process."""
-    with FakeUnleash() as fake:
+    with FakeUnleashServer() as fake:
 
         def body() -> dict[str, Any]:
             from celery import signals

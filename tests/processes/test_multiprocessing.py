@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.fake_server import TOKEN, FakeUnleash
+from tests.support.clients import new_client
+from tests.support.server import FakeUnleashServer
 from unleash_lite import UnleashClient
+from unleash_lite.config import DEFAULT_REFRESH_INTERVAL, DEFAULT_REQUEST_RETRIES
 
 from .harness import evaluate, evaluations
 
@@ -30,22 +32,21 @@ _client: Any = None  # the parent's client, inherited by the children through th
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeUnleash]:
-    with FakeUnleash() as server:
+def fake() -> Iterator[FakeUnleashServer]:
+    with FakeUnleashServer() as server:
         yield server
 
 
 @pytest.fixture
-def client(fake: FakeUnleash, tmp_path: Any) -> Iterator[UnleashClient]:
+def client(fake: FakeUnleashServer, tmp_path: Any) -> Iterator[UnleashClient]:
     """The parent's client: initialized, registration on, metrics every 60 s."""
     global _client
-    _client = UnleashClient(
-        url=fake.url,
+    _client = new_client(
+        fake.url,
+        tmp_path / "cache",
         app_name="multiprocessing-app",
-        custom_headers={"Authorization": TOKEN},
-        metrics_interval=60,
-        request_timeout=2,
-        cache_directory=str(tmp_path / "cache"),
+        request_retries=DEFAULT_REQUEST_RETRIES,
+        refresh_interval=DEFAULT_REFRESH_INTERVAL,
     )
     _client.initialize_client()
     try:
@@ -71,7 +72,7 @@ def _pool_task(_: int) -> dict[str, Any]:
 
 
 def test_a_process_delivers_its_counts_when_it_returns(
-    fake: FakeUnleash, client: UnleashClient
+    fake: FakeUnleashServer, client: UnleashClient
 ) -> None:
     results = FORK.Queue()
     child = FORK.Process(target=_evaluate_in_child, args=(results,))
@@ -84,7 +85,7 @@ def test_a_process_delivers_its_counts_when_it_returns(
 
 @pytest.mark.parametrize("tasks_per_worker", [None, 2], ids=["workers-kept", "maxtasksperchild"])
 def test_pool_workers_deliver_their_counts_when_the_pool_is_closed_and_joined(
-    fake: FakeUnleash, client: UnleashClient, tasks_per_worker: int | None
+    fake: FakeUnleashServer, client: UnleashClient, tasks_per_worker: int | None
 ) -> None:
     pool = FORK.Pool(2, maxtasksperchild=tasks_per_worker)
     try:

@@ -1,6 +1,6 @@
-"""Fixtures of the reliability suite: a fresh fake control service per test, no client left
-running after its test, and the figures the suite measures (written to the JSON file named
-by ``$UNLEASH_LITE_FIGURES``, for ``docs/reliability.md``; see ``report.py``)."""
+"""The figures the reliability suite measures (written to the JSON file named by
+``$UNLEASH_LITE_FIGURES``, for ``docs/reliability.md``; see ``report.py``). The ``server``
+and ``make_client`` fixtures are the suite-wide ones of ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from tests.sync import stopping_leftover_clients
-
-from .fake_server import FakeUnleash
 
 FIGURES_ENV = "UNLEASH_LITE_FIGURES"
 
@@ -41,15 +37,3 @@ def figures() -> Iterator[Figures]:
         existing.update(collected.tables)
         with open(target, "w", encoding="utf-8") as handle:
             json.dump(existing, handle, indent=1, sort_keys=True)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeUnleash]:
-    with FakeUnleash() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def _no_client_outlives_its_test() -> Iterator[None]:
-    with stopping_leftover_clients():
-        yield

@@ -21,31 +21,25 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.sync import StubScheduler, full_text, wait_for
-from unleash_lite import FileCache, UnleashClient
-from unleash_lite.cache import ETAG
-
-from .conftest import Figures
-from .fake_server import (
+from tests.support.clients import ClientFactory
+from tests.support.helpers import app_log_lines, full_text, wait_for
+from tests.support.payloads import encode, etag_of, feature, payload
+from tests.support.server import (
     PAYLOAD_A,
     PAYLOAD_B,
     TOKEN,
-    FakeUnleash,
+    FakeUnleashServer,
     Reply,
     accept,
     body,
-    encode,
     enormous,
-    etag_of,
-    flag,
-    payload,
     reset,
     serve_payload,
     slow,
@@ -53,6 +47,11 @@ from .fake_server import (
     trickle,
     truncated,
 )
+from unleash_lite import FileCache, UnleashClient
+from unleash_lite.cache import ETAG
+from unleash_lite.config import DEFAULT_REQUEST_RETRIES
+
+from .conftest import Figures
 
 INTERVAL = 10.0  # refresh_interval of the hand-driven tests: never waited for
 TIMEOUT = 0.4  # request_timeout
@@ -91,10 +90,10 @@ WRONG_TYPES_EVERYWHERE = {
     "segments": {"id": "one"},
 }
 STRATEGY_WITHOUT_NAME = payload(
-    flag("shared", strategies=[{"parameters": {}, "constraints": []}]), flag("only-b")
+    feature("shared", strategies=[{"parameters": {}, "constraints": []}]), feature("only-b")
 )
 UNKNOWN_OPERATOR = payload(
-    flag(
+    feature(
         "shared",
         strategies=[
             {
@@ -105,7 +104,7 @@ UNKNOWN_OPERATOR = payload(
             }
         ],
     ),
-    flag(
+    feature(
         "inverted-unknown",
         strategies=[
             {
@@ -121,10 +120,10 @@ UNKNOWN_OPERATOR = payload(
             }
         ],
     ),
-    flag("only-b"),
+    feature("only-b"),
 )
 WRONG_TYPES_IN_A_FLAG = payload(
-    flag(
+    feature(
         "shared",
         enabled="yes",
         strategies={"name": 7},
@@ -134,7 +133,7 @@ WRONG_TYPES_IN_A_FLAG = payload(
         type=5,
         project=[],
     ),
-    flag("only-b"),
+    feature("only-b"),
 )
 
 FAULTS = [
@@ -319,29 +318,15 @@ def summary(multipliers: list[float]) -> str:
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., tuple[UnleashClient, StubScheduler]]]:
-    clients: list[UnleashClient] = []
-
-    def make(url: str, **options: Any) -> tuple[UnleashClient, StubScheduler]:
-        scheduler = StubScheduler()
-        settings: dict[str, Any] = {
-            "custom_headers": {"Authorization": TOKEN},
-            "refresh_interval": INTERVAL,
-            "metrics_interval": 60,
-            "cache_directory": str(tmp_path / "cache"),
-            "scheduler": scheduler,
-            "request_timeout": TIMEOUT,
-            "disable_metrics": True,
-            "disable_registration": True,
-        }
-        settings.update(options)
-        client = UnleashClient(url, "fault-app", **settings)
-        clients.append(client)
-        return client, scheduler
-
-    yield make
-    for client in clients:
-        client.destroy()
+def make_client(make_client: ClientFactory) -> ClientFactory:
+    return make_client.with_defaults(
+        app_name="fault-app",
+        refresh_interval=INTERVAL,
+        request_timeout=TIMEOUT,
+        request_retries=DEFAULT_REQUEST_RETRIES,  # as in production: faults are retried
+        disable_metrics=True,
+        disable_registration=True,
+    )
 
 
 def answers_a(client: UnleashClient) -> bool:
@@ -364,26 +349,16 @@ def answers_b(client: UnleashClient) -> bool:
     )
 
 
-def unleash_lines(records: list[logging.LogRecord], since: int) -> list[logging.LogRecord]:
-    """What an application logging at INFO would see: ours at INFO and up, and any other
-    library's warnings (urllib3's retries included)."""
-    return [
-        r
-        for r in records[since:]
-        if r.levelno >= logging.WARNING or (r.name == "unleash_lite" and r.levelno >= logging.INFO)
-    ]
-
-
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
 def test_fault_class(
     fault: Fault,
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, ours, urllib3's and requests'
-    client, scheduler = make_client(server.url, **fault.options)
+    client, scheduler = make_client.stubbed(server.url, **fault.options)
     client.initialize_client()
     assert answers_a(client)
     sync = client._sync
@@ -408,7 +383,7 @@ def test_fault_class(
     requests = len(server.feature_gets()) - before
     assert seen == fault.intervals(fault.polls)
     assert requests == fault.polls * fault.requests_per_poll
-    lines = unleash_lines(caplog.records, mark)
+    lines = app_log_lines(caplog.records, mark)
     if fault.level is None:
         assert lines == []
     else:
@@ -426,7 +401,7 @@ def test_fault_class(
     assert answers_b(client)
     assert len(server.feature_gets()) - before == 1
     assert scheduler.interval("poll") == INTERVAL
-    recovered = unleash_lines(caplog.records, mark)
+    recovered = app_log_lines(caplog.records, mark)
     if fault.level is None:
         assert recovered == []
     else:
@@ -452,13 +427,13 @@ def test_fault_class(
 
 
 def test_server_down_connection_refused(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The server is gone (connection refused), with the default ``request_retries=3``."""
-    client, scheduler = make_client(server.url, request_retries=3)
+    client, scheduler = make_client.stubbed(server.url, request_retries=3)
     client.initialize_client()
     assert client._sync is not None
     server.go_down()
@@ -471,7 +446,7 @@ def test_server_down_connection_refused(
         assert answers_a(client)
     per_poll = (time.monotonic() - started) / 2
     assert seen == [2.0, 3.0]
-    lines = unleash_lines(caplog.records, mark)
+    lines = app_log_lines(caplog.records, mark)
     assert [r.levelno for r in lines] == [logging.WARNING]
     assert "connection failed (ConnectionError)" in lines[0].getMessage()
     server.payload = PAYLOAD_B
@@ -494,13 +469,13 @@ def test_server_down_connection_refused(
 
 
 def test_a_fault_in_the_very_first_fetch_leaves_defaults_then_recovers(
-    server: FakeUnleash,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    server: FakeUnleashServer,
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No last good flags yet: the documented defaults answer, nothing raises."""
     server.features.always(status(503))
-    client, _ = make_client(server.url)
+    client, _ = make_client.stubbed(server.url)
     client.initialize_client()
     assert not client.is_ready()
     assert client.is_enabled("shared") is False
@@ -562,7 +537,7 @@ def run_timed(timed: Timed, directory: Path) -> dict[str, Any]:
         "disable_registration": True,
     }
     options.update(timed.options)
-    with FakeUnleash() as server:
+    with FakeUnleashServer() as server:
         client = UnleashClient(server.url, f"timed-{directory.name}", **options)
         try:
             client.initialize_client()
@@ -630,11 +605,11 @@ def test_real_scheduler_backs_off_and_recovers(figures: Figures, tmp_path: Path)
 
 
 def test_one_kept_alive_connection_serves_every_call(
-    server: FakeUnleash, make_client: Callable[..., tuple[UnleashClient, StubScheduler]]
+    server: FakeUnleashServer, make_client: ClientFactory
 ) -> None:
     """Bodies are streamed and bounded, yet read to the end when small (200, 304, errors),
     so the connection goes back to the pool instead of a new one per poll."""
-    client, _ = make_client(server.url, disable_metrics=False)
+    client, _ = make_client.stubbed(server.url, disable_metrics=False)
     client.initialize_client()
     sync = client._sync
     assert sync is not None

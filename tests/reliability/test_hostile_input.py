@@ -25,63 +25,47 @@ import os
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.sync import DictCache, StubScheduler, full_text
-from unleash_lite import FileCache, UnleashClient
-from unleash_lite.cache import ETAG, FEATURES_URL
-
-from .conftest import Figures
-from .fake_server import (
+from tests.support.clients import ClientFactory
+from tests.support.doubles import DictCache
+from tests.support.fuzz import FUZZ
+from tests.support.helpers import full_text
+from tests.support.payloads import constraint, encode, etag_of, feature, payload
+from tests.support.server import (
     PAYLOAD_A,
     PAYLOAD_B,
     TOKEN,
-    FakeUnleash,
+    FakeUnleashServer,
     body,
-    encode,
     enormous,
-    etag_of,
-    flag,
-    payload,
     serve_payload,
 )
+from unleash_lite import FileCache, UnleashClient
+from unleash_lite.cache import ETAG, FEATURES_URL
+from unleash_lite.config import DEFAULT_REQUEST_RETRIES
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+from .conftest import Figures
+
 LIMIT = 1024 * 1024
 
 
 @pytest.fixture
-def client_of(tmp_path: Path) -> Iterator[Callable[..., UnleashClient]]:
-    clients: list[UnleashClient] = []
-
-    def make(url: str, **options: Any) -> UnleashClient:
-        settings_: dict[str, Any] = {
-            "custom_headers": {"Authorization": TOKEN},
-            "cache_directory": str(tmp_path / "c"),
-            "scheduler": StubScheduler(),
-            "request_timeout": 2,
-            "disable_metrics": True,
-            "disable_registration": True,
-        }
-        settings_.update(options)
-        client = UnleashClient(url, "hostile-app", **settings_)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.destroy()
+def client_of(make_client: ClientFactory) -> Callable[..., UnleashClient]:
+    """Clients on a stub scheduler, metrics and registration off."""
+    make_client.with_defaults(
+        app_name="hostile-app",
+        request_retries=DEFAULT_REQUEST_RETRIES,
+        disable_metrics=True,
+        disable_registration=True,
+    )
+    return lambda url, **options: make_client.stubbed(url, **options)[0]
 
 
 # -- fuzzed bodies over HTTP -----------------------------------------------------------------
@@ -133,7 +117,7 @@ bodies = st.one_of(
 
 
 def test_any_body_leaves_the_poller_running_and_the_client_answering(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], figures: Figures
+    server: FakeUnleashServer, client_of: Callable[..., UnleashClient], figures: Figures
 ) -> None:
     client = client_of(server.url)
     client.initialize_client()
@@ -176,21 +160,6 @@ def test_any_body_leaves_the_poller_running_and_the_client_answering(
 # -- fuzzed contexts against every operator, timed -------------------------------------------
 
 
-def constraint(
-    name: str,
-    operator: str,
-    values: list[str] | None = None,
-    value: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    raw: dict[str, Any] = {"contextName": name, "operator": operator, **extra}
-    if values is not None:
-        raw["values"] = values
-    if value is not None:
-        raw["value"] = value
-    return raw
-
-
 def gated(
     name: str,
     *constraints: dict[str, Any],
@@ -198,7 +167,7 @@ def gated(
     parameters: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    return flag(
+    return feature(
         name,
         strategies=[
             {"name": strategy, "parameters": parameters or {}, "constraints": list(constraints)}
@@ -209,8 +178,8 @@ def gated(
 
 OPERATOR_FLAGS = payload(
     gated("in", constraint("userId", "IN", ["1", "2", "ü"])),
-    gated("not-in-ci", constraint("tenant", "NOT_IN", ["A"], caseInsensitive=True)),
-    gated("contains-ci", constraint("email", "STR_CONTAINS", ["@EXAMPLE"], caseInsensitive=True)),
+    gated("not-in-ci", constraint("tenant", "NOT_IN", ["A"], case_insensitive=True)),
+    gated("contains-ci", constraint("email", "STR_CONTAINS", ["@EXAMPLE"], case_insensitive=True)),
     gated("starts", constraint("email", "STR_STARTS_WITH", ["admin"], inverted=True)),
     gated("ends", constraint("email", "STR_ENDS_WITH", [".no", ".se"])),
     *(
@@ -224,7 +193,7 @@ OPERATOR_FLAGS = payload(
         for op in ("SEMVER_EQ", "SEMVER_GT", "SEMVER_LT")
     ),
     gated("regex", constraint("email", "REGEX", value=r"^[\w.+-]+@([\w-]+\.)+\w+$")),
-    gated("regex-ci", constraint("name", "REGEX", value="(a+)+$", caseInsensitive=True)),
+    gated("regex-ci", constraint("name", "REGEX", value="(a+)+$", case_insensitive=True)),
     gated("cidr", constraint("remoteAddress", "IN_CIDR", ["10.0.0.0/8", "2001:db8::/32"])),
     gated(
         "rollout",
@@ -234,14 +203,14 @@ OPERATOR_FLAGS = payload(
     gated("users", strategy="userWithId", parameters={"userIds": "1, 2, 3"}),
     gated("ips", strategy="remoteAddress", parameters={"IPs": "10.0.0.1, ::1"}),
     gated("hosts", strategy="applicationHostname", parameters={"hostNames": "a,b"}),
-    flag(
+    feature(
         "variants",
         variants=[
             {"name": v, "weight": 500, "weightType": "variable", "stickiness": "tenant"}
             for v in ("x", "y")
         ],
     ),
-    flag("child", dependencies=[{"feature": "regex", "enabled": True}]),
+    feature("child", dependencies=[{"feature": "regex", "enabled": True}]),
 )
 OPERATOR_NAMES = [f["name"] for f in OPERATOR_FLAGS["features"]] + ["unknown-flag"]
 
@@ -446,15 +415,13 @@ HOSTILE_PATTERNS = [
 ]
 
 
-def regex_client(pattern: str, **extra: Any) -> UnleashClient:
+def regex_client(pattern: str) -> UnleashClient:
     return UnleashClient(
         "",
         "regex",
         bootstrap=payload(
-            gated("re", constraint("name", "REGEX", value=pattern, **extra)),
-            gated(
-                "re-inverted", constraint("name", "REGEX", value=pattern, inverted=True, **extra)
-            ),
+            gated("re", constraint("name", "REGEX", value=pattern)),
+            gated("re-inverted", constraint("name", "REGEX", value=pattern, inverted=True)),
         ),
     )
 
@@ -508,7 +475,9 @@ def test_an_invalid_pattern_never_matches(pattern: str, capfd: pytest.CaptureFix
 
 
 def test_a_payload_at_the_limit_is_taken_one_byte_over_is_refused(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer,
+    client_of: Callable[..., UnleashClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     padded = dict(PAYLOAD_B)
     padded["meta"] = {"padding": ""}
@@ -531,7 +500,7 @@ def test_a_payload_at_the_limit_is_taken_one_byte_over_is_refused(
 
 
 def test_an_enormous_body_is_never_held_in_memory(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], figures: Figures
+    server: FakeUnleashServer, client_of: Callable[..., UnleashClient], figures: Figures
 ) -> None:
     total = 512 * 1024 * 1024
     client = client_of(server.url, max_payload_bytes=LIMIT)
@@ -599,7 +568,9 @@ def test_a_cache_file_over_the_limit_is_refused_before_it_is_read(
 
 
 def test_a_shared_cache_file_that_grows_too_large_keeps_the_last_good_flags(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer,
+    client_of: Callable[..., UnleashClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A ``fetch_toggles=False`` reader of a file another process writes."""
     writer = client_of(server.url)
@@ -608,7 +579,7 @@ def test_a_shared_cache_file_that_grows_too_large_keeps_the_last_good_flags(
     reader.initialize_client(fetch_toggles=False)
     assert reader.is_enabled("only-a")
     assert isinstance(reader.cache, FileCache)
-    big = payload(flag("only-b"), *(flag(f"pad-{n}") for n in range(2000)))
+    big = payload(feature("only-b"), *(feature(f"pad-{n}") for n in range(2000)))
     reader.cache.path.write_text(json.dumps({FEATURES_URL: json.dumps(big), ETAG: '"big"'}))
     caplog.clear()
     assert reader._sync is not None
@@ -620,11 +591,13 @@ def test_a_shared_cache_file_that_grows_too_large_keeps_the_last_good_flags(
 
 
 def test_flags_whose_cache_file_would_be_too_large_stay_in_memory(
-    server: FakeUnleash, client_of: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer,
+    client_of: Callable[..., UnleashClient],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The file holds the payload as an escaped JSON string, so it is larger than the
     payload: a payload near the limit is installed but not written (and says so, once)."""
-    near = payload(flag("only-b"), *(flag(f'q"{n}"') for n in range(150)))
+    near = payload(feature("only-b"), *(feature(f'q"{n}"') for n in range(150)))
     limit = len(encode(near)) + 100
     client = client_of(server.url, max_payload_bytes=limit)
     client.initialize_client()

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from tests.sync import free_port, wait_for
+from tests.support.helpers import free_port, wait_for
+from tests.support.server import PAYLOAD_A, TOKEN, FakeUnleashServer, accept, hang
 from unleash_lite import FileCache, UnleashClient, UnleashEventType
 
 from .conftest import Figures
-from .fake_server import PAYLOAD_A, TOKEN, FakeUnleash, accept, hang
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,10 @@ def caught_thread_errors() -> Iterator[list[str]]:
 
 
 def test_destroy_ends_every_thread_and_connection_the_client_started(
-    server: FakeUnleash, tmp_path: Path, figures: Figures, threads_before: set[threading.Thread]
+    server: FakeUnleashServer,
+    tmp_path: Path,
+    figures: Figures,
+    threads_before: set[threading.Thread],
 ) -> None:
     """200 create/initialize/evaluate/destroy cycles with an event_callback used to leave
     200 event threads behind."""
@@ -108,7 +111,7 @@ def test_destroy_ends_every_thread_and_connection_the_client_started(
 
 
 def test_destroy_called_from_the_event_callback_during_start_up(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     tmp_path: Path,
     caught_thread_errors: list[str],
     threads_before: set[threading.Thread],
@@ -171,7 +174,7 @@ def test_with_flags_at_hand_a_refusing_server_costs_initialize_client_nothing(
 
 @pytest.mark.parametrize("retries", [0, 3])
 def test_a_server_that_never_answers_holds_initialize_and_destroy_for_the_timeout_only(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     tmp_path: Path,
     figures: Figures,
     retries: int,
@@ -222,7 +225,7 @@ def run_child(script: str, timeout: float = 30) -> tuple[float, str]:
 
 
 def test_exit_while_a_metrics_post_hangs_is_bounded_and_quiet(
-    server: FakeUnleash, tmp_path: Path, figures: Figures
+    server: FakeUnleashServer, tmp_path: Path, figures: Figures
 ) -> None:
     """The process used to live as long as the request (26 s seen), then print tracebacks
     ("cannot schedule new futures after interpreter shutdown")."""
@@ -259,7 +262,7 @@ def test_an_outage_costs_one_line_per_change_of_state(
     "Retrying" lines in 6.5 s, an APScheduler warning on every tick a poll outlasted the
     interval, and APScheduler INFO lines used to reach the host's handler."""
     refused = f"http://127.0.0.1:{free_port()}/api"
-    with FakeUnleash() as hanging:
+    with FakeUnleashServer() as hanging:
         release = threading.Event()
         hanging.features.always(hang(release, accept()))
         try:

@@ -12,34 +12,34 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.sync import StubScheduler, full_text
-from unleash_lite import UnleashClient
-from unleash_lite.sync import metrics as metrics_module
-
-from .conftest import Figures
-from .fake_server import (
+from tests.support.clients import ClientFactory
+from tests.support.doubles import StubScheduler
+from tests.support.helpers import app_log_lines, full_text
+from tests.support.payloads import feature, payload, variants
+from tests.support.server import (
     TOKEN,
     UNLEASH_BODY_LIMIT,
     Exchange,
-    FakeUnleash,
+    FakeUnleashServer,
     Reply,
     accept,
-    flag,
     hang,
     kept,
-    payload,
     reset,
     slow,
     status,
-    variant,
 )
+from unleash_lite import UnleashClient
+from unleash_lite.sync import metrics as metrics_module
+from unleash_lite.sync.synchronizer import Synchronizer
+
+from .conftest import Figures
 
 INTERVAL = 10.0  # metrics_interval: never waited for
 TIMEOUT = 0.4
@@ -134,50 +134,25 @@ class Workload:
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., tuple[UnleashClient, StubScheduler]]]:
-    clients: list[UnleashClient] = []
-
-    def make(url: str, **options: Any) -> tuple[UnleashClient, StubScheduler]:
-        scheduler = StubScheduler()
-        settings: dict[str, Any] = {
-            "custom_headers": {"Authorization": TOKEN},
-            "refresh_interval": 30,
-            "metrics_interval": INTERVAL,
-            "cache_directory": str(tmp_path / "cache"),
-            "scheduler": scheduler,
-            "request_timeout": TIMEOUT,
-            "request_retries": 0,
-            "disable_registration": True,
-        }
-        settings.update(options)
-        client = UnleashClient(url, "metrics-fault-app", **settings)
-        clients.append(client)
-        return client, scheduler
-
-    yield make
-    for client in clients:
-        assert client._sync is not None
-        client._sync.stop(flush_budget=None)  # no flush: the test counted everything
-
-
-def lines(records: list[logging.LogRecord], since: int) -> list[logging.LogRecord]:
-    return [
-        r
-        for r in records[since:]
-        if r.levelno >= logging.WARNING or (r.name == "unleash_lite" and r.levelno >= logging.INFO)
-    ]
+def make_client(make_client: ClientFactory) -> ClientFactory:
+    return make_client.with_defaults(
+        app_name="metrics-fault-app",
+        metrics_interval=INTERVAL,
+        request_timeout=TIMEOUT,
+        disable_registration=True,
+    )
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
 def test_no_count_is_lost(
     fault: MetricsFault,
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client, scheduler = make_client(server.url)
+    client, scheduler = make_client.stubbed(server.url)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -197,7 +172,7 @@ def test_no_count_is_lost(
             duplicate.update(made)  # everything unsent so far goes out, and is kept
         sync.send_metrics()  # never raises
         seen.append(scheduler.interval("metrics") / INTERVAL)
-    fault_lines = lines(caplog.records, mark)
+    fault_lines = app_log_lines(caplog.records, mark)
 
     # the server answers again
     if fault.reply is None:
@@ -208,7 +183,7 @@ def test_no_count_is_lost(
         work.run(7)
         sync.send_metrics()
     sync.send_metrics()  # nothing new: no POST
-    recovery_lines = lines(caplog.records, mark)
+    recovery_lines = app_log_lines(caplog.records, mark)
 
     assert client.metrics.collect() is None  # everything counted was accepted
     delivered = server.accepted_counts()
@@ -248,13 +223,13 @@ def test_no_count_is_lost(
 
 
 def test_counts_survive_a_long_outage_in_bounded_memory(
-    server: FakeUnleash,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    server: FakeUnleashServer,
+    make_client: ClientFactory,
     figures: Figures,
 ) -> None:
     """Hundreds of failed sends: the unsent counts are one set of counters per flag (memory
     does not grow with the outage), and the first good send delivers them all, once."""
-    client, _ = make_client(server.url)
+    client, _ = make_client.stubbed(server.url)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -304,14 +279,25 @@ def toggles(post: Any) -> dict[str, Any]:
     return dict(post.body["bucket"]["toggles"])
 
 
+def split_client(
+    make_client: ClientFactory, url: str
+) -> tuple[UnleashClient, Synchronizer, StubScheduler]:
+    """An initialized client with the timeout of the split tests, its synchronizer and its
+    scheduler."""
+    client, scheduler = make_client.stubbed(url, request_timeout=SPLIT_TIMEOUT)
+    client.initialize_client()
+    assert client._sync is not None
+    return client, client._sync, scheduler
+
+
 def error_lines(records: list[logging.LogRecord], since: int) -> list[str]:
-    return [r.getMessage() for r in lines(records, since) if r.levelno >= logging.ERROR]
+    return [r.getMessage() for r in app_log_lines(records, since) if r.levelno >= logging.ERROR]
 
 
 def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Counts of 5,000 distinct names (over 400 KB as one body, which Unleash answers 413)
@@ -319,10 +305,7 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
     and old names arrive too."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, scheduler = split_client(make_client, server.url)
     work = Workload(client)
     work.run(20)
     evaluate_unknown(work, burst_names(BURST))
@@ -349,7 +332,7 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
     sync.send_metrics()
     assert server.accepted_counts() == work.expected
     assert len(server.metrics_posts()) == len(posts) + 1  # 1,000 names fit one body
-    assert lines(caplog.records, 0) == []
+    assert app_log_lines(caplog.records, 0) == []
     sizes = [post.size for post in posts]
     figures.add(
         "metrics",
@@ -368,16 +351,13 @@ def test_a_burst_of_distinct_flag_names_arrives_in_bodies_under_the_limit(
 @pytest.mark.parametrize("code", [400, 422])
 def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
     code: int,
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, scheduler = split_client(make_client, server.url)
     work = Workload(client)
     refused = work.run(30)  # 120 evaluations of 4 flags, 30 of them with a variant
     server.metrics.then(status(code))
@@ -387,7 +367,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
         "Unleash metrics: dropped 120 evaluations (yes + no) and 30 variant counts of 4 "
         f"flags: the server refused them (HTTP {code}); they will not be sent again"
     ]
-    assert [r.levelno for r in lines(caplog.records, mark)] == [logging.ERROR]
+    assert [r.levelno for r in app_log_lines(caplog.records, mark)] == [logging.ERROR]
     assert client.metrics.collect() is None  # handled: never sent again
     assert scheduler.interval("metrics") == INTERVAL  # the server answered: no backoff
 
@@ -397,7 +377,7 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
     sync.send_metrics()  # nothing new: no POST
     assert server.accepted_counts() == delivered
     assert len(server.metrics_posts()) == 2
-    assert lines(caplog.records, mark) == []
+    assert app_log_lines(caplog.records, mark) == []
     figures.add(
         "metrics",
         fault=f"HTTP {code} to one body",
@@ -413,18 +393,15 @@ def test_a_refused_body_is_dropped_with_one_error_and_the_next_bucket_arrives(
 
 
 def test_a_refused_part_does_not_block_the_other_parts(
-    server: FakeUnleash,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    server: FakeUnleashServer,
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Of the bodies a burst is split into, the second is refused: its counts are dropped,
     every other body is delivered in the same send, and nothing is sent twice."""
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     server.metrics.then(accept(), status(400))
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, _ = split_client(make_client, server.url)
     work = Workload(client)
     evaluate_unknown(work, burst_names(BURST))
     mark = len(caplog.records)
@@ -447,9 +424,9 @@ def test_a_refused_part_does_not_block_the_other_parts(
 
 
 def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothing(
-    server: FakeUnleash,
+    server: FakeUnleashServer,
     figures: Figures,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A proxy refusing bodies over 30 KB: each 413 halves the size of the bodies made (the
@@ -457,10 +434,7 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
     MAX_POSTS_PER_SEND POSTs, the rest follows with the next sends."""
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = 30_000
-    client, scheduler = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, scheduler = split_client(make_client, server.url)
     work = Workload(client)
     evaluate_unknown(work, burst_names(BURST))
     per_send = []
@@ -476,12 +450,12 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
     assert server.accepted_counts() == work.expected
     assert client.metrics.collect() is None
     budget = metrics_module.BODY_BUDGET
-    assert [r.getMessage() for r in lines(caplog.records, 0)] == [
+    assert [r.getMessage() for r in app_log_lines(caplog.records, 0)] == [
         f"Unleash metrics: the server refused a body of at most {size:,} bytes (HTTP 413); "
         f"sending bodies of at most {size // 2:,} bytes from now on"
         for size in (budget, budget // 2)
     ]
-    assert [r.levelno for r in lines(caplog.records, 0)] == [logging.WARNING] * 2
+    assert [r.levelno for r in app_log_lines(caplog.records, 0)] == [logging.WARNING] * 2
     figures.add(
         "metrics",
         fault=f"{BURST:,} distinct names, a proxy refusing bodies over 30,000 bytes",
@@ -497,18 +471,15 @@ def test_a_server_with_a_smaller_body_limit_gets_smaller_bodies_and_loses_nothin
 
 
 def test_a_long_run_of_parts_resumes_where_it_stopped(
-    server: FakeUnleash,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    server: FakeUnleashServer,
+    make_client: ClientFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Capped at 2 POSTs per send, the names evaluated again before every send do not
     starve the ones behind them: each send starts where the previous one stopped."""
     monkeypatch.setattr(metrics_module, "MAX_POSTS_PER_SEND", 2)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, _ = split_client(make_client, server.url)
     work = Workload(client)
     names = burst_names(BURST)
     evaluate_unknown(work, names)
@@ -524,8 +495,8 @@ def test_a_long_run_of_parts_resumes_where_it_stopped(
 
 
 def test_a_flag_with_more_variants_than_a_body_holds_is_split(
-    server: FakeUnleash,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    server: FakeUnleashServer,
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """1,000 variants of 120-character names (about 130 KB of counts for one flag) go out in
@@ -534,11 +505,8 @@ def test_a_flag_with_more_variants_than_a_body_holds_is_split(
     caplog.set_level(logging.DEBUG)
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     names = [f"variant-{index:04d}-".ljust(120, "v") for index in range(1_000)]
-    server.payload = payload(flag("many", variants=[variant(name, 1) for name in names]))
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    server.payload = payload(feature("many", variants=variants(*names, weight=1)))
+    client, sync, _ = split_client(make_client, server.url)
     expected: Counter[tuple[str, str]] = Counter()
     for user in range(20_000):
         chosen = client.get_variant("many", {"userId": str(user)})
@@ -553,19 +521,16 @@ def test_a_flag_with_more_variants_than_a_body_holds_is_split(
         assert entry["yes"] + entry["no"] == sum(entry["variants"].values()) > 0
     assert server.accepted_counts() == expected
     assert client.metrics.collect() is None
-    assert lines(caplog.records, 0) == []
+    assert app_log_lines(caplog.records, 0) == []
 
 
 def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
-    server: FakeUnleash,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    server: FakeUnleashServer,
+    make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server.max_body_bytes = UNLEASH_BODY_LIMIT
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
-    client.initialize_client()
-    sync = client._sync
-    assert sync is not None
+    client, sync, _ = split_client(make_client, server.url)
     work = Workload(client)
     work.run(10)
     enormous_name = "n" * UNLEASH_BODY_LIMIT
@@ -585,15 +550,15 @@ def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
 
 
 def test_one_send_of_many_parts_keeps_to_its_time_budget(
-    server: FakeUnleash,
-    make_client: Callable[..., tuple[UnleashClient, StubScheduler]],
+    server: FakeUnleashServer,
+    make_client: ClientFactory,
 ) -> None:
     """The budget covers the whole send, not each POST: a slow first part leaves the second
     only what remains; the parts not sent go out with the next send, once."""
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     release = threading.Event()
     server.metrics.then(slow(0.6, accept()), hang(release, status(503)))
-    client, _ = make_client(server.url, request_timeout=SPLIT_TIMEOUT)
+    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     work = Workload(client)
     evaluate_unknown(work, burst_names(BURST))

@@ -22,36 +22,35 @@ from pathlib import Path
 from typing import Any
 
 from tests.forking import run_in_child
-from tests.sync import StubScheduler, wait_for
-from unleash_lite import FileCache, InstanceAllowType, UnleashClient
-from unleash_lite.cache import ETAG, FEATURES_URL
-
-from .conftest import Figures
-from .fake_server import (
+from tests.support.clients import new_client
+from tests.support.doubles import StubScheduler
+from tests.support.helpers import wait_for
+from tests.support.payloads import encode, etag_of, feature, payload, variants
+from tests.support.server import (
     PAYLOAD_A,
     PAYLOAD_B,
     TOKEN,
     Exchange,
-    FakeUnleash,
+    FakeUnleashServer,
     Reply,
     accept,
-    encode,
-    etag_of,
-    flag,
     hang,
-    payload,
     serve_payload,
-    variant,
 )
+from unleash_lite import FileCache, InstanceAllowType, UnleashClient
+from unleash_lite.cache import ETAG, FEATURES_URL
+from unleash_lite.config import DEFAULT_REQUEST_RETRIES
+
+from .conftest import Figures
 
 FLAGS_EACH = 150
 BIG_A = payload(
-    flag("marker", variants=[variant("from-a")]),
-    *(flag(f"a-{n}", enabled=bool(n % 2)) for n in range(FLAGS_EACH)),
+    feature("marker", variants=variants("from-a")),
+    *(feature(f"a-{n}", enabled=bool(n % 2)) for n in range(FLAGS_EACH)),
 )
 BIG_B = payload(
-    flag("marker", variants=[variant("from-b")]),
-    *(flag(f"b-{n}", enabled=not n % 2) for n in range(FLAGS_EACH)),
+    feature("marker", variants=variants("from-b")),
+    *(feature(f"b-{n}", enabled=not n % 2) for n in range(FLAGS_EACH)),
 )
 NAMES = {
     etag_of(BIG_A): {f["name"] for f in BIG_A["features"]},
@@ -76,18 +75,25 @@ def alternating() -> Reply:
     return reply
 
 
-def _writer(url: str, directory: str, start: Any, results: Any) -> None:
-    start.wait(30)
-    client = UnleashClient(
+def shared_cache_client(url: str, directory: str, **options: Any) -> UnleashClient:
+    """A client of the shared cache directory, polled by hand: no metrics, no registration."""
+    return new_client(
         url,
-        "shared-cache",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=directory,
+        directory,
+        app_name="shared-cache",
         scheduler=StubScheduler(),
         disable_metrics=True,
         disable_registration=True,
         request_timeout=5,
-        multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        request_retries=DEFAULT_REQUEST_RETRIES,
+        **options,
+    )
+
+
+def _writer(url: str, directory: str, start: Any, results: Any) -> None:
+    start.wait(30)
+    client = shared_cache_client(
+        url, directory, multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW
     )
     client.initialize_client()
     assert client._sync is not None
@@ -153,19 +159,11 @@ def _cache_file_name(url: str) -> str:
 
 
 def test_processes_sharing_a_cache_directory_never_read_a_torn_file(
-    server: FakeUnleash, tmp_path: Path, figures: Figures
+    server: FakeUnleashServer, tmp_path: Path, figures: Figures
 ) -> None:
     server.features.always(alternating())
     directory = str(tmp_path / "shared")
-    seed = UnleashClient(
-        server.url,
-        "shared-cache",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=directory,
-        scheduler=StubScheduler(),
-        disable_metrics=True,
-        disable_registration=True,
-    )
+    seed = shared_cache_client(server.url, directory)
     seed.initialize_client()  # the file exists before the readers start
     seed.destroy()
     context = multiprocessing.get_context("fork")
@@ -226,19 +224,17 @@ def by_connection(records: list[Any], connection: str) -> list[Any]:
     return [r for r in records if r.header("unleash-connection-id") == connection]
 
 
-def forking_client(server: FakeUnleash, tmp_path: Path, **options: Any) -> UnleashClient:
+def forking_client(server: FakeUnleashServer, tmp_path: Path, **options: Any) -> UnleashClient:
     settings: dict[str, Any] = {
-        "custom_headers": {"Authorization": TOKEN},
+        "app_name": "forking-app",
         "refresh_interval": 0.1,
-        "metrics_interval": 60,
-        "cache_directory": str(tmp_path / "cache"),
         "request_timeout": 5,
+        "request_retries": DEFAULT_REQUEST_RETRIES,
     }
-    settings.update(options)
-    return UnleashClient(server.url, "forking-app", **settings)
+    return new_client(server.url, tmp_path / "cache", **{**settings, **options})
 
 
-def test_fork_during_a_refresh(server: FakeUnleash, tmp_path: Path, figures: Figures) -> None:
+def test_fork_during_a_refresh(server: FakeUnleashServer, tmp_path: Path, figures: Figures) -> None:
     client = forking_client(server, tmp_path)
     release = threading.Event()
     try:
@@ -299,7 +295,9 @@ def test_fork_during_a_refresh(server: FakeUnleash, tmp_path: Path, figures: Fig
     )
 
 
-def test_fork_during_a_metrics_send(server: FakeUnleash, tmp_path: Path, figures: Figures) -> None:
+def test_fork_during_a_metrics_send(
+    server: FakeUnleashServer, tmp_path: Path, figures: Figures
+) -> None:
     client = forking_client(server, tmp_path)
     release = threading.Event()
     flushing = None

@@ -27,16 +27,12 @@ from typing import Any
 
 import pytest
 
-from tests.sync import StubScheduler, full_text
-from unleash_lite import FileCache, InstanceAllowType, UnleashClient
-from unleash_lite.config import ClientConfig
-from unleash_lite.sync.http import Result, UnleashApi
-
-from .conftest import Figures
-from .fake_server import (
+from tests.support.clients import ClientFactory
+from tests.support.helpers import full_text
+from tests.support.server import (
     PAYLOAD_B,
     TOKEN,
-    FakeUnleash,
+    FakeUnleashServer,
     accept,
     body,
     enormous,
@@ -46,6 +42,11 @@ from .fake_server import (
     status,
     truncated,
 )
+from unleash_lite import FileCache, InstanceAllowType, UnleashClient
+from unleash_lite.config import DEFAULT_REQUEST_RETRIES, ClientConfig
+from unleash_lite.sync.http import Result, UnleashApi
+
+from .conftest import Figures
 
 SECRET = TOKEN.split(":", 1)[1]  # the part that matters, wherever it might be cut
 
@@ -55,18 +56,21 @@ def leaks(text: str) -> bool:
 
 
 def test_the_token_never_leaks(
-    server: FakeUnleash, tmp_path: Path, figures: Figures, caplog: pytest.LogCaptureFixture
+    make_client: ClientFactory,
+    server: FakeUnleashServer,
+    tmp_path: Path,
+    figures: Figures,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: ours, urllib3, requests, apscheduler
     events: list[Any] = []
     seen: list[str] = []  # every text a leak could hide in
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        client = UnleashClient(
+        client = make_client(
             server.url,
             "secret-app",
-            custom_headers={"Authorization": TOKEN},
-            cache_directory=str(tmp_path / "cache"),
+            request_retries=DEFAULT_REQUEST_RETRIES,  # retries log too: leave them on
             refresh_interval=0.05,
             metrics_interval=0.05,
             request_timeout=0.3,
@@ -169,20 +173,13 @@ def test_the_token_never_leaks(
 
 
 def test_a_token_requests_refuses_is_not_echoed(
-    server: FakeUnleash, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """requests puts an invalid header's value in its exception message; the client only
     ever reports the exception's class."""
     caplog.set_level(logging.DEBUG)
     bad = TOKEN + "\r\nX-Injected: 1"
-    client = UnleashClient(
-        server.url,
-        "bad-token",
-        custom_headers={"Authorization": bad},
-        cache_directory=str(tmp_path),
-        scheduler=StubScheduler(),
-        request_timeout=1,
-    )
+    client, _ = make_client.stubbed(server.url, "bad-token", token=bad, request_timeout=1)
     client.initialize_client()
     assert client._sync is not None
     client.is_enabled("shared")
@@ -195,18 +192,11 @@ def test_a_token_requests_refuses_is_not_echoed(
     client.destroy()
 
 
-def test_a_redirect_to_another_host_does_not_carry_the_token(tmp_path: Path) -> None:
-    with FakeUnleash() as elsewhere, FakeUnleash() as server:
+def test_a_redirect_to_another_host_does_not_carry_the_token(make_client: ClientFactory) -> None:
+    with FakeUnleashServer() as elsewhere, FakeUnleashServer() as server:
         target = elsewhere.url.replace("127.0.0.1", "localhost") + "/client/features"
         server.features.always(status(302, headers={"Location": target}))
-        client = UnleashClient(
-            server.url,
-            "redirected",
-            cache_directory=str(tmp_path),
-            custom_headers={"Authorization": TOKEN},
-            scheduler=StubScheduler(),
-            disable_metrics=True,
-        )
+        client, _ = make_client.stubbed(server.url, "redirected", disable_metrics=True)
         client.initialize_client()
         assert client.is_enabled("only-a")  # the redirect was followed
         (followed,) = elsewhere.feature_gets()
@@ -230,17 +220,17 @@ def umask() -> Iterator[Any]:
 
 @pytest.mark.parametrize("mask", [0o000, 0o022, 0o002])
 def test_the_client_creates_its_cache_directory_0700_and_files_0600(
-    server: FakeUnleash, tmp_path: Path, umask: Any, mask: int, figures: Figures
+    make_client: ClientFactory,
+    server: FakeUnleashServer,
+    tmp_path: Path,
+    umask: Any,
+    mask: int,
+    figures: Figures,
 ) -> None:
     umask(mask)
     directory = tmp_path / "made" / "by-the-client"
-    client = UnleashClient(
-        server.url,
-        "private",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=str(directory),
-        scheduler=StubScheduler(),
-        disable_metrics=True,
+    client, _ = make_client.stubbed(
+        server.url, "private", cache_directory=directory, disable_metrics=True
     )
     client.initialize_client()
     assert isinstance(client.cache, FileCache)
@@ -257,20 +247,15 @@ def test_the_client_creates_its_cache_directory_0700_and_files_0600(
 
 
 def test_an_existing_cache_directory_keeps_its_mode(
-    server: FakeUnleash, tmp_path: Path, umask: Any
+    make_client: ClientFactory, server: FakeUnleashServer, tmp_path: Path, umask: Any
 ) -> None:
     """A directory the user made is theirs: its mode is not changed (the file is still
     0600)."""
     directory = tmp_path / "shared-by-the-team"
     directory.mkdir()
     directory.chmod(0o750)
-    client = UnleashClient(
-        server.url,
-        "private",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=str(directory),
-        scheduler=StubScheduler(),
-        disable_metrics=True,
+    client, _ = make_client.stubbed(
+        server.url, "private", cache_directory=directory, disable_metrics=True
     )
     client.initialize_client()
     assert isinstance(client.cache, FileCache)
@@ -370,18 +355,13 @@ def tls_warnings(records: list[logging.LogRecord]) -> list[str]:
 
 
 def test_tls_verification_is_on_by_default(
-    certificate: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
+    certificate: tuple[str, str],
+    make_client: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    figures: Figures,
 ) -> None:
-    with FakeUnleash(tls=certificate) as server:
-        client = UnleashClient(
-            server.url,
-            "tls",
-            custom_headers={"Authorization": TOKEN},
-            cache_directory=str(tmp_path),
-            scheduler=StubScheduler(),
-            request_retries=0,
-            disable_metrics=True,
-        )
+    with FakeUnleashServer(tls=certificate) as server:
+        client, _ = make_client.stubbed(server.url, "tls", disable_metrics=True)
         client.initialize_client()
         assert not client.is_ready()  # a self-signed certificate is refused
         assert client._sync is not None
@@ -398,19 +378,16 @@ def test_tls_verification_is_on_by_default(
 
 
 def test_turning_verification_off_works_and_warns_once(
-    certificate: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture, figures: Figures
+    certificate: tuple[str, str],
+    make_client: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    figures: Figures,
 ) -> None:
-    with FakeUnleash(tls=certificate) as server:
+    with FakeUnleashServer(tls=certificate) as server:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning, per request
-            client = UnleashClient(
-                server.url,
-                "tls",
-                custom_headers={"Authorization": TOKEN},
-                cache_directory=str(tmp_path),
-                scheduler=StubScheduler(),
-                custom_options={"verify": False},
-                disable_metrics=True,
+            client, _ = make_client.stubbed(
+                server.url, "tls", custom_options={"verify": False}, disable_metrics=True
             )
             assert len(tls_warnings(caplog.records)) == 1  # at start-up, before any request
             client.initialize_client()
@@ -429,17 +406,11 @@ def test_turning_verification_off_works_and_warns_once(
 
 
 def test_a_ca_bundle_verifies_without_a_warning(
-    certificate: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    certificate: tuple[str, str], make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with FakeUnleash(tls=certificate) as server:
-        client = UnleashClient(
-            server.url,
-            "tls",
-            custom_headers={"Authorization": TOKEN},
-            cache_directory=str(tmp_path),
-            scheduler=StubScheduler(),
-            custom_options={"verify": certificate[0]},
-            disable_metrics=True,
+    with FakeUnleashServer(tls=certificate) as server:
+        client, _ = make_client.stubbed(
+            server.url, "tls", custom_options={"verify": certificate[0]}, disable_metrics=True
         )
         client.initialize_client()
         assert client.is_enabled("only-a")

@@ -19,11 +19,12 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from tests.sync import wait_for
+from tests.support.helpers import wait_for
+from tests.support.payloads import encode, feature, payload, variants
+from tests.support.server import TOKEN, Exchange, FakeUnleashServer, Reply
 from unleash_lite import UnleashClient
 
 from .conftest import Figures
-from .fake_server import TOKEN, Exchange, FakeUnleash, Reply, encode, flag, payload, variant
 
 REFRESHES = 2_000
 EVALUATIONS_PER_REFRESH = 1_000
@@ -42,8 +43,8 @@ def rule(operator: str, context_name: str, values: list[str]) -> dict[str, Any]:
 def soak_payload(version: int) -> dict[str, Any]:
     """Flags of every kind; each version differs (so every refresh installs and writes)."""
     return payload(
-        flag("constant"),
-        flag(
+        feature("constant"),
+        feature(
             "by-user",
             strategies=[
                 {
@@ -53,7 +54,7 @@ def soak_payload(version: int) -> dict[str, Any]:
                 }
             ],
         ),
-        flag(
+        feature(
             "rollout",
             strategies=[
                 {
@@ -67,7 +68,7 @@ def soak_payload(version: int) -> dict[str, Any]:
                 }
             ],
         ),
-        flag(
+        feature(
             "regex",
             strategies=[
                 {
@@ -83,10 +84,10 @@ def soak_payload(version: int) -> dict[str, Any]:
                 }
             ],
         ),
-        flag("variants", variants=[variant("one", 500), variant("two", 500)]),
-        flag("parent"),
-        flag("child", dependencies=[{"feature": "parent", "enabled": True}]),
-        flag("toggled", enabled=bool(version % 2)),
+        feature("variants", variants=variants("one", "two")),
+        feature("parent"),
+        feature("child", dependencies=[{"feature": "parent", "enabled": True}]),
+        feature("toggled", enabled=bool(version % 2)),
     )
 
 
@@ -114,7 +115,7 @@ def own_threads() -> int:
     )
 
 
-def test_soak(server: FakeUnleash, tmp_path: Path, figures: Figures) -> None:
+def test_soak(server: FakeUnleashServer, tmp_path: Path, figures: Figures) -> None:
     server.keep_feature_gets = False  # thousands of them: count, do not keep
     server.features.always(changing())
     threads_before = own_threads()

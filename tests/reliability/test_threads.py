@@ -13,11 +13,13 @@ import threading
 import time
 from typing import Any
 
-from tests.sync import DictCache, StubScheduler, frequent_thread_switches
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import frequent_thread_switches
+from tests.support.payloads import encode, etag_of, feature, payload
+from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import UnleashClient
 
 from .conftest import Figures
-from .fake_server import TOKEN, FakeUnleash, encode, etag_of, flag, payload
 
 THREADS = 16
 RUN_SECONDS = 1.0
@@ -30,13 +32,13 @@ def in_list(users: list[str]) -> dict[str, Any]:
 USERS = [f"user-{n}" for n in range(20)]
 
 SWAP_A = payload(
-    flag("parent", enabled=True),
-    flag("child", dependencies=[{"feature": "parent", "enabled": True}]),
-    flag(
+    feature("parent", enabled=True),
+    feature("child", dependencies=[{"feature": "parent", "enabled": True}]),
+    feature(
         "segmented",
         strategies=[{"name": "default", "parameters": {}, "constraints": [], "segments": [1]}],
     ),
-    flag(
+    feature(
         "colour",
         variants=[
             {
@@ -48,8 +50,8 @@ SWAP_A = payload(
             }
         ],
     ),
-    flag("only-a"),
-    flag(
+    feature("only-a"),
+    feature(
         "rollout",
         strategies=[
             {
@@ -62,13 +64,13 @@ SWAP_A = payload(
     segments=[{"id": 1, "constraints": [in_list(USERS)]}],
 )
 SWAP_B = payload(
-    flag("parent", enabled=False),
-    flag("child", dependencies=[{"feature": "parent", "enabled": False}]),
-    flag(
+    feature("parent", enabled=False),
+    feature("child", dependencies=[{"feature": "parent", "enabled": False}]),
+    feature(
         "segmented",
         strategies=[{"name": "default", "parameters": {}, "constraints": [], "segments": [2]}],
     ),
-    flag(
+    feature(
         "colour",
         variants=[
             {
@@ -80,8 +82,8 @@ SWAP_B = payload(
             }
         ],
     ),
-    flag("only-b"),
-    flag(
+    feature("only-b"),
+    feature(
         "rollout",
         strategies=[
             {
@@ -109,7 +111,7 @@ def answers_of(data: dict[str, Any]) -> dict[tuple[str, str], Any]:
 
 
 def test_sixteen_threads_while_snapshots_swap_every_few_milliseconds(
-    server: FakeUnleash, figures: Figures
+    server: FakeUnleashServer, figures: Figures
 ) -> None:
     expected_a, expected_b = answers_of(SWAP_A), answers_of(SWAP_B)
     assert any(expected_a[k] != expected_b[k] for k in expected_a)  # the payloads differ

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -13,26 +14,26 @@ import responses
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from unleash_lite import UnleashClient
-from unleash_lite.sync.backoff import MAX_MULTIPLIER, Backoff
-from unleash_lite.sync.http import Outcome, Result
-from unleash_lite.sync.scheduler import ApschedulerRunner, ThreadRunner
-
-from . import (
+from tests.support.clients import new_client
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import full_text, messages
+from tests.support.payloads import body_of, feature, payload
+from tests.support.server import (
     FEATURES,
     METRICS,
     REGISTER,
     TOKEN,
     URL,
-    DictCache,
-    FakeUnleash,
-    StubScheduler,
-    body_of,
-    feature,
-    full_text,
-    messages,
-    payload,
+    FakeUnleashServer,
+    accept,
+    hang,
+    serve_payload,
 )
+from tests.support.server import status as answer
+from unleash_lite import UnleashClient
+from unleash_lite.sync.backoff import MAX_MULTIPLIER, Backoff
+from unleash_lite.sync.http import Outcome, Result
+from unleash_lite.sync.scheduler import ApschedulerRunner, ThreadRunner
 
 INTERVAL = 2.0
 GOOD = payload(feature("kept"))
@@ -46,12 +47,10 @@ def client_with_stub(**options: Any) -> tuple[UnleashClient, StubScheduler]:
     runs by itself; the test calls ``client._sync.poll()``."""
     scheduler = StubScheduler()
     settings: dict[str, Any] = {
-        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": INTERVAL,
-        "metrics_interval": 5, "cache": DictCache(), "scheduler": scheduler,
-        "request_retries": 0, "request_timeout": 5,
+        "app_name": "backoff-app", "refresh_interval": INTERVAL, "metrics_interval": 5,
+        "cache": DictCache(), "scheduler": scheduler, "request_timeout": 5,
     }
-    settings.update(options)
-    return UnleashClient(URL, "backoff-app", **settings), scheduler
+    return new_client(URL, **{**settings, **options}), scheduler
 
 
 def poll(client: UnleashClient) -> None:
@@ -421,7 +420,7 @@ def test_backoff_reschedules_the_real_poll_job(own_scheduler: bool) -> None:
 def test_token_never_logged_over_a_failing_and_recovering_sequence(
         caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
     caplog.set_level(logging.DEBUG)  # every logger: ours, requests, urllib3, apscheduler
-    server = FakeUnleash(payload=GOOD).start()
+    server = FakeUnleashServer(payload=GOOD).start()
     try:
         scheduler = StubScheduler()
         client = UnleashClient(server.url, "token-app", refresh_interval=1,
@@ -431,23 +430,24 @@ def test_token_never_logged_over_a_failing_and_recovering_sequence(
         client.initialize_client()
         sync = client._sync
         assert sync is not None
-        for status in (401, 403, 404, 429, 500, 503, None):
-            server.features_status = status
+        for code in (401, 403, 404, 429, 500, 503, None):
+            server.features.always(serve_payload() if code is None else answer(code, b"{}"))
             sync.poll()
             client.is_enabled("kept")
             client.get_variant("unknown-flag")
-            server.metrics_status = status or 202
+            server.metrics.always(accept() if code is None else answer(code))
             sync.send_metrics()
-        server.features_status = None
+        server.features.always(serve_payload())
         server.payload = "<html>not json</html>"
         sync.poll()
         server.payload = payload(feature("recovered"))
         sync.poll()
         assert client.is_enabled("recovered")
-        server.hang = True  # a timeout
+        release = threading.Event()
+        server.features.always(hang(release, serve_payload()))  # a timeout
         sync.poll()
-        server.release.set()
-        server.hang = False
+        release.set()
+        server.features.always(serve_payload())
         client.destroy()
         server.stop()
         sync.poll()  # connection refused

@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 import responses
 
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import messages, wait_for
+from tests.support.payloads import body_of, feature, payload, variants
+from tests.support.server import FEATURES, REGISTER, TOKEN, URL
 from unleash_lite import (
     UnleashClient,
     UnleashEvent,
@@ -21,21 +25,6 @@ from unleash_lite import (
 from unleash_lite.cache import ETAG, FEATURES_URL
 from unleash_lite.sync import events as events_module
 from unleash_lite.sync.events import EventDispatcher
-
-from . import (
-    FEATURES,
-    REGISTER,
-    TOKEN,
-    URL,
-    DictCache,
-    StubScheduler,
-    body_of,
-    feature,
-    messages,
-    payload,
-    variants,
-    wait_for,
-)
 
 FLAGS = payload(
     feature("tracked", impressionData=True, variants=variants("green")),

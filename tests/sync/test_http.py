@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import socket
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,24 +15,24 @@ import pytest
 import requests
 import responses
 
-from unleash_lite import UnleashClient, __version__
-from unleash_lite.config import ClientConfig
-from unleash_lite.engine import BUILTIN_STRATEGIES
-from unleash_lite.sync.http import SPEC_VERSION, Outcome, Result, UnleashApi
-from unleash_lite.sync.synchronizer import Synchronizer
-
-from . import (
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import free_port
+from tests.support.payloads import body_of, feature, payload
+from tests.support.server import (
     FEATURES,
     METRICS,
     REGISTER,
     TOKEN,
     URL,
-    DictCache,
-    StubScheduler,
-    body_of,
-    feature,
-    payload,
+    FakeUnleashServer,
+    hang_up,
+    silence,
 )
+from unleash_lite import UnleashClient, __version__
+from unleash_lite.config import ClientConfig
+from unleash_lite.engine import BUILTIN_STRATEGIES
+from unleash_lite.sync.http import SPEC_VERSION, Outcome, Result, UnleashApi
+from unleash_lite.sync.synchronizer import Synchronizer
 
 
 def make_config(**overrides: Any) -> ClientConfig:
@@ -177,8 +175,6 @@ def test_one_session_is_reused_for_every_call() -> None:
 
 
 def test_a_refused_connection_is_retried_within_the_budget() -> None:
-    from . import free_port
-
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
     with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
         started = time.monotonic()
@@ -196,18 +192,21 @@ def test_a_refused_connection_is_retried_within_the_budget() -> None:
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_a_dropped_connection_is_tried_again_once_for_a_get_never_for_a_post(
         method: str) -> None:
-    with SilentServer(answer=False) as server:
+    with FakeUnleashServer() as server:
+        server.features.always(hang_up())
+        server.metrics.always(hang_up())
         api = UnleashApi(make_config(url=server.url, request_retries=3, request_timeout=5))
         outcome = api.fetch_features(None) if method == "GET" else api.send_metrics({"x": 1})
     assert outcome.result is Result.UNAVAILABLE
-    assert server.requests_seen() == (2 if method == "GET" else 1)
+    assert len(server.requests) == (2 if method == "GET" else 1)
 
 
 @pytest.mark.parametrize("retries", [0, 3])
 def test_a_server_that_never_answers_holds_a_call_for_the_request_timeout_in_all(
         retries: int) -> None:
     """Retries share the budget: (1 + retries) x request_timeout was the old worst case."""
-    with SilentServer(answer=None) as server:
+    with FakeUnleashServer() as server:
+        server.features.always(silence())
         api = UnleashApi(make_config(url=server.url, request_retries=retries,
                                      request_timeout=0.5))
         started = time.monotonic()
@@ -215,11 +214,12 @@ def test_a_server_that_never_answers_holds_a_call_for_the_request_timeout_in_all
         elapsed = time.monotonic() - started
     assert outcome.result is Result.UNAVAILABLE and "timed out" in outcome.detail
     assert 0.45 <= elapsed < 0.9
-    assert server.requests_seen() == 1
+    assert len(server.requests) == 1
 
 
 def test_a_budget_bounds_a_post_below_the_request_timeout() -> None:
-    with SilentServer(answer=None) as server:
+    with FakeUnleashServer() as server:
+        server.metrics.always(silence())
         api = UnleashApi(make_config(url=server.url, request_timeout=30))
         started = time.monotonic()
         outcome = api.send_metrics({"x": 1}, budget=0.3)
@@ -384,8 +384,6 @@ def test_network_errors_are_unavailable_and_never_raise(error: Exception) -> Non
 
 
 def test_refused_connection_is_unavailable() -> None:
-    from . import free_port
-
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api",
                                  request_retries=0))
     outcome = api.fetch_features(None)
@@ -431,31 +429,13 @@ def test_outcome_ok_property() -> None:
 def test_a_timed_out_get_is_not_sent_again() -> None:
     """urllib3's read retry (meant for a keep-alive connection the server closed) also
     re-sent a GET that timed out: twice the load on a slow server, twice the wait."""
-    import socket
-    import threading
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    accepted: list[socket.socket] = []
-
-    def accept_and_say_nothing() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            accepted.append(connection)
-
-    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
-    port = listener.getsockname()[1]
-    api = UnleashApi(make_config(url=f"http://127.0.0.1:{port}/api", request_timeout=0.2))
-    outcome = api.fetch_features(None)
-    listener.close()
+    with FakeUnleashServer() as server:
+        server.features.always(silence())
+        api = UnleashApi(make_config(url=server.url, request_timeout=0.2))
+        outcome = api.fetch_features(None)
     assert outcome.result is Result.UNAVAILABLE and outcome.detail == "timed out"
-    assert len(accepted) == 1
-    for connection in accepted:
-        connection.close()
+    assert server.connections_opened == 1
+    assert len(server.feature_gets()) == 1
 
 
 @responses.activate
@@ -474,7 +454,6 @@ def test_retrying_a_refused_connection_logs_nothing(caplog: pytest.LogCaptureFix
     by a root handler): retries are ours now and silent; the backoff says it once."""
     import logging
 
-    from . import free_port
 
     caplog.set_level(logging.DEBUG)
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
@@ -498,46 +477,3 @@ def test_verify_false_warns_once_at_start_up(caplog: pytest.LogCaptureFixture) -
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "verification is OFF for unleash.test" in warnings[0]
     assert TOKEN not in warnings[0]
-
-
-class SilentServer:
-    """A TCP server on 127.0.0.1 that reads each request and then closes the connection
-    without a word (``answer=False``) or keeps it open and says nothing (``answer=None``)."""
-
-    def __init__(self, answer: bool | None) -> None:
-        self.answer = answer
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/api"
-        self.connections: list[socket.socket] = []
-        self.seen = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> SilentServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.listener.close()
-        for connection in self.connections:
-            connection.close()
-        self.thread.join(2)
-
-    def requests_seen(self) -> int:
-        return self.seen
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            connection.settimeout(0.5)
-            try:
-                if connection.recv(65536):
-                    self.seen += 1
-            except OSError:
-                pass
-            if self.answer is False:
-                connection.close()
-            else:
-                self.connections.append(connection)

@@ -12,28 +12,16 @@ import pytest
 import requests
 import responses
 
+from tests.support.clients import new_client
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import frequent_thread_switches, messages, wait_for
+from tests.support.payloads import body_of, feature, payload, variants
+from tests.support.server import FEATURES, METRICS, REGISTER, TOKEN, URL, FakeUnleashServer
 from unleash_lite import UnleashClient
+from unleash_lite.config import DEFAULT_REQUEST_TIMEOUT
 from unleash_lite.sync import metrics as metrics_module
 from unleash_lite.sync.metrics import MetricsRegistry, current_value
 from unleash_lite.sync.scheduler import ThreadRunner
-
-from . import (
-    FEATURES,
-    METRICS,
-    REGISTER,
-    TOKEN,
-    URL,
-    DictCache,
-    FakeUnleash,
-    StubScheduler,
-    body_of,
-    feature,
-    frequent_thread_switches,
-    messages,
-    payload,
-    variants,
-    wait_for,
-)
 
 FLAGS = payload(
     feature("on"),
@@ -52,12 +40,11 @@ def metric_bodies(mocked: responses.RequestsMock) -> list[dict[str, Any]]:
 
 def stub_client(**options: Any) -> UnleashClient:
     settings: dict[str, Any] = {
-        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": 30,
-        "metrics_interval": 30, "cache": DictCache(), "scheduler": StubScheduler(),
-        "request_retries": 0, "bootstrap": FLAGS,
+        "app_name": "metrics-app", "metrics_interval": 30, "cache": DictCache(),
+        "scheduler": StubScheduler(), "request_timeout": DEFAULT_REQUEST_TIMEOUT,
+        "bootstrap": FLAGS,
     }
-    settings.update(options)
-    return UnleashClient(URL, "metrics-app", **settings)
+    return new_client(URL, **{**settings, **options})
 
 
 def send(client: UnleashClient) -> None:
@@ -411,7 +398,7 @@ def test_flush_metrics_sends_now(server_api: Any) -> None:
 
 
 def test_destroy_flushes_the_last_bucket_and_stops_the_scheduler(tmp_path: Any) -> None:
-    with FakeUnleash(payload=FLAGS) as server:
+    with FakeUnleashServer(payload=FLAGS) as server:
         client = UnleashClient(server.url, "destroy-app", refresh_interval=0.1,
                                metrics_interval=30, custom_headers={"Authorization": TOKEN},
                                cache_directory=str(tmp_path), request_timeout=2)

@@ -12,6 +12,10 @@ import responses
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
+from tests.support.doubles import DictCache, StubScheduler
+from tests.support.helpers import messages, wait_for
+from tests.support.payloads import body_of, feature, payload
+from tests.support.server import FEATURES, METRICS, REGISTER, TOKEN, URL, FakeUnleashServer
 from unleash_lite import FileCache, UnleashClient
 from unleash_lite.cache import ETAG, FEATURES_URL
 from unleash_lite.config import ClientConfig
@@ -19,21 +23,6 @@ from unleash_lite.engine import PayloadError
 from unleash_lite.sync.metrics import MetricsRegistry
 from unleash_lite.sync.scheduler import ApschedulerRunner, Job, ThreadRunner
 from unleash_lite.sync.synchronizer import Synchronizer
-
-from . import (
-    FEATURES,
-    METRICS,
-    REGISTER,
-    TOKEN,
-    URL,
-    DictCache,
-    StubScheduler,
-    body_of,
-    feature,
-    messages,
-    payload,
-    wait_for,
-)
 
 FIRST = payload(feature("a"))
 SECOND = payload(feature("a"), feature("b", enabled=False))
@@ -371,9 +360,7 @@ def test_after_fork_with_a_user_scheduler_warns(caplog: pytest.LogCaptureFixture
 
 
 def test_a_real_scheduler_keeps_polling(tmp_path: Any) -> None:
-    from . import FakeUnleash
-
-    with FakeUnleash(payload=FIRST) as server:
+    with FakeUnleashServer(payload=FIRST) as server:
         client = UnleashClient(server.url, "live", refresh_interval=0.05, metrics_interval=60,
                                custom_headers={"Authorization": TOKEN},
                                cache_directory=str(tmp_path), request_timeout=2)

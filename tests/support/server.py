@@ -1,5 +1,7 @@
-"""A programmable Unleash control service for fault injection: a real HTTP server on
-127.0.0.1 (``ThreadingHTTPServer``, port 0), not a mock of ``requests``.
+"""``FakeUnleashServer``: the one stand-in for the Unleash control service in every suite
+(not to be confused with ``unleash_lite.testing.FakeUnleash``, the public test double of the
+client). A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer``, port 0), not a mock of
+``requests``.
 
 Each endpoint (flags GET, registration POST, metrics POST) answers from its own
 :class:`Script`: one-shot replies queued with ``then(...)``, and a standing reply set with
@@ -7,8 +9,12 @@ Each endpoint (flags GET, registration POST, metrics POST) answers from its own
 what a real network does: answer late, answer part of a body, reset the connection, stream
 an enormous (or gzip-bombed) body, or hang until released. Every request is recorded,
 and the metrics the server *accepted* are summed, so tests compare them with the
-evaluations made. ``max_body_bytes`` refuses larger request bodies with 413 before any
-script runs, as Unleash's JSON body parser does (its limit is 100 KB, :data:`UNLEASH_BODY_LIMIT`).
+evaluations made. Before any script runs, ``token`` answers 401 to a request without that
+Authorization, as Unleash does, and ``max_body_bytes`` answers 413 to a larger request body,
+as Unleash's JSON body parser does (its limit is 100 KB, :data:`UNLEASH_BODY_LIMIT`).
+
+``PUT /_admin/payload`` (outside the API, not recorded) replaces the payload, so another
+process (a forked child, a worker) can change what the server serves.
 """
 
 from __future__ import annotations
@@ -28,42 +34,29 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.sync import body_of, etag_of, payload
-from tests.sync import feature as flag
+from tests.support.payloads import encode, etag_of, feature, payload, variants
 
-TOKEN = "default:development.7f3c0e2b9d5a41c8b6e4-reliability-token"  # must never leak
+TOKEN = "default:development.s3cr3t-t0ken-4b1d9f"  # must never show up in any log record
+# An address for the tests that mock the HTTP layer (``responses``) instead of serving.
+URL = "http://unleash.test/api"
+FEATURES = URL + "/client/features"
+REGISTER = URL + "/client/register"
+METRICS = URL + "/client/metrics"
 UNLEASH_BODY_LIMIT = 100 * 1024  # express.json()'s default "100kb": a longer body gets 413
-
-
-# -- payloads ------------------------------------------------------------------------------
-
-
-def variant(name: str, weight: int = 1000) -> dict[str, Any]:
-    return {
-        "name": name,
-        "weight": weight,
-        "weightType": "variable",
-        "stickiness": "default",
-        "payload": {"type": "string", "value": f"payload-of-{name}"},
-    }
-
-
-def encode(data: Any) -> bytes:
-    return body_of(data).encode()
 
 
 # Two payloads that differ in every way a test can see.
 PAYLOAD_A = payload(
-    flag("shared"),
-    flag("only-a"),
-    flag("colour", variants=[variant("red")]),
-    flag("off-in-b"),
+    feature("shared"),
+    feature("only-a"),
+    feature("colour", variants=variants("red")),
+    feature("off-in-b"),
 )
 PAYLOAD_B = payload(
-    flag("shared"),
-    flag("only-b"),
-    flag("colour", variants=[variant("blue")]),
-    flag("off-in-b", enabled=False),
+    feature("shared"),
+    feature("only-b"),
+    feature("colour", variants=variants("blue")),
+    feature("off-in-b", enabled=False),
 )
 
 
@@ -75,7 +68,7 @@ class Exchange:
     """One request as the server saw it, and the means to answer it."""
 
     handler: BaseHTTPRequestHandler
-    server: FakeUnleash
+    server: FakeUnleashServer
     method: str
     path: str
     headers: dict[str, str]
@@ -184,6 +177,24 @@ def reset() -> Reply:
 
     def reply(exchange: Exchange) -> None:
         exchange.close(reset=True)
+
+    return reply
+
+
+def hang_up() -> Reply:
+    """Read the request, then close the connection without a word (no reset)."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.close()
+
+    return reply
+
+
+def silence() -> Reply:
+    """Read the request, keep the connection open and say nothing until the server stops."""
+
+    def reply(exchange: Exchange) -> None:
+        exchange.server.stopping.wait()
 
     return reply
 
@@ -360,7 +371,7 @@ class Recorded:
 
 
 @dataclass
-class FakeUnleash:
+class FakeUnleashServer:
     """The control service. Use as a context manager; ``url`` is the client's ``url``."""
 
     payload: Any = field(default_factory=lambda: PAYLOAD_A)
@@ -368,6 +379,8 @@ class FakeUnleash:
     keep_feature_gets: bool = True  # False: only count them (a soak makes thousands)
     tls: tuple[str, str] | None = None  # (certificate file, key file): serve HTTPS
     max_body_bytes: int | None = None  # a longer request body is answered 413, not scripted
+    token: str | None = None  # set: another Authorization is answered 401, as Unleash does
+    echo_token: bool = False  # the 401 quotes the token it got, as some proxies do
 
     def __post_init__(self) -> None:
         self.features = Script(serve_payload())
@@ -384,7 +397,7 @@ class FakeUnleash:
         self._connections: set[socket.socket] = set()
 
     # lifecycle
-    def start(self, port: int = 0) -> FakeUnleash:
+    def start(self, port: int = 0) -> FakeUnleashServer:
         """Listen (on ``port``, or a free one) and serve on a daemon thread."""
         fake = self
 
@@ -411,6 +424,9 @@ class FakeUnleash:
 
             def do_POST(self) -> None:
                 fake._handle(self, "POST")
+
+            def do_PUT(self) -> None:
+                fake._handle(self, "PUT")
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
@@ -456,7 +472,7 @@ class FakeUnleash:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FakeUnleash:
+    def __enter__(self) -> FakeUnleashServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -472,7 +488,7 @@ class FakeUnleash:
         return f"{scheme}://127.0.0.1:{self.port}/api"
 
     # what happened
-    def recorded(self, route: str, method: str | None = None) -> list[Recorded]:
+    def recorded(self, route: str = "", method: str | None = None) -> list[Recorded]:
         with self._lock:
             return [
                 r
@@ -508,6 +524,9 @@ class FakeUnleash:
         except ValueError:
             data = raw.decode("utf-8", "replace")
         route = handler.path.split("?")[0]
+        if route.startswith("/_admin/"):
+            self._admin(Exchange(handler, self, method, handler.path, {}, data), route)
+            return
         headers = dict(handler.headers.items())
         record = Recorded(method, handler.path, headers, data, time.monotonic(), size=len(raw))
         is_get = method == "GET" and route == "/api/client/features"
@@ -516,6 +535,19 @@ class FakeUnleash:
             if self.keep_feature_gets or not is_get:
                 self.requests.append(record)
         exchange = Exchange(handler, self, method, handler.path, record.headers, data)
+        if self.token is not None and record.header("Authorization") != self.token:
+            said = (
+                f"Invalid token {record.header('Authorization')}"
+                if self.echo_token
+                else "Invalid token"
+            )
+            with contextlib.suppress(OSError):
+                exchange.send(
+                    401,
+                    json.dumps({"message": said}).encode(),
+                    {"Content-Type": "application/json"},
+                )
+            return
         if self.max_body_bytes is not None and len(raw) > self.max_body_bytes:
             with contextlib.suppress(OSError):
                 exchange.send(413, b'{"message": "request entity too large"}')
@@ -527,7 +559,7 @@ class FakeUnleash:
         elif method == "POST" and route == "/api/client/metrics":
             script = self.metrics
         else:
-            exchange.send(404, b'{"message": "no such route"}')
+            exchange.send(404, b"{}")  # no message for clients to quote: their own words show
             return
         reply = script.next()
         # The server keeps a metrics body when it decides to answer 2xx, whether or not the
@@ -535,6 +567,13 @@ class FakeUnleash:
         record.accepted = script is self.metrics and _answers_2xx(reply)
         with contextlib.suppress(OSError):  # the client may go away mid-answer
             reply(exchange)
+
+    def _admin(self, exchange: Exchange, route: str) -> None:
+        if exchange.method == "PUT" and route == "/_admin/payload":
+            self.payload = exchange.body
+            exchange.send(204)
+        else:
+            exchange.send(404, b"{}")
 
 
 def _answers_2xx(reply: Reply) -> bool:

@@ -1,11 +1,14 @@
-"""Small builders for Unleash client API payloads, shared by the tests.
+"""Small builders for Unleash client API payloads: the one set every suite uses.
 
 Each builder returns the plain JSON-shaped dict the Unleash server would send, with only the
-fields a test cares about, so a test reads as the flag it describes.
+fields a test cares about, so a test reads as the flag it describes. ``body_of`` and
+``etag_of`` give the bytes and the ETag the fake server (``tests.support.server``) serves.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -95,6 +98,14 @@ def variant(
     return raw
 
 
+def variants(*names: str, weight: int | None = None) -> list[dict[str, Any]]:
+    """Feature variants of equal weight (one name: everybody gets it), default stickiness,
+    each with a string payload: its own name."""
+    each = 1000 // max(len(names), 1) if weight is None else weight
+    return [variant(name, each, stickiness="default", payload={"type": "string", "value": name})
+            for name in names]
+
+
 def override(context_name: str, *values: str) -> dict[str, Any]:
     """A variant override: contexts whose field is one of ``values`` get the variant."""
     return {"contextName": context_name, "values": list(values)}
@@ -147,6 +158,20 @@ def payload(
 ) -> dict[str, Any]:
     """A full (version 2) client features payload."""
     return {"version": 2, "features": list(features), "segments": list(segments)}
+
+
+def body_of(data: Any) -> str:
+    """The compact JSON text of a payload, as the fake server sends it."""
+    return json.dumps(data, separators=(",", ":"))
+
+
+def encode(data: Any) -> bytes:
+    return body_of(data).encode()
+
+
+def etag_of(data: Any) -> str:
+    """A strong ETag for a payload: the same payload always has the same one."""
+    return '"' + hashlib.sha256(body_of(data).encode()).hexdigest()[:16] + '"'
 
 
 def delta(*events: Mapping[str, Any]) -> dict[str, Any]:
