@@ -578,7 +578,9 @@ def test_a_flag_whose_strategies_are_all_disabled_is_always_off() -> None:
     assert problem.message == (
         "no usable strategy (every one is disabled or not an object); the flag is always off"
     )
-    assert compile_snapshot(flags).features["f"].problem == "every strategy is disabled"
+    assert compile_snapshot(flags).features["f"].problem == (
+        "strategies: no usable strategy (every one is disabled or not an object)"
+    )
 
 
 def test_disabled_strategies_are_not_checked_as_the_compiler_skips_them() -> None:

@@ -93,8 +93,9 @@ def _features_by_name(raw_features: Any, warnings: list[str]) -> Mapping[str, Ra
         raise PayloadError("'features' is not a list")
     features: dict[str, RawFeature] = {}
     for position, raw in enumerate(raw_features):
-        if isinstance(raw, Mapping) and isinstance(raw.get("name"), str) and raw["name"]:
-            features[raw["name"]] = raw
+        name = feature_name(raw)
+        if name is not None:
+            features[name] = raw
         else:
             warnings.append(f"skipped feature #{position}: not an object with a name")
     return MappingProxyType(features)
@@ -117,6 +118,12 @@ def _segments_by_id(raw_segments: Any, warnings: list[str]) -> Mapping[int, RawS
 
 def _mappings(items: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
     return (item if isinstance(item, Mapping) else {} for item in items)
+
+
+def feature_name(raw: Any) -> str | None:
+    """The name of a feature definition; None when it is not an object with a name."""
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    return name if isinstance(name, str) and name else None
 
 
 def segment_id(value: Any) -> int | None:
