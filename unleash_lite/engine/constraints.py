@@ -29,7 +29,7 @@ from .context import (
 from .dates import date_value, instant_of
 from .problems import CONSTRAINT_OFF, Problems, kind, quote, strings
 from .regex import InvalidPattern, compile_search
-from .semver import Version, parse_version, version_value
+from .semver import parse_version, version_value
 
 Check = Callable[[Context], bool]
 Test = Callable[[str], bool]
@@ -41,7 +41,6 @@ _ORDINAL: dict[str, Callable[[Any, Any], bool]] = {
     "LT": lambda a, b: a < b,
     "LTE": lambda a, b: a <= b,
 }
-_DATE_ORDINAL = {"DATE_AFTER": _ORDINAL["GT"], "DATE_BEFORE": _ORDINAL["LT"]}
 # NUM_EQ is Yggdrasil's: closer than machine epsilon (so 0.1 + 0.2 equals 0.3, and
 # infinity equals nothing).
 _NUMBER_ORDINAL: dict[str, Callable[[float, float], bool]] = {
@@ -60,13 +59,16 @@ _NUMBER = re.compile(
 _NUMBER_VALUE = re.compile(r"[ \t]*[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?[ \t]*", re.ASCII)
 
 
+# (operator, the values or the value, caseInsensitive, sink at that field) -> the test, or
+# None when the value is rejected (reported to the sink)
+OperatorTest = Callable[[str, Any, bool, Problems], Test | None]
+
+
 class _Operator(NamedTuple):
     """How an operator compiles: the values it reads and the test it builds from them."""
 
     lists: bool  # reads ``values``; otherwise one value: ``value``, or the first of ``values``
-    # (operator, the values or the value, caseInsensitive, sink at that field) -> the test,
-    # or None when the value is rejected (reported to the sink)
-    test: Callable[[str, Any, bool, Problems], Test | None] | None  # None: IN and NOT_IN
+    test: OperatorTest | None  # None: IN and NOT_IN
     raw_read: bool = False  # reads the context field unconverted (a datetime stays one)
 
 
@@ -259,18 +261,28 @@ def _string_test(operator: str, values: Any, case_insensitive: bool, _: Problems
     return lambda text: any(part in fold(text) for part in wanted)
 
 
-def _number_test(operator: str, value: str, _: bool, problems: Problems) -> Test | None:
-    compare = _NUMBER_ORDINAL[operator.removeprefix("NUM_")]
-    target = number_value(value)
-    if target is None:
-        problems.error(f"{quote(value)} is not a number", CONSTRAINT_OFF)
-        return None
+def _compared(
+    compare: Callable[[Any, Any], bool],
+    target_of: Callable[[str], Any],
+    value_of: Callable[[Any], Any],
+    what: str,
+) -> OperatorTest:
+    """An ordered operator: its value parsed once by ``target_of`` (None: it is not
+    ``what``, and the constraint never matches), each context value by ``value_of``."""
 
-    def test(text: str) -> bool:
-        number = as_number(text)
-        return number is not None and compare(number, target)
+    def build(_: str, value: str, __: bool, problems: Problems) -> Test | None:
+        target = target_of(value)
+        if target is None:
+            problems.error(f"{quote(value)} is not {what}", CONSTRAINT_OFF)
+            return None
 
-    return test
+        def test(text: Any) -> bool:
+            parsed = value_of(text)
+            return parsed is not None and compare(parsed, target)
+
+        return test
+
+    return build
 
 
 def as_number(text: str) -> float | None:
@@ -295,43 +307,8 @@ def number_value(text: str) -> float | None:
     return float(text)
 
 
-def _date_test(operator: str, value: str, _: bool, problems: Problems) -> Test | None:
-    compare = _DATE_ORDINAL[operator]
-    target = date_value(value)
-    if target is None:
-        problems.error(
-            f"{quote(value)} is not a date and time such as 2024-06-01T12:00:00Z or "
-            "2024-06-01T14:00:00.000+02:00",
-            CONSTRAINT_OFF,
-        )
-        return None
-
-    def test(moment: Any) -> bool:
-        instant = instant_of(moment)
-        return instant is not None and compare(instant, target)
-
-    return test
-
-
 def _raw_getter(field: str) -> Callable[[Context], Any]:
     return lambda context: raw_field(context, field)
-
-
-def _semver_test(operator: str, value: str, _: bool, problems: Problems) -> Test | None:
-    compare = _ORDINAL[operator.removeprefix("SEMVER_")]
-    target: Version | None = version_value(value)
-    if target is None:
-        problems.error(
-            f"{quote(value)} is not a semantic version (such as 1.2.3 or 1.2.3-rc.1)",
-            CONSTRAINT_OFF,
-        )
-        return None
-
-    def test(text: str) -> bool:
-        version = parse_version(text)
-        return version is not None and compare(version, target)
-
-    return test
 
 
 def _regex_test(_: str, value: str, case_insensitive: bool, problems: Problems) -> Test | None:
@@ -423,6 +400,14 @@ def _cidr_test(_: str, values: Any, __: bool, problems: Problems) -> Test:
     return cidr_test(networks(values, problems))
 
 
+# How ordered operators read their value, a context value, and what the value must be.
+_DATES = (
+    date_value,
+    instant_of,
+    "a date and time such as 2024-06-01T12:00:00Z or 2024-06-01T14:00:00.000+02:00",
+)
+_NUMBERS = (number_value, as_number, "a number")
+_VERSIONS = (version_value, parse_version, "a semantic version (such as 1.2.3 or 1.2.3-rc.1)")
 # Every operator the engine knows, and how each compiles: the one table of them.
 OPERATORS: Mapping[str, _Operator] = MappingProxyType(
     {
@@ -433,9 +418,17 @@ OPERATORS: Mapping[str, _Operator] = MappingProxyType(
         "STR_CONTAINS": _Operator(lists=True, test=_string_test),
         "IN_CIDR": _Operator(lists=True, test=_cidr_test),
         "REGEX": _Operator(lists=False, test=_regex_test),
-        "DATE_AFTER": _Operator(lists=False, test=_date_test, raw_read=True),
-        "DATE_BEFORE": _Operator(lists=False, test=_date_test, raw_read=True),
-        **{f"NUM_{name}": _Operator(lists=False, test=_number_test) for name in _ORDINAL},
-        **{f"SEMVER_{name}": _Operator(lists=False, test=_semver_test) for name in _ORDINAL},
+        **{
+            f"DATE_{name}": _Operator(lists=False, test=_compared(compare, *_DATES), raw_read=True)
+            for name, compare in (("AFTER", _ORDINAL["GT"]), ("BEFORE", _ORDINAL["LT"]))
+        },
+        **{
+            f"NUM_{name}": _Operator(lists=False, test=_compared(compare, *_NUMBERS))
+            for name, compare in _NUMBER_ORDINAL.items()
+        },
+        **{
+            f"SEMVER_{name}": _Operator(lists=False, test=_compared(compare, *_VERSIONS))
+            for name, compare in _ORDINAL.items()
+        },
     }
 )

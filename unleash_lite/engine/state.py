@@ -9,7 +9,7 @@ Accepts both formats of ``/api/client/features``: the full payload (``version``,
 from __future__ import annotations
 
 import marshal
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -107,8 +107,8 @@ def _segments_by_id(raw_segments: Any, warnings: list[str]) -> Mapping[int, RawS
         return MappingProxyType(segments)
     if not isinstance(raw_segments, list):
         raise PayloadError("'segments' is not a list")
-    for position, raw in enumerate(_mappings(raw_segments)):
-        key = segment_id(raw.get("id"))
+    for position, raw in enumerate(raw_segments):
+        key = segment_key(raw)
         if key is None:
             warnings.append(f"skipped segment #{position}: no numeric id")
         else:
@@ -116,14 +116,15 @@ def _segments_by_id(raw_segments: Any, warnings: list[str]) -> Mapping[int, RawS
     return MappingProxyType(segments)
 
 
-def _mappings(items: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
-    return (item if isinstance(item, Mapping) else {} for item in items)
-
-
 def feature_name(raw: Any) -> str | None:
     """The name of a feature definition; None when it is not an object with a name."""
     name = raw.get("name") if isinstance(raw, Mapping) else None
     return name if isinstance(name, str) and name else None
+
+
+def segment_key(raw: Any) -> int | None:
+    """The id of a segment definition; None when it is not an object with a numeric id."""
+    return segment_id(raw.get("id")) if isinstance(raw, Mapping) else None
 
 
 def segment_id(value: Any) -> int | None:

@@ -21,14 +21,14 @@ segment and a path from the payload's root (``features[3]``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .context import StaticContext
 from .problems import ERROR, WARNING, Finding, Problems, Severity, join, kind, quote
 from .snapshot import CompiledFeature, Compiler, read_dependencies
-from .state import FlagState, PayloadError, feature_name, segment_id
+from .state import FlagState, PayloadError, feature_name, segment_id, segment_key
 
 __all__ = [
     "ERROR",
@@ -208,52 +208,51 @@ class _Checker:
             self.error(join(path, "type"), f"unknown event type {quote(event_type)}; ignored")
 
     def feature_list(self, features: Any, path: str, single: bool = False) -> None:
-        if not isinstance(features, list):
-            return  # FlagState.apply has already refused it
-        names: dict[str, list[str]] = {}
-        for position, raw in enumerate(features):
-            where = path if single else join(path, position)
-            name = feature_name(raw)
-            if name is not None:
-                names.setdefault(name, []).append(where)
-            elif not isinstance(raw, Mapping):
-                self.error(where, f"expected a flag object, got {kind(raw)}; skipped")
-            else:
-                self.error(
-                    join(where, "name"),
-                    f"expected a flag name, got {quote(raw.get('name'))}; skipped",
-                )
-        for name, places in names.items():
-            if len(places) > 1:
-                self.flag = name
-                self.warning(
-                    "", f"defined {len(places)} times ({', '.join(places)}); the last one is used"
-                )
-                self.flag = None
+        entries = self.entries(features, path, single, feature_name, "flag", "name", "a flag name")
+        for name, places in entries.items():
+            self.flag = name
+            self.defined_twice(places)
+        self.flag = None
 
     def segment_list(self, segments: Any, path: str, single: bool = False) -> None:
-        if not isinstance(segments, list):
-            return  # absent, or FlagState.apply has already refused it
-        ids: dict[int, list[str]] = {}
-        for position, raw in enumerate(segments):
+        entries = self.entries(segments, path, single, segment_key, "segment", "id", "a numeric id")
+        for key, places in entries.items():
+            self.segment = key
+            self.defined_twice(places)
+        self.segment = None
+
+    def entries(
+        self,
+        items: Any,
+        path: str,
+        single: bool,
+        key_of: Callable[[Any], str | int | None],
+        noun: str,
+        field: str,
+        expected: str,
+    ) -> dict[Any, list[str]]:
+        """Report the entries ``FlagState`` skips; where each kept one is, by its key."""
+        if not isinstance(items, list):
+            return {}  # absent, or FlagState.apply has already refused it
+        places: dict[Any, list[str]] = {}
+        for position, raw in enumerate(items):
             where = path if single else join(path, position)
-            key = segment_id(raw.get("id")) if isinstance(raw, Mapping) else None
+            key = key_of(raw)
             if key is not None:
-                ids.setdefault(key, []).append(where)
+                places.setdefault(key, []).append(where)
             elif not isinstance(raw, Mapping):
-                self.error(where, f"expected a segment object, got {kind(raw)}; skipped")
+                self.error(where, f"expected a {noun} object, got {kind(raw)}; skipped")
             else:
                 self.error(
-                    join(where, "id"),
-                    f"expected a numeric id, got {quote(raw.get('id'))}; skipped",
+                    join(where, field), f"expected {expected}, got {quote(raw.get(field))}; skipped"
                 )
-        for key, places in ids.items():
-            if len(places) > 1:
-                self.segment = key
-                self.warning(
-                    "", f"defined {len(places)} times ({', '.join(places)}); the last one is used"
-                )
-                self.segment = None
+        return places
+
+    def defined_twice(self, places: list[str]) -> None:
+        if len(places) > 1:
+            self.warning(
+                "", f"defined {len(places)} times ({', '.join(places)}); the last one is used"
+            )
 
     # -- across flags -----------------------------------------------------------------------
 
