@@ -99,10 +99,10 @@ def compile_constraint(
 ) -> CompiledConstraint:
     """Compile one constraint from its payload form, reporting what is wrong with it to
     ``problems`` (at the constraint's own path)."""
-    problems = Problems() if problems is None else problems
+    problems = Problems(warns=False) if problems is None else problems
     if not isinstance(raw, Mapping):
         message = problems.error(f"expected a constraint object, got {kind(raw)}", CONSTRAINT_OFF)
-        return replace(compile_constraint({}, static, Problems()), problem=message)
+        return replace(compile_constraint({}, static, Problems(warns=False)), problem=message)
     since = len(problems.found)
     context_name = str(raw.get("contextName") or "")
     operator = str(raw.get("operator") or "")
@@ -135,7 +135,9 @@ def _check_fields(raw: Mapping[str, Any], spec: _Operator | None, problems: Prob
     context_name = raw.get("contextName")
     if not context_name:
         problems.error("missing", CONSTRAINT_OFF, "contextName")
-    elif not isinstance(context_name, str):
+    if not problems.warns:
+        return
+    if context_name and not isinstance(context_name, str):
         problems.warning(
             f"expected a string, got {kind(context_name)}; read as {quote(str(context_name))}",
             "contextName",
@@ -177,7 +179,7 @@ def _compile_operator(
         )
         return None
     if spec.lists:
-        if not values:
+        if not values and problems.warns:
             _no_values(raw, operator, problems)
         if spec.test is None:
             return None

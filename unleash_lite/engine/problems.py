@@ -52,17 +52,38 @@ def join(path: str, key: str | int) -> str:
 
 
 class Problems:
-    """A sink for findings; :meth:`at` gives one for a field below, sharing the same list."""
+    """A sink for findings; :meth:`at` gives one for a field below, sharing the same list.
+    Paths are built only when something is reported: compiling a sound flag pays for none.
 
-    __slots__ = ("found", "path")
+    ``warns``: whether warnings are wanted (``validate``); a snapshot's own compile needs
+    only the errors, and skips the checks that can only warn.
+    """
 
-    def __init__(self, found: list[Finding] | None = None, path: str = "") -> None:
+    __slots__ = ("_keys", "_parent", "found", "warns")
+
+    def __init__(
+        self,
+        found: list[Finding] | None = None,
+        parent: Problems | None = None,
+        keys: tuple[str | int, ...] = (),
+        warns: bool = True,
+    ) -> None:
         self.found: list[Finding] = [] if found is None else found
-        self.path = path
+        self._parent = parent
+        self._keys = keys
+        self.warns = warns
+
+    @property
+    def path(self) -> str:
+        """This field's path."""
+        path = "" if self._parent is None else self._parent.path
+        for key in self._keys:
+            path = join(path, key)
+        return path
 
     def at(self, *keys: str | int) -> Problems:
         """The sink for the field ``keys`` below this one."""
-        return Problems(self.found, self._path(keys))
+        return Problems(self.found, self, keys, self.warns)
 
     def error(self, message: str, consequence: str, *keys: str | int) -> str:
         """Report an error at ``keys`` below this field; returns ``message``."""
@@ -71,13 +92,14 @@ class Problems:
 
     def warning(self, message: str, *keys: str | int) -> None:
         """Report something read otherwise than it seems to be written."""
-        self.found.append(Finding(WARNING, self._path(keys), message))
+        if self.warns:
+            self.found.append(Finding(WARNING, self._path(keys), message))
 
     def boolean(self, raw: Mapping[str, Any], key: str, reading: str) -> None:
         """Warn when ``raw[key]`` is present but not true or false; ``reading`` says how
         the compiler reads it then."""
         value = raw.get(key)
-        if value is not None and not isinstance(value, bool):
+        if self.warns and value is not None and not isinstance(value, bool):
             self.warning(f"expected true or false, got {quote(value)}; {reading}", key)
 
     def first_error(self, since: int, consequence: str) -> str | None:
@@ -86,15 +108,12 @@ class Problems:
         the compiled object's ``problem``."""
         for finding in self.found[since:]:
             if finding.severity == ERROR and finding.consequence == consequence:
-                below = finding.path.removeprefix(self.path).lstrip(".")
+                below = finding.path.removeprefix(self.path).removeprefix(".")
                 return f"{below}: {finding.message}" if below else finding.message
         return None
 
     def _path(self, keys: tuple[str | int, ...]) -> str:
-        path = self.path
-        for key in keys:
-            path = join(path, key)
-        return path
+        return self.at(*keys).path
 
 
 def quote(value: Any) -> str:
@@ -124,6 +143,8 @@ def kind(value: Any) -> str:
 
 def strings(values: Any, problems: Problems) -> None:
     """Warn about list entries that are null (ignored) or not strings (compared as text)."""
+    if not problems.warns:
+        return
     for position, value in enumerate(values):
         if value is None:
             problems.warning("null; ignored", position)

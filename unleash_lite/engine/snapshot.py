@@ -349,10 +349,12 @@ class Compiler:
         segments: Mapping[int, RawSegment],
         static: StaticContext,
         custom_strategies: Mapping[str, CustomStrategy],
+        warns: bool = False,
     ) -> None:
         self.segments = segments
         self.static = static
         self.custom_strategies = custom_strategies
+        self.warns = warns  # whether segments report warnings too (validate), not only errors
         self._segment_constraints: dict[int, tuple[CompiledConstraint, ...]] = {}
         self._segment_problems: dict[int, list[Finding]] = {}
 
@@ -360,7 +362,7 @@ class Compiler:
         self, name: str, definition: RawFeature, problems: Problems | None = None
     ) -> CompiledFeature:
         """Compile one flag; its problems go to ``problems`` (paths from the flag)."""
-        problems = Problems() if problems is None else problems
+        problems = Problems(warns=False) if problems is None else problems
         since = len(problems.found)
         try:
             feature = self._feature(name, definition, problems, since)
@@ -484,7 +486,7 @@ class Compiler:
             segment = self.segments.get(key)
             if segment is None:
                 return None
-            problems = Problems()
+            problems = Problems(warns=self.warns)
             listed = _listed(segment, "constraints", problems, "the segment matches everyone")
             self._segment_constraints[key] = tuple(
                 compile_constraint(raw, self.static, problems.at("constraints", position))

@@ -89,7 +89,7 @@ def compile_strategy(
 ) -> CompiledStrategy:
     """Compile one strategy; ``constraints`` already include its segments' constraints.
     What is wrong with its name, parameters and variants is reported to ``problems``."""
-    problems = Problems() if problems is None else problems
+    problems = Problems(warns=False) if problems is None else problems
     since = len(problems.found)
     name = str(raw.get("name") or "")
     raw_parameters = raw.get("parameters")

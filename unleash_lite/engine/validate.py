@@ -136,7 +136,7 @@ class _Checker:
     def __init__(self, state: FlagState, custom_strategies: Collection[str]) -> None:
         self.state = state
         registered = dict.fromkeys(custom_strategies, _Unevaluated())
-        self.compiler = Compiler(state.segments, StaticContext(), registered)
+        self.compiler = Compiler(state.segments, StaticContext(), registered, warns=True)
         self.flag: str | None = None
         self.segment: int | None = None
         self.found: list[Problem] = []
@@ -260,7 +260,7 @@ class _Checker:
         """Warn about parents that keep this flag off: missing, themselves children, or
         without the variant asked for."""
         raw = feature.definition.get("dependencies")
-        for position, dependency in read_dependencies(raw, Problems()):
+        for position, dependency in read_dependencies(raw, Problems(warns=False)):
             where = join("dependencies", position)
             name = dependency.feature
             parent = compiled.get(name)

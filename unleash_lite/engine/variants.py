@@ -97,7 +97,7 @@ def compile_variants(
     written is reported to ``problems``; overrides that cannot be read at all raise
     :class:`~unleash_lite.engine.problems.DefinitionError` (the flag does not compile).
     """
-    problems = Problems() if problems is None else problems
+    problems = Problems(warns=False) if problems is None else problems
     if raw_variants is None:
         return None
     if not isinstance(raw_variants, list):
@@ -105,7 +105,6 @@ def compile_variants(
         return None
     variants: list[Variant] = []
     overrides: list[tuple[Getter, frozenset[str], Variant]] = []
-    names: Counter[str] = Counter()
     for position, raw in enumerate(raw_variants):
         at = problems.at(position)
         if not isinstance(raw, Mapping):
@@ -114,16 +113,17 @@ def compile_variants(
         if not isinstance(raw.get("name"), str):
             at.warning(f"expected a name, got {quote(raw.get('name'))}; ignored", "name")
             continue
-        names[raw["name"]] += 1
         variant = Variant(raw["name"], _weight(raw.get("weight"), at), _payload(raw, at))
         variants.append(variant)
-        for read, wanted in _overrides(raw.get("overrides"), static, at.at("overrides")):
-            overrides.append((read, wanted, variant))
-        if stickiness is None:
+        if raw.get("overrides"):
+            for read, wanted in _overrides(raw["overrides"], static, at.at("overrides")):
+                overrides.append((read, wanted, variant))
+        if stickiness is None and problems.warns:
             _check_stickiness(raw_variants, position, at)
-    for name, count in names.items():
-        if count > 1:
-            problems.warning(f"variant {quote(name)} is defined {count} times")
+    if problems.warns and len({variant.name for variant in variants}) < len(variants):
+        for name, count in Counter(variant.name for variant in variants).items():
+            if count > 1:
+                problems.warning(f"variant {quote(name)} is defined {count} times")
     if not variants:
         return None
     variant_set_stickiness = stickiness
@@ -139,6 +139,8 @@ def compile_variants(
 
 
 def _weight(value: Any, problems: Problems) -> int:
+    if type(value) is int and value >= 0:
+        return value  # the usual weight: nothing to report, no need to compare its text
     try:
         weight = max(int(value), 0)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite weight
@@ -159,6 +161,8 @@ def _payload(raw: Mapping[str, Any], problems: Problems) -> Mapping[str, Any] | 
     if not isinstance(payload, Mapping):
         at.warning(f"expected an object, got {kind(payload)}; ignored")
         return None
+    if not problems.warns:
+        return payload
     kind_, value = payload.get("type"), payload.get("value")
     if not isinstance(kind_, str) or "value" not in payload:
         at.warning('expected {"type": ..., "value": ...}')
