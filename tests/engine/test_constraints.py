@@ -285,7 +285,7 @@ def test_non_number_constraint_value_never_matches_even_inverted(bad_value: str)
 
 def test_number_operator_without_value_never_matches() -> None:
     compiled = compile_constraint({"contextName": "age", "operator": "NUM_EQ"}, STATIC)
-    assert compiled.problem is not None and "no value" in compiled.problem
+    assert compiled.problem == "value: NUM_EQ needs a value"
     assert not compiled.check({"age": "1"})
 
 
@@ -534,7 +534,8 @@ def test_invalid_regex_never_matches_even_inverted() -> None:
         compiled = compile_constraint(
             constraint("email", "REGEX", value="(unclosed", inverted=inverted), STATIC
         )
-        assert compiled.problem is not None and "invalid regular expression" in compiled.problem
+        assert compiled.problem is not None
+        assert "is not a valid RE2 regular expression" in compiled.problem
         for email in ("(unclosed", "", "x", None):
             assert not compiled.check({"email": email})
 

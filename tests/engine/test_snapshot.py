@@ -329,10 +329,8 @@ def test_an_unknown_segment_turns_the_whole_flag_off() -> None:
     for context in ({}, {"userId": "1"}, {"country": "NO"}):
         assert snapshot.is_enabled("flag", context) is False
         assert snapshot.get_variant("flag", context) == disabled_variant(False)
-    assert snapshot.features["flag"].problem == "strategy 'default' references unknown segment 404"
-    assert snapshot.warnings == (
-        "feature 'flag': strategy 'default' references unknown segment 404",
-    )
+    assert snapshot.features["flag"].problem == "strategies[0].segments[0]: unknown segment 404"
+    assert snapshot.warnings == ("feature 'flag': strategies[0].segments[0]: unknown segment 404",)
     assert snapshot.is_enabled("fine", {}) is True
 
 
@@ -366,7 +364,9 @@ def test_a_flag_whose_strategies_are_all_disabled_is_off() -> None:
         feature("flag", [strategy("default", disabled=True), strategy(disabled=True)])
     )
     assert snapshot.is_enabled("flag", {"userId": "1"}) is False
-    assert snapshot.features["flag"].problem == "every strategy is disabled"
+    assert snapshot.features["flag"].problem == (
+        "strategies: no usable strategy (every one is disabled or not an object)"
+    )
     assert snapshot.get_variant("flag", {}) == disabled_variant(False)
 
 

@@ -113,6 +113,49 @@ def assert_consequences_hold(problems: list[Problem], snapshot: Snapshot) -> Non
             if problem.message.endswith(NEVER_MATCHES) and match is not None:
                 never.add(int(match[1]))
         assert never == rejected, (name, errors)
+        assert_explained(compiled.problem, "", errors)
+        for index, compiled_strategy in enumerate(compiled.strategies):
+            owner = f"strategies[{positions[index]}]"
+            assert_explained(compiled_strategy.problem, owner, errors)
+            own = raw[positions[index]].get("constraints")
+            for position, compiled_constraint in enumerate(
+                compiled_strategy.constraints[: len(own) if isinstance(own, list) else 0]
+            ):
+                where = f"{owner}.constraints[{position}]"
+                assert_constraint_agrees(compiled_constraint.problem, where, errors)
+
+
+def below(path: str, owner: str) -> str | None:
+    """``path`` relative to ``owner`` ("" for the owner itself); None when not below it."""
+    if path == owner:
+        return ""
+    if not owner:
+        return path
+    return path[len(owner) + 1 :] if path.startswith(f"{owner}.") else None
+
+
+def assert_explained(problem: str | None, owner: str, errors: list[Problem]) -> None:
+    """A compiled object's ``problem`` (what explain() shows) is one of validate's errors
+    at that object, with the field below it: both are one report of the compiler."""
+    if problem is None or problem.startswith("definition does not compile ("):
+        return  # a definition error's text names the field the error is reported at
+    shown = set()
+    for error in errors:
+        field = below(error.path, owner)
+        if field is not None:
+            shown.add(f"{field}: {error.message}" if field else error.message)
+    assert any(text.startswith(f"{problem}; ") for text in shown), (owner, problem, shown)
+
+
+def assert_constraint_agrees(problem: str | None, where: str, errors: list[Problem]) -> None:
+    """A constraint has a problem exactly when validate reports a "never matches" error in it."""
+    never = [
+        e
+        for e in errors
+        if below(e.path, where) is not None and e.message.endswith(NEVER_MATCHES[1])
+    ]
+    assert (problem is not None) == bool(never), (where, problem, never)
+    assert_explained(problem, where, errors)
 
 
 def assert_agrees_with_compiler(raw: Any, custom: Mapping[str, Any] | None = None) -> None:
@@ -138,11 +181,17 @@ def assert_agrees_with_compiler(raw: Any, custom: Mapping[str, Any] | None = Non
     assert len(root) == len(snapshot.state.warnings), ([str(p) for p in root], snapshot)
     for key, definition in snapshot.state.segments.items():
         constraints = definition.get("constraints")
+        segment_errors = [p for p in errors_of(problems) if p.segment == key]
+        for position, raw_constraint in enumerate(
+            constraints if isinstance(constraints, list) else []
+        ):
+            problem = compile_constraint(raw_constraint, STATIC).problem
+            assert_constraint_agrees(problem, f"constraints[{position}]", segment_errors)
         engine = any(
-            compile_constraint(raw if isinstance(raw, Mapping) else {}, STATIC).problem
+            compile_constraint(raw, STATIC).problem
             for raw in (constraints if isinstance(constraints, list) else [])
         )
-        assert engine == any(p.segment == key for p in errors_of(problems)), key
+        assert engine == bool(segment_errors), key
     assert all(isinstance(problem.message, str) and problem.message for problem in problems)
 
 
@@ -579,7 +628,9 @@ def test_a_flag_whose_strategies_are_all_disabled_is_always_off() -> None:
     assert problem.message == (
         "no usable strategy (every one is disabled or not an object); the flag is always off"
     )
-    assert compile_snapshot(flags).features["f"].problem == "every strategy is disabled"
+    assert compile_snapshot(flags).features["f"].problem == (
+        "strategies: no usable strategy (every one is disabled or not an object)"
+    )
 
 
 def test_disabled_strategies_are_not_checked_as_the_compiler_skips_them() -> None:

@@ -3,7 +3,9 @@
 Each constraint compiles once into a ``check(context) -> bool`` closure with its values already
 parsed (sets, floats, datetimes, versions, networks, RE2 programs). A constraint that cannot
 be compiled (unknown operator, unparsable value, invalid pattern) never matches, inverted or
-not, and records why in ``problem``.
+not, records why in ``problem`` and reports it, with its field, to a
+:class:`~unleash_lite.engine.problems.Problems` sink. :data:`OPERATORS` is the one table of
+operators.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import ipaddress
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .context import (
     Context,
@@ -24,8 +27,9 @@ from .context import (
     raw_field,
 )
 from .dates import date_value, instant_of
+from .problems import CONSTRAINT_OFF, Problems, kind, quote, strings
 from .regex import InvalidPattern, compile_search
-from .semver import Version, parse_version, version_value
+from .semver import parse_version, version_value
 
 Check = Callable[[Context], bool]
 Test = Callable[[str], bool]
@@ -37,7 +41,6 @@ _ORDINAL: dict[str, Callable[[Any, Any], bool]] = {
     "LT": lambda a, b: a < b,
     "LTE": lambda a, b: a <= b,
 }
-_DATE_ORDINAL = {"DATE_AFTER": _ORDINAL["GT"], "DATE_BEFORE": _ORDINAL["LT"]}
 # NUM_EQ is Yggdrasil's: closer than machine epsilon (so 0.1 + 0.2 equals 0.3, and
 # infinity equals nothing).
 _NUMBER_ORDINAL: dict[str, Callable[[float, float], bool]] = {
@@ -56,8 +59,17 @@ _NUMBER = re.compile(
 _NUMBER_VALUE = re.compile(r"[ \t]*[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?[ \t]*", re.ASCII)
 
 
-class ConstraintError(ValueError):
-    """A constraint definition that cannot be evaluated."""
+# (operator, the values or the value, caseInsensitive, sink at that field) -> the test, or
+# None when the value is rejected (reported to the sink)
+OperatorTest = Callable[[str, Any, bool, Problems], Test | None]
+
+
+class _Operator(NamedTuple):
+    """How an operator compiles: the values it reads and the test it builds from them."""
+
+    lists: bool  # reads ``values``; otherwise one value: ``value``, or the first of ``values``
+    test: OperatorTest | None  # None: IN and NOT_IN
+    raw_read: bool = False  # reads the context field unconverted (a datetime stays one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,35 +94,127 @@ class CompiledConstraint:
         return f"{negation}{self.context_name} {self.operator} [{shown}]{case}"
 
 
-def compile_constraint(raw: Mapping[str, Any], static: StaticContext) -> CompiledConstraint:
-    """Compile one constraint from its payload form."""
+def compile_constraint(
+    raw: Any, static: StaticContext, problems: Problems | None = None
+) -> CompiledConstraint:
+    """Compile one constraint from its payload form, reporting what is wrong with it to
+    ``problems`` (at the constraint's own path)."""
+    problems = Problems(warns=False) if problems is None else problems
+    if not isinstance(raw, Mapping):
+        message = problems.error(f"expected a constraint object, got {kind(raw)}", CONSTRAINT_OFF)
+        return replace(compile_constraint({}, static, Problems(warns=False)), problem=message)
+    since = len(problems.found)
     context_name = str(raw.get("contextName") or "")
     operator = str(raw.get("operator") or "")
     inverted = bool(raw.get("inverted", False))
     case_insensitive = bool(raw.get("caseInsensitive", False))
     values = _listed_values(raw)
+    spec = OPERATORS.get(operator)
+    _check_fields(raw, spec, problems)
     get = field_getter(context_name, static)
     read: Callable[[Context], Any] = get
-    try:
-        if not context_name:
-            raise ConstraintError("constraint has no contextName")
-        if operator in ("IN", "NOT_IN"):
-            check = _membership(get, values, operator == "NOT_IN", inverted)
-        else:
-            if operator in ("DATE_AFTER", "DATE_BEFORE"):
-                # Raw values, so that a datetime in the context is read as a datetime.
-                read = current_time if context_name == "currentTime" else _raw_getter(context_name)
-                test = _date_test(operator, _single_value(raw))
-            else:
-                test = _value_test(operator, raw, values, case_insensitive)
-            check = _tested(read, test, inverted)
-        problem = None
-    except ConstraintError as error:
-        check, problem = always_false, str(error)
+    test = _compile_operator(raw, operator, spec, values, case_insensitive, problems)
+    problem = problems.first_error(since, CONSTRAINT_OFF)
+    if problem is not None or spec is None:
+        check: Check = always_false
+    elif spec.test is None:
+        check = _membership(get, values, operator == "NOT_IN", inverted)
+    else:
+        if spec.raw_read:
+            read = current_time if context_name == "currentTime" else _raw_getter(context_name)
+        assert test is not None  # no problem: the operator compiled
+        check = _tested(read, test, inverted)
     shown = values or ((str(raw["value"]),) if raw.get("value") is not None else ())
     return CompiledConstraint(
         context_name, operator, shown, inverted, case_insensitive, check, read, problem
     )
+
+
+def _check_fields(raw: Mapping[str, Any], spec: _Operator | None, problems: Problems) -> None:
+    """Report the fields read otherwise than written, and a missing contextName."""
+    context_name = raw.get("contextName")
+    if not context_name:
+        problems.error("missing", CONSTRAINT_OFF, "contextName")
+    if not problems.warns:
+        return
+    if context_name and not isinstance(context_name, str):
+        problems.warning(
+            f"expected a string, got {kind(context_name)}; read as {quote(str(context_name))}",
+            "contextName",
+        )
+    problems.boolean(raw, "inverted", "read as true unless false, 0 or empty")
+    problems.boolean(raw, "caseInsensitive", "read as true unless false, 0 or empty")
+    operator = raw.get("operator")
+    if spec is not None and spec.test is None and raw.get("caseInsensitive"):
+        problems.warning(
+            f"ignored: {operator} always compares exactly, as everywhere in Unleash "
+            "(use STR_* or REGEX operators to ignore case)",
+            "caseInsensitive",
+        )
+    values = raw.get("values")
+    listing = spec is not None and spec.lists
+    if values is not None and not isinstance(values, list) and not listing:
+        problems.warning(f"expected a list, got {kind(values)}; ignored", "values")
+    elif isinstance(values, list) and listing:
+        strings(values, problems.at("values"))
+
+
+def _compile_operator(
+    raw: Mapping[str, Any],
+    operator: str,
+    spec: _Operator | None,
+    values: tuple[str, ...],
+    case_insensitive: bool,
+    problems: Problems,
+) -> Test | None:
+    """The operator's test (None for IN and NOT_IN, or when rejected: then reported)."""
+    if not operator:
+        problems.error("missing", CONSTRAINT_OFF, "operator")
+        return None
+    if spec is None:
+        upper = operator.upper()
+        hint = f" (did you mean {quote(upper)}?)" if upper in OPERATORS else ""
+        problems.error(
+            f"unknown operator {quote(raw.get('operator'))}{hint}", CONSTRAINT_OFF, "operator"
+        )
+        return None
+    if spec.lists:
+        if not values and problems.warns:
+            _no_values(raw, operator, problems)
+        if spec.test is None:
+            return None
+        listed = raw.get("values")
+        return spec.test(
+            operator,
+            listed if isinstance(listed, list) else [],
+            case_insensitive,
+            problems.at("values"),
+        )
+    value = raw.get("value")
+    where: tuple[str | int, ...] = ("value",)
+    raw_values = raw.get("values")
+    if value is None and isinstance(raw_values, list) and raw_values:
+        value, where = raw_values[0], ("values", 0)
+        if len(raw_values) > 1:
+            problems.warning(f"{operator} uses one value; only the first is used", "values")
+    if value is None:
+        problems.error(f"{operator} needs a value", CONSTRAINT_OFF, *where)
+        return None
+    assert spec.test is not None  # every single-value operator has a test
+    return spec.test(operator, str(value), case_insensitive, problems.at(*where))
+
+
+def _no_values(raw: Mapping[str, Any], operator: str, problems: Problems) -> None:
+    always = (operator == "NOT_IN") != bool(raw.get("inverted", False))
+    outcome = "always matches" if always else "never matches"
+    raw_values = raw.get("values")
+    if raw_values is not None and not isinstance(raw_values, list):
+        found = f"expected a list, got {kind(raw_values)}; ignored, so"
+    elif raw.get("value") is not None:
+        found = "no values (this operator reads values, not value);"
+    else:
+        found = "no values;"
+    problems.warning(f"{found} the constraint {outcome}", "values")
 
 
 def _listed_values(raw: Mapping[str, Any]) -> tuple[str, ...]:
@@ -118,17 +222,6 @@ def _listed_values(raw: Mapping[str, Any]) -> tuple[str, ...]:
     if not isinstance(values, list):
         return ()
     return tuple(str(value) for value in values if value is not None)
-
-
-def _single_value(raw: Mapping[str, Any]) -> str:
-    value = raw.get("value")
-    if value is None:
-        values = raw.get("values")
-        if isinstance(values, list) and values:
-            value = values[0]
-    if value is None:
-        raise ConstraintError(f"{raw.get('operator')} constraint has no value")
-    return str(value)
 
 
 def _membership(
@@ -159,57 +252,39 @@ def _tested(read: Callable[[Context], Any], test: Callable[[Any], bool], inverte
     return check
 
 
-def _value_test(
-    operator: str, raw: Mapping[str, Any], values: tuple[str, ...], case_insensitive: bool
-) -> Test:
-    if operator.startswith("STR_"):
-        return _string_test(operator, values, case_insensitive)
-    if operator.startswith("NUM_"):
-        return _number_test(operator, _single_value(raw))
-    if operator.startswith("SEMVER_"):
-        return _semver_test(operator, _single_value(raw))
-    if operator == "REGEX":
-        try:
-            return compile_search(_single_value(raw), ignore_case=case_insensitive)
-        except InvalidPattern as error:
-            raise ConstraintError(str(error)) from None
-    if operator == "IN_CIDR":
-        return cidr_test(values)
-    raise ConstraintError(f"unknown operator {operator!r}")
-
-
-def _string_test(operator: str, values: tuple[str, ...], case_insensitive: bool) -> Test:
-    wanted = tuple(value.lower() for value in values) if case_insensitive else values
+def _string_test(operator: str, values: Any, case_insensitive: bool, _: Problems) -> Test:
+    listed = tuple(str(value) for value in values if value is not None)
+    wanted = tuple(value.lower() for value in listed) if case_insensitive else listed
     fold: Callable[[str], str] = str.lower if case_insensitive else str
     if operator == "STR_STARTS_WITH":
         return lambda text: fold(text).startswith(wanted)
     if operator == "STR_ENDS_WITH":
         return lambda text: fold(text).endswith(wanted)
-    if operator == "STR_CONTAINS":
-        return lambda text: any(part in fold(text) for part in wanted)
-    raise ConstraintError(f"unknown operator {operator!r}")
+    return lambda text: any(part in fold(text) for part in wanted)
 
 
-def _ordinal(operator: str, prefix: str) -> Callable[[Any, Any], bool]:
-    compare = _ORDINAL.get(operator[len(prefix) :])
-    if compare is None:
-        raise ConstraintError(f"unknown operator {operator!r}")
-    return compare
+def _compared(
+    compare: Callable[[Any, Any], bool],
+    target_of: Callable[[str], Any],
+    value_of: Callable[[Any], Any],
+    what: str,
+) -> OperatorTest:
+    """An ordered operator: its value parsed once by ``target_of`` (None: it is not
+    ``what``, and the constraint never matches), each context value by ``value_of``."""
 
+    def build(_: str, value: str, __: bool, problems: Problems) -> Test | None:
+        target = target_of(value)
+        if target is None:
+            problems.error(f"{quote(value)} is not {what}", CONSTRAINT_OFF)
+            return None
 
-def _number_test(operator: str, value: str) -> Test:
-    compare = _NUMBER_ORDINAL.get(operator.removeprefix("NUM_"))
-    if compare is None:
-        raise ConstraintError(f"unknown operator {operator!r}")
-    target = number_value(value)
-    if target is None:
-        raise ConstraintError(f"{operator} value {value!r} is not a number")
+        def test(text: Any) -> bool:
+            parsed = value_of(text)
+            return parsed is not None and compare(parsed, target)
 
-    def test(text: str) -> bool:
-        number = as_number(text)
-        return number is not None and compare(number, target)
+        return test
 
-    return test
+    return build
 
 
 def as_number(text: str) -> float | None:
@@ -234,36 +309,19 @@ def number_value(text: str) -> float | None:
     return float(text)
 
 
-def _date_test(operator: str, value: str) -> Callable[[Any], bool]:
-    compare = _DATE_ORDINAL[operator]
-    target = date_value(value)
-    if target is None:
-        raise ConstraintError(
-            f"{operator} value {value!r} is not a date and time such as 2024-06-01T12:00:00Z"
-        )
-
-    def test(moment: Any) -> bool:
-        instant = instant_of(moment)
-        return instant is not None and compare(instant, target)
-
-    return test
-
-
 def _raw_getter(field: str) -> Callable[[Context], Any]:
     return lambda context: raw_field(context, field)
 
 
-def _semver_test(operator: str, value: str) -> Test:
-    compare = _ordinal(operator, "SEMVER_")
-    target: Version | None = version_value(value)
-    if target is None:
-        raise ConstraintError(f"{operator} value {value!r} is not a semantic version")
-
-    def test(text: str) -> bool:
-        version = parse_version(text)
-        return version is not None and compare(version, target)
-
-    return test
+def _regex_test(_: str, value: str, case_insensitive: bool, problems: Problems) -> Test | None:
+    try:
+        return compile_search(value, ignore_case=case_insensitive)
+    except InvalidPattern as error:
+        reason = str(error).removeprefix(f"invalid regular expression {value!r}: ")
+        problems.error(
+            f"{quote(value)} is not a valid RE2 regular expression ({reason})", CONSTRAINT_OFF
+        )
+        return None
 
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -323,3 +381,56 @@ def cidr_test(values: tuple[str, ...]) -> Test:
         return address is not None and any(address in network for network in frozen_networks)
 
     return test
+
+
+def networks(values: Any, problems: Problems, by_position: bool = True) -> tuple[str, ...]:
+    """The entries of ``values`` that are IP addresses or ranges, with a warning for each
+    entry that is not one (it is ignored): at its position, or at the field itself."""
+    found = []
+    for position, value in enumerate(values):
+        if value is None:
+            continue
+        if parse_network(str(value)) is None:
+            where = (position,) if by_position else ()
+            problems.warning(f"{quote(value)} is not an IP address or range; ignored", *where)
+        else:
+            found.append(str(value))
+    return tuple(found)
+
+
+def _cidr_test(_: str, values: Any, __: bool, problems: Problems) -> Test:
+    return cidr_test(networks(values, problems))
+
+
+# How ordered operators read their value, a context value, and what the value must be.
+_DATES = (
+    date_value,
+    instant_of,
+    "a date and time such as 2024-06-01T12:00:00Z or 2024-06-01T14:00:00.000+02:00",
+)
+_NUMBERS = (number_value, as_number, "a number")
+_VERSIONS = (version_value, parse_version, "a semantic version (such as 1.2.3 or 1.2.3-rc.1)")
+# Every operator the engine knows, and how each compiles: the one table of them.
+OPERATORS: Mapping[str, _Operator] = MappingProxyType(
+    {
+        "IN": _Operator(lists=True, test=None),
+        "NOT_IN": _Operator(lists=True, test=None),
+        "STR_STARTS_WITH": _Operator(lists=True, test=_string_test),
+        "STR_ENDS_WITH": _Operator(lists=True, test=_string_test),
+        "STR_CONTAINS": _Operator(lists=True, test=_string_test),
+        "IN_CIDR": _Operator(lists=True, test=_cidr_test),
+        "REGEX": _Operator(lists=False, test=_regex_test),
+        **{
+            f"DATE_{name}": _Operator(lists=False, test=_compared(compare, *_DATES), raw_read=True)
+            for name, compare in (("AFTER", _ORDINAL["GT"]), ("BEFORE", _ORDINAL["LT"]))
+        },
+        **{
+            f"NUM_{name}": _Operator(lists=False, test=_compared(compare, *_NUMBERS))
+            for name, compare in _NUMBER_ORDINAL.items()
+        },
+        **{
+            f"SEMVER_{name}": _Operator(lists=False, test=_compared(compare, *_VERSIONS))
+            for name, compare in _ORDINAL.items()
+        },
+    }
+)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .constraints import CompiledConstraint, compile_constraint
 from .context import Context, StaticContext, always_false, always_true
+from .problems import FLAG_OFF, STRATEGY_OFF, DefinitionError, Finding, Problems, kind, quote
 from .reasons import Reason
 from .state import FlagState, RawFeature, RawSegment, segment_id
 from .strategies import CompiledStrategy, CustomStrategy, StrategyTrace, compile_strategy
@@ -95,7 +96,7 @@ class CompiledFeatures(Mapping[str, CompiledFeature]):
     def __init__(
         self,
         definitions: Mapping[str, RawFeature],
-        compiler: _Compiler,
+        compiler: Compiler,
         compiled: dict[str, CompiledFeature],
     ) -> None:
         self._definitions = definitions
@@ -360,7 +361,7 @@ def _compile(
         and previous.custom_strategies == custom_strategies
     ):
         compiled = _reusable(previous, state)
-    compiler = _Compiler(state.segments, static, custom_strategies)
+    compiler = Compiler(state.segments, static, custom_strategies)
     features = CompiledFeatures(state.features, compiler, compiled)
     return Snapshot(state, features, static, custom_strategies)
 
@@ -385,25 +386,39 @@ def _reusable(previous: Snapshot, state: FlagState) -> dict[str, CompiledFeature
     return reused
 
 
-class _Compiler:
-    """Compiles features against one set of segments (segment constraints compiled once)."""
+class Compiler:
+    """Compiles features against one set of segments (segment constraints compiled once),
+    reporting what is wrong in each definition to a :class:`Problems` sink."""
 
     def __init__(
         self,
         segments: Mapping[int, RawSegment],
         static: StaticContext,
         custom_strategies: Mapping[str, CustomStrategy],
+        warns: bool = False,
     ) -> None:
         self.segments = segments
         self.static = static
         self.custom_strategies = custom_strategies
+        self.warns = warns  # whether segments report warnings too (validate), not only errors
         self._segment_constraints: dict[int, tuple[CompiledConstraint, ...]] = {}
+        self._segment_problems: dict[int, list[Finding]] = {}
 
-    def feature(self, name: str, definition: RawFeature) -> CompiledFeature:
+    def feature(
+        self, name: str, definition: RawFeature, problems: Problems | None = None
+    ) -> CompiledFeature:
+        """Compile one flag; its problems go to ``problems`` (paths from the flag)."""
+        problems = Problems(warns=False) if problems is None else problems
+        since = len(problems.found)
         try:
-            feature = self._feature(name, definition)
+            feature = self._feature(name, definition, problems, since)
         except Exception as error:  # a malformed definition must never break a refresh
             LOGGER.debug("feature %r does not compile", name, exc_info=True)
+            if isinstance(error, DefinitionError):  # already reported, at its field
+                problem = f"definition does not compile ({error})"
+            else:
+                problem = f"definition does not compile ({type(error).__name__}: {error})"
+                problems.error(problem, FLAG_OFF)
             feature = CompiledFeature(
                 name,
                 False,
@@ -415,7 +430,7 @@ class _Compiler:
                 (),
                 always_false,
                 False,
-                f"definition does not compile ({type(error).__name__}: {error})",
+                problem,
                 definition,
                 _NO_SEGMENTS,
             )
@@ -423,39 +438,44 @@ class _Compiler:
             LOGGER.debug("feature %r is always off: %s", name, feature.problem)
         return feature
 
-    def _feature(self, name: str, definition: RawFeature) -> CompiledFeature:
+    def segment_problems(self, key: int) -> list[Finding]:
+        """What is wrong in segment ``key`` (paths from the segment)."""
+        self._segment(key)
+        return self._segment_problems.get(key, [])
+
+    def _feature(
+        self, name: str, definition: RawFeature, problems: Problems, since: int
+    ) -> CompiledFeature:
+        if "enabled" not in definition:
+            problems.warning("missing; the flag is off", "enabled")
+        else:
+            problems.boolean(definition, "enabled", "the flag is off unless it is true")
+        problems.boolean(definition, "impressionData", "impression events only when true")
         enabled = definition.get("enabled") is True
-        raw_strategies = [
-            strategy
-            for strategy in _list(definition.get("strategies"))
-            if isinstance(strategy, Mapping) and strategy.get("disabled") is not True
-        ]
-        had_strategies = bool(_list(definition.get("strategies")))
-        segment_ids: set[int] = set()
-        problem = None
-        strategies = []
-        for raw in raw_strategies:
-            constraints = [self._constraint(c) for c in _list(raw.get("constraints"))]
-            for raw_id in _list(raw.get("segments")):
-                key = segment_id(raw_id)
-                if key is not None:
-                    segment_ids.add(key)  # also when missing: its arrival must recompile us
-                resolved = self._segment(key)
-                if resolved is None:
-                    problem = f"strategy {raw.get('name')!r} references unknown segment {raw_id}"
-                    continue
-                constraints.extend(resolved)
-            strategies.append(
-                compile_strategy(raw, name, tuple(constraints), self.static, self.custom_strategies)
-            )
-        if had_strategies and not strategies and problem is None:
-            problem = "every strategy is disabled"
-        variants = compile_variants(definition.get("variants"), name, None, self.static)
-        dependencies = tuple(
-            _dependency(raw)
-            for raw in _list(definition.get("dependencies"))
-            if isinstance(raw, Mapping) and raw.get("feature")
+        listed = _listed(
+            definition, "strategies", problems, "the flag is on for everyone when enabled"
         )
+        segment_ids: set[int] = set()
+        strategies = []
+        for position, raw in enumerate(listed):
+            at = problems.at("strategies", position)
+            if not isinstance(raw, Mapping):
+                at.warning(f"expected a strategy object, got {kind(raw)}; ignored")
+                continue
+            at.boolean(raw, "disabled", "only true disables the strategy")
+            if raw.get("disabled") is not True:
+                strategies.append(self._strategy(name, raw, at, segment_ids))
+        if listed and not strategies:
+            problems.error(
+                "no usable strategy (every one is disabled or not an object)",
+                FLAG_OFF,
+                "strategies",
+            )
+        variants = compile_variants(
+            definition.get("variants"), name, None, self.static, problems.at("variants")
+        )
+        dependencies = _dependencies(definition.get("dependencies"), problems.at("dependencies"))
+        problem = problems.first_error(since, FLAG_OFF)
         matches = _any_of(tuple(strategies)) if problem is None else always_false
         return CompiledFeature(
             name=name,
@@ -473,19 +493,52 @@ class _Compiler:
             segment_ids=frozenset(segment_ids) if segment_ids else _NO_SEGMENTS,
         )
 
-    def _constraint(self, raw: Any) -> CompiledConstraint:
-        return compile_constraint(raw if isinstance(raw, Mapping) else {}, self.static)
+    def _strategy(
+        self, name: str, raw: Mapping[str, Any], problems: Problems, segment_ids: set[int]
+    ) -> CompiledStrategy:
+        listed = _listed(raw, "constraints", problems, "the strategy has no constraints")
+        constraints = [
+            compile_constraint(c, self.static, problems.at("constraints", position))
+            for position, c in enumerate(listed)
+        ]
+        for position, raw_id in enumerate(
+            _listed(raw, "segments", problems, "the strategy uses no segment")
+        ):
+            key = segment_id(raw_id)
+            if key is None:
+                problems.error(
+                    f"{quote(raw_id)} is not a segment id", FLAG_OFF, "segments", position
+                )
+                continue
+            segment_ids.add(key)  # also when missing: its arrival must recompile us
+            resolved = self._segment(key)
+            if resolved is None:
+                problems.error(f"unknown segment {key}", FLAG_OFF, "segments", position)
+                continue
+            if any(constraint.problem for constraint in resolved):
+                problems.error(
+                    f"segment {key} has an invalid constraint (see segment {key})",
+                    STRATEGY_OFF,
+                    "segments",
+                    position,
+                )
+            constraints.extend(resolved)
+        return compile_strategy(
+            raw, name, tuple(constraints), self.static, self.custom_strategies, problems
+        )
 
-    def _segment(self, key: int | None) -> tuple[CompiledConstraint, ...] | None:
-        if key is None:
-            return None
+    def _segment(self, key: int) -> tuple[CompiledConstraint, ...] | None:
         if key not in self._segment_constraints:
             segment = self.segments.get(key)
             if segment is None:
                 return None
+            problems = Problems(warns=self.warns)
+            listed = _listed(segment, "constraints", problems, "the segment matches everyone")
             self._segment_constraints[key] = tuple(
-                self._constraint(raw) for raw in _list(segment.get("constraints"))
+                compile_constraint(raw, self.static, problems.at("constraints", position))
+                for position, raw in enumerate(listed)
             )
+            self._segment_problems[key] = problems.found
         return self._segment_constraints[key]
 
 
@@ -503,14 +556,53 @@ def same_json(first: Any, second: Any) -> bool:
     return bool(first == second)
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _listed(raw: Mapping[str, Any], key: str, problems: Problems, otherwise: str) -> list[Any]:
+    """``raw[key]`` when it is a list; a warning (saying what the compiler does ``otherwise``)
+    when it is present but not a list."""
+    value = raw.get(key)
+    if isinstance(value, list):
+        return value
+    if value is not None:
+        problems.warning(f"expected a list, got {kind(value)}; ignored, so {otherwise}", key)
+    return []
 
 
-def _dependency(raw: Mapping[str, Any]) -> Dependency:
-    variants = raw.get("variants")
-    names = frozenset(str(v) for v in variants) if isinstance(variants, list) else frozenset()
-    return Dependency(str(raw["feature"]), raw.get("enabled", True) is not False, names)
+def _dependencies(raw_dependencies: Any, problems: Problems) -> tuple[Dependency, ...]:
+    return tuple(dependency for _, dependency in read_dependencies(raw_dependencies, problems))
+
+
+def read_dependencies(raw_dependencies: Any, problems: Problems) -> list[tuple[int, Dependency]]:
+    """A flag's parents as the compiler reads its ``dependencies``, each with its position in
+    the list; what is read otherwise than written is reported to ``problems``."""
+    if raw_dependencies is None:
+        return []
+    if not isinstance(raw_dependencies, list):
+        problems.warning(f"expected a list, got {kind(raw_dependencies)}; ignored")
+        return []
+    dependencies = []
+    for position, raw in enumerate(raw_dependencies):
+        at = problems.at(position)
+        if not isinstance(raw, Mapping) or not raw.get("feature"):
+            at.warning("expected an object with a parent feature name; ignored")
+            continue
+        if not isinstance(raw["feature"], str):
+            at.warning(
+                f"expected a flag name, got {kind(raw['feature'])}; read as "
+                f"{quote(str(raw['feature']))}",
+                "feature",
+            )
+        at.boolean(raw, "enabled", "only false asks for a disabled parent")
+        variants = raw.get("variants")
+        if variants is not None and not isinstance(variants, list):
+            at.warning(f"expected a list, got {kind(variants)}; ignored", "variants")
+        names = frozenset(str(v) for v in variants) if isinstance(variants, list) else frozenset()
+        dependencies.append(
+            (
+                position,
+                Dependency(str(raw["feature"]), raw.get("enabled", True) is not False, names),
+            )
+        )
+    return dependencies
 
 
 def _any_of(strategies: tuple[CompiledStrategy, ...]) -> Check:

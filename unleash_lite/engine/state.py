@@ -9,7 +9,7 @@ Accepts both formats of ``/api/client/features``: the full payload (``version``,
 from __future__ import annotations
 
 import marshal
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -93,8 +93,9 @@ def _features_by_name(raw_features: Any, warnings: list[str]) -> Mapping[str, Ra
         raise PayloadError("'features' is not a list")
     features: dict[str, RawFeature] = {}
     for position, raw in enumerate(raw_features):
-        if isinstance(raw, Mapping) and isinstance(raw.get("name"), str) and raw["name"]:
-            features[raw["name"]] = raw
+        name = feature_name(raw)
+        if name is not None:
+            features[name] = raw
         else:
             warnings.append(f"skipped feature #{position}: not an object with a name")
     return MappingProxyType(features)
@@ -106,8 +107,8 @@ def _segments_by_id(raw_segments: Any, warnings: list[str]) -> Mapping[int, RawS
         return MappingProxyType(segments)
     if not isinstance(raw_segments, list):
         raise PayloadError("'segments' is not a list")
-    for position, raw in enumerate(_mappings(raw_segments)):
-        key = segment_id(raw.get("id"))
+    for position, raw in enumerate(raw_segments):
+        key = segment_key(raw)
         if key is None:
             warnings.append(f"skipped segment #{position}: no numeric id")
         else:
@@ -115,8 +116,15 @@ def _segments_by_id(raw_segments: Any, warnings: list[str]) -> Mapping[int, RawS
     return MappingProxyType(segments)
 
 
-def _mappings(items: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
-    return (item if isinstance(item, Mapping) else {} for item in items)
+def feature_name(raw: Any) -> str | None:
+    """The name of a feature definition; None when it is not an object with a name."""
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def segment_key(raw: Any) -> int | None:
+    """The id of a segment definition; None when it is not an object with a numeric id."""
+    return segment_id(raw.get("id")) if isinstance(raw, Mapping) else None
 
 
 def segment_id(value: Any) -> int | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .constraints import CompiledConstraint, cidr_test
+from .constraints import CompiledConstraint, cidr_test, networks
 from .context import (
     Context,
     Getter,
@@ -24,6 +24,7 @@ from .context import (
     stickiness_getter,
 )
 from .hashing import bucket_function
+from .problems import STRATEGY_OFF, Problems, kind, quote
 from .variants import VariantSet, compile_variants
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -135,35 +136,50 @@ def compile_strategy(
     constraints: tuple[CompiledConstraint, ...],
     static: StaticContext,
     custom_strategies: Mapping[str, CustomStrategy],
+    problems: Problems | None = None,
 ) -> CompiledStrategy:
-    """Compile one strategy; ``constraints`` already include its segments' constraints."""
+    """Compile one strategy; ``constraints`` already include its segments' constraints.
+    What is wrong with its name, parameters and variants is reported to ``problems``."""
+    problems = Problems(warns=False) if problems is None else problems
+    since = len(problems.found)
     name = str(raw.get("name") or "")
     raw_parameters = raw.get("parameters")
     parameters: Mapping[str, Any] = raw_parameters if isinstance(raw_parameters, Mapping) else {}
+    if raw_parameters is not None and not isinstance(raw_parameters, Mapping):
+        problems.warning(f"expected an object, got {kind(raw_parameters)}; ignored", "parameters")
     rollout: Rollout | None = None
-    problem: str | None = None
+    at_parameters = problems.at("parameters")
 
     if name == "default":
         rule: Check = always_true
     elif name == "userWithId":
-        rule = _user_with_id(parameters, static)
+        rule = _user_with_id(parameters, static, at_parameters)
     elif name in (
         "flexibleRollout",
         "gradualRolloutUserId",
         "gradualRolloutSessionId",
         "gradualRolloutRandom",
     ):
-        rollout, problem = _rollout(name, parameters, feature_name, static)
+        rollout = _rollout(name, parameters, feature_name, static, at_parameters)
         rule = _rollout_rule(rollout) if rollout else always_false
     elif name == "remoteAddress":
-        rule = _remote_address(parameters, static)
+        rule = _remote_address(parameters, static, at_parameters)
     elif name == "applicationHostname":
         hosts = {host.strip().lower() for host in str(parameters.get("hostNames", "")).split(",")}
         rule = always_true if static.hostname.lower() in hosts else always_false
     elif name in custom_strategies:
         rule = _custom(name, custom_strategies[name], parameters, static)
     else:
-        rule, problem = always_false, f"unknown strategy {name!r} (not built in, not registered)"
+        rule = always_false
+        if name:
+            problems.error(
+                f"unknown strategy {quote(raw.get('name'))} (neither built in nor a registered "
+                "custom strategy)",
+                STRATEGY_OFF,
+                "name",
+            )
+        else:
+            problems.error("missing strategy name", STRATEGY_OFF, "name")
 
     stickiness = parameters.get("stickiness")
     variants = compile_variants(
@@ -171,6 +187,7 @@ def compile_strategy(
         variant_group_id(parameters, feature_name),
         "default" if stickiness is None else str(stickiness),
         static,
+        problems.at("variants"),
     )
     return CompiledStrategy(
         name,
@@ -180,7 +197,7 @@ def compile_strategy(
         _with_constraints(constraints, rule),
         variants,
         rollout,
-        problem,
+        problems.first_error(since, STRATEGY_OFF),
     )
 
 
@@ -200,20 +217,31 @@ def _with_constraints(constraints: tuple[CompiledConstraint, ...], rule: Check) 
     return matches
 
 
-def _csv(value: Any) -> list[str]:
-    return [part.strip() for part in str(value or "").split(",") if part.strip()]
-
-
-def _user_with_id(parameters: Mapping[str, Any], static: StaticContext) -> Check:
+def _user_with_id(
+    parameters: Mapping[str, Any], static: StaticContext, problems: Problems
+) -> Check:
     listed = parameters.get("userIds")
     # Empty entries stay, as in Yggdrasil: "a,,b" (or "") lists the empty userId.
-    user_ids = frozenset(() if listed is None else (i.strip() for i in str(listed).split(",")))
+    entries = [] if listed is None else [i.strip() for i in str(listed).split(",")]
+    if listed is None:
+        problems.warning("no user ids; the strategy matches no one", "userIds")
+    elif not any(entries):
+        problems.warning("no user ids; the strategy matches only an empty userId", "userIds")
+    elif "" in entries:
+        problems.warning("an empty entry, which matches an empty userId", "userIds")
+    user_ids = frozenset(entries)
     user_id = field_getter("userId", static)
     return lambda context: user_id(context) in user_ids
 
 
-def _remote_address(parameters: Mapping[str, Any], static: StaticContext) -> Check:
-    in_ranges = cidr_test(tuple(_csv(parameters.get("IPs"))))
+def _remote_address(
+    parameters: Mapping[str, Any], static: StaticContext, problems: Problems
+) -> Check:
+    listed = [part.strip() for part in str(parameters.get("IPs") or "").split(",")]
+    valid = networks([part for part in listed if part], problems.at("IPs"), by_position=False)
+    if not valid:
+        problems.warning("no valid address; the strategy matches no one", "IPs")
+    in_ranges = cidr_test(valid)
     remote_address = field_getter("remoteAddress", static)
 
     def rule(context: Context) -> bool:
@@ -256,30 +284,42 @@ def _percentage(value: Any) -> int | None:
 
 
 def _rollout(
-    name: str, parameters: Mapping[str, Any], feature_name: str, static: StaticContext
-) -> tuple[Rollout | None, str | None]:
+    name: str,
+    parameters: Mapping[str, Any],
+    feature_name: str,
+    static: StaticContext,
+    problems: Problems,
+) -> Rollout | None:
+    key = "rollout" if name == "flexibleRollout" else "percentage"
+    value = parameters.get(key)
+    percentage = _percentage(value)
     if name == "flexibleRollout":
-        percentage = _percentage(parameters.get("rollout"))
         named = parameters.get("stickiness")
         stickiness = "default" if named is None else str(named)
     else:
-        percentage = _percentage(parameters.get("percentage"))
         stickiness = {"gradualRolloutUserId": "userId", "gradualRolloutSessionId": "sessionId"}.get(
             name, "random"
         )
-    group_id = rollout_group_id(name, parameters, feature_name)
-    if group_id is None:
-        return None, f"{name} has no groupId parameter"
     if percentage is None:
-        return None, f"{name} has no valid percentage"
-    if percentage > 100 and name != "gradualRolloutRandom":
+        shown = (
+            "missing" if value is None else f"{quote(value)} is not a whole number (digits only)"
+        )
+        problems.error(shown, STRATEGY_OFF, key)
+    elif percentage > 100 and name != "gradualRolloutRandom":
         # Yggdrasil cannot compile such a rollout and turns the whole flag off; here only
         # this strategy is off. (A random rollout above 100 is on for everyone in both.)
-        return None, f"{name} percentage {percentage} is above 100"
+        problems.error(f"{percentage} is above 100", STRATEGY_OFF, key)
+        percentage = None
+    elif percentage > 100:
+        problems.warning(f"{percentage} is above 100; read as 100", key)
+    group_id = rollout_group_id(name, parameters, feature_name)
+    if group_id is None:
+        problems.error(f"{name} needs a groupId", STRATEGY_OFF, "groupId")
+    if group_id is None or percentage is None:
+        return None
     seed = stickiness_getter(stickiness, static, random_when_missing=stickiness == "default")
     bucket = bucket_function(group_id)
-    rollout = Rollout(percentage, group_id, stickiness, seed, bucket, _admitted(percentage))
-    return rollout, None
+    return Rollout(percentage, group_id, stickiness, seed, bucket, _admitted(percentage))
 
 
 @functools.cache
