@@ -39,11 +39,11 @@ from .engine import (
     PayloadError,
     Snapshot,
     StaticContext,
-    collector_paused,
     compile_snapshot,
     disabled_variant,
     flag_project,
     flag_type,
+    utc_now,
 )
 from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
@@ -51,6 +51,7 @@ from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, Unleash
 from .sync import processes
 from .sync.events import EventDispatcher
 from .sync.metrics import FlagCounters, MetricsRegistry
+from .sync.processes import collector_paused
 from .sync.synchronizer import Synchronizer
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -172,7 +173,7 @@ class UnleashClient:
             )
         self._identifier = _register_instance(self.config, multiple_instance_mode)
         self._counted_instance = True
-        self._static = StaticContext(app_name, environment, socket.gethostname())
+        self._static = StaticContext(app_name, environment, socket.gethostname(), utc_now)
         self._swap_lock = threading.Lock()  # serialises writers only; readers never lock
         self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
         self._entries: dict[str, _FlagEntry] = {}

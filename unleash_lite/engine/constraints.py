@@ -19,7 +19,7 @@ from .context import (
     Context,
     StaticContext,
     always_false,
-    current_time,
+    current_time_getter,
     field_getter,
     raw_field,
 )
@@ -99,7 +99,11 @@ def compile_constraint(raw: Mapping[str, Any], static: StaticContext) -> Compile
         else:
             if operator in ("DATE_AFTER", "DATE_BEFORE"):
                 # Raw values, so that a datetime in the context is read as a datetime.
-                read = current_time if context_name == "currentTime" else _raw_getter(context_name)
+                read = (
+                    current_time_getter(static)
+                    if context_name == "currentTime"
+                    else _raw_getter(context_name)
+                )
                 test = _date_test(operator, _single_value(raw))
             else:
                 test = _value_test(operator, raw, values, case_insensitive)
