@@ -6,6 +6,7 @@ their own fixtures from them:
 * payload builders (``feature``, ``payload``, ``body_of``),
 * ``wait_for``: poll a condition with a deadline instead of sleeping a fixed time,
 * ``DictCache``: a dict-backed ``BaseCache`` that records its ``mset`` calls,
+* ``Installs``: the client's side of a ``FlagLoader`` (its swap), recording what it installs,
 * ``StubScheduler``: an APScheduler stand-in that records jobs and reschedules and never runs
   anything by itself, so a test drives ``Synchronizer.poll`` / ``send_metrics`` directly,
 * ``FakeUnleash``: a real HTTP server (``ThreadingHTTPServer`` on 127.0.0.1, port 0) serving
@@ -32,6 +33,7 @@ from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tests.dict_cache import DictCache as DictCache  # re-exported for the sync tests
+from unleash_lite.engine import FlagState, Snapshot, compile_snapshot
 
 TOKEN = "default:development.s3cr3t-t0ken-4b1d9f"  # must never show up in any log record
 URL = "http://unleash.test/api"
@@ -71,6 +73,29 @@ def payload(*features: Mapping[str, Any], segments: list[Any] | None = None) -> 
     """A version-2 features payload."""
     return {"version": 2, "features": [dict(f) for f in features], "segments": segments or [],
             "query": {}, "meta": {}}
+
+
+def names(data: Mapping[str, Any]) -> list[str]:
+    """The flag names of a payload, sorted: what :class:`Installs` records of it."""
+    return sorted(definition["name"] for definition in data["features"])
+
+
+class Installs:
+    """Stands in for the client's swap, the callback of a ``FlagLoader``: applies what the
+    loader hands over to the last snapshot and records the flag names of each one installed.
+    ``failure``: an exception every install raises instead, while it is set."""
+
+    def __init__(self) -> None:
+        self.snapshot = compile_snapshot(FlagState())
+        self.applied: list[list[str]] = []
+        self.failure: Exception | None = None
+
+    def __call__(self, update: Callable[[Snapshot], Snapshot]) -> Snapshot:
+        if self.failure is not None:
+            raise self.failure
+        self.snapshot = update(self.snapshot)
+        self.applied.append(sorted(self.snapshot.features))
+        return self.snapshot
 
 
 def body_of(data: Any) -> str:
