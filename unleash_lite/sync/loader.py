@@ -119,7 +119,8 @@ class FlagLoader:
             elif isinstance(entry, Mapping):
                 payload, owned = entry, False
             else:
-                raise PayloadError(f"a {type(entry).__name__}, not JSON text or a dict")
+                kind = type(entry).__name__
+                raise PayloadError(f"an entry of type {kind}: not JSON text or a dict")
             if _drops_every_feature(payload):
                 raise PayloadError("'features' holds no object with a name")
             self.install(payload, owned)
