@@ -160,9 +160,7 @@ class Bucket:
             parts.append(self._part(toggles, readings))
         return parts, left
 
-    def _part(
-        self, toggles: dict[str, dict[str, Any]], readings: dict[str, Counts]
-    ) -> Bucket:
+    def _part(self, toggles: dict[str, dict[str, Any]], readings: dict[str, Counts]) -> Bucket:
         return Bucket(self.start, self.stop, toggles, readings)
 
 

@@ -22,7 +22,6 @@ from .transport import Transport
 LOGGER = logging.getLogger("unleash_lite")
 
 
-
 class Synchronizer:
     """Polls the flags (ETag, backoff), registers, and sends metrics (loss-free).
 
@@ -246,4 +245,3 @@ class Synchronizer:
         if self._user_scheduler is not None:
             return ApschedulerRunner(self._user_scheduler, self._executor, self._job_prefix)
         return ThreadRunner(f"unleash-lite-{self.config.app_name}")
-
