@@ -74,8 +74,8 @@ def test_evaluate_is_counted_and_raises_impression_events_but_explain_does_not()
     assert client._events is not None and client._events.drain(5)
     totals = client.metrics.totals()
     assert totals["for-42"]["yes"] == 1 and totals["for-42"]["no"] == 1
-    assert sum(v for k, v in totals["for-42"].items() if k.startswith("variant:")) == 1
-    assert totals["on"] == {"yes": 1, "no": 0}  # no variant: counted as is_enabled is
+    assert sum(totals["for-42"]["variants"].values()) == 1
+    assert totals["on"] == {"yes": 1, "no": 0, "variants": {}}  # counted as is_enabled is
     impressions = [
         (e.event_type, e.variant, e.enabled)
         for e in events

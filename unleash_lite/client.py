@@ -5,9 +5,7 @@ from __future__ import annotations
 import atexit
 import copy
 import dataclasses
-import functools
 import hashlib
-import json
 import logging
 import os
 import socket
@@ -19,8 +17,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from .bootstrap import BootstrapSource, load_bootstrap, require_bootstrap
-from .cache import ETAG, FEATURES_URL, BaseCache, FileCache
+from .bootstrap import BootstrapSource, require_bootstrap
+from .cache import BaseCache, FileCache
 from .config import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_METRICS_INTERVAL,
@@ -36,20 +34,20 @@ from .engine import (
     BUILTIN_STRATEGIES,
     CompiledFeature,
     FlagState,
-    PayloadError,
     Snapshot,
     StaticContext,
-    collector_paused,
     compile_snapshot,
     disabled_variant,
     flag_project,
     flag_type,
+    utc_now,
 )
 from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
 from .sync import processes
 from .sync.events import EventDispatcher
+from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
 from .sync.synchronizer import Synchronizer
 
@@ -172,7 +170,7 @@ class UnleashClient:
             )
         self._identifier = _register_instance(self.config, multiple_instance_mode)
         self._counted_instance = True
-        self._static = StaticContext(app_name, environment, socket.gethostname())
+        self._static = StaticContext(app_name, environment, socket.gethostname(), utc_now)
         self._swap_lock = threading.Lock()  # serialises writers only; readers never lock
         self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
         self._entries: dict[str, _FlagEntry] = {}
@@ -185,18 +183,17 @@ class UnleashClient:
         self._resume_lock = threading.Lock()
         self._resume_pending = False  # background work to start on first use after a fork
         self.is_initialized = False
-        self.unleash_bootstrapped = False
-        cached_etag = self._load_initial_flags(bootstrap)
+        # Every source of flags (bootstrap, cache, server) installs through the loader.
+        self._loader = FlagLoader(self.cache, self._swap, self._fetched)
+        self._loader.start(bootstrap)
+        self.unleash_bootstrapped = self._loader.bootstrapped
         self._sync: Synchronizer | None = None
         if self.cache is not None and not self.config.offline:
             self._sync = Synchronizer(
                 self.config,
-                self.cache,
+                self._loader,
                 self.metrics,
-                functools.partial(self.apply_payload, owned=True),  # payloads it just parsed
-                self._fetched,
                 (*BUILTIN_STRATEGIES, *self.custom_strategies),
-                cached_etag,
                 scheduler,
                 scheduler_executor,
             )
@@ -437,8 +434,13 @@ class UnleashClient:
         JSON) and skips the copy. Raises :class:`~unleash_lite.engine.PayloadError` when the
         payload is not one; the current flags then stay as they are.
         """
-        with self._swap_lock, collector_paused():
-            snapshot = self._snapshot.apply(payload, owned)
+        return self._swap(lambda current: compile_payload(current, payload, owned))
+
+    def _swap(self, update: Callable[[Snapshot], Snapshot]) -> Snapshot:
+        """Swap in ``update(current snapshot)``, serialised with every other writer: the one
+        way flags get in (the sync layer's loader calls it too)."""
+        with self._swap_lock:
+            snapshot = update(self._snapshot)
             self._snapshot = snapshot
             self._install_entries()
             self._mark_ready()
@@ -590,43 +592,6 @@ class UnleashClient:
         traceback: TracebackType | None,
     ) -> None:
         self.destroy()
-
-    # -- start-up -------------------------------------------------------------------------
-
-    def _load_initial_flags(self, bootstrap: BootstrapSource | None) -> str | None:
-        """Start from ``bootstrap``, else a bootstrapped cache, else the flags the cache kept
-        from an earlier fetch. Returns the ETag of cached flags (for the first fetch)."""
-        if bootstrap is not None:
-            try:
-                # A dict is the caller's and gets copied; text or a file parses into our own.
-                self.apply_payload(
-                    load_bootstrap(bootstrap), owned=not isinstance(bootstrap, Mapping)
-                )
-            except (ValueError, PayloadError, RecursionError) as error:
-                LOGGER.error("Ignoring the bootstrap: %s", error or type(error).__name__)
-            else:
-                self.unleash_bootstrapped = True
-                return None
-        if self.cache is None:
-            return None
-        bootstrapped = bool(getattr(self.cache, "bootstrapped", False))
-        try:
-            stored, etag = self.cache.get(FEATURES_URL), self.cache.get(ETAG)
-        except Exception as error:
-            LOGGER.warning("Unleash cache cannot be read: %s", error)
-            return None
-        if not stored:
-            return None
-        try:
-            if isinstance(stored, (str, bytes)):
-                self.apply_payload(json.loads(stored), owned=True)
-            else:
-                self.apply_payload(stored)
-        except (ValueError, PayloadError, RecursionError) as error:  # Recursion: deep JSON
-            LOGGER.warning("Ignoring unusable flags in the cache: %s", error)
-            return None
-        self.unleash_bootstrapped = bootstrapped
-        return etag if isinstance(etag, str) and etag and not bootstrapped else None
 
     # -- metrics, events, processes -------------------------------------------------------
 

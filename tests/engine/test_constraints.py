@@ -339,6 +339,18 @@ def test_current_time_defaults_to_now() -> None:
     assert not holds(constraint("currentTime", "DATE_AFTER", value=future), {})
 
 
+def test_current_time_defaults_to_the_static_context_clock() -> None:
+    ticks = [datetime(2030, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC)]
+    fixed = StaticContext(app_name="shop", clock=ticks.pop)
+    raw = constraint("currentTime", "DATE_AFTER", value=NOON_UTC)
+    assert not holds(raw, {}, fixed)  # read when evaluated, not when compiled
+    assert holds(raw, {}, fixed)
+    assert not holds(raw, {"currentTime": "2020-01-01T00:00:00Z"}, fixed)  # given wins
+    flag = feature("flag", [strategy(constraints=[raw])])
+    at = StaticContext(clock=lambda: datetime(2031, 1, 1, tzinfo=UTC))
+    assert snapshot_of(flag, static=at).is_enabled("flag", {}) is True
+
+
 def test_current_time_may_live_in_properties() -> None:
     raw = constraint("currentTime", "DATE_AFTER", value=NOON_UTC)
     assert holds(raw, {"properties": {"currentTime": "2030-01-01T00:00:00Z"}})

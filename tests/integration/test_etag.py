@@ -86,14 +86,14 @@ def test_unchanged_flags_get_304_and_a_change_gets_a_new_etag(
     assert fetches[0].sent_etag is None  # a fresh cache: nothing to send
     assert fetches[0].outcome.result is Result.OK
     settled = wait_for_a_304(fetches, 0, timeout)
-    etag = client._sync.etag
+    etag = client._sync.loader.etag
     assert etag and fetches[settled].sent_etag == etag
 
     # Nothing changes: every poll sends the ETag and gets an empty 304.
     unchanged = wait_for_fetches(fetches, settled + 1, UNCHANGED_POLLS, timeout)
     assert [(f.sent_etag, f.outcome.status) for f in unchanged] == [(etag, 304)] * len(unchanged)
     assert all(f.outcome.result is Result.NOT_MODIFIED for f in unchanged)
-    assert client._sync.etag == etag
+    assert client._sync.loader.etag == etag
     record_property("304 polls", len(unchanged))
 
     # A change: the same If-None-Match now gets a 200 with a new ETag.
@@ -118,7 +118,7 @@ def test_unchanged_flags_get_304_and_a_change_gets_a_new_etag(
 
     # And once settled, the polls send the new ETag and get 304s again.
     settled = wait_for_a_304(fetches, change_at + 1, timeout)
-    new_etag = client._sync.etag
+    new_etag = client._sync.loader.etag
     assert new_etag and new_etag != etag and fetches[settled].sent_etag == new_etag
     assert client.cache is not None and client.cache.get("etag") == new_etag
     after = wait_for_fetches(fetches, settled + 1, 3, timeout)

@@ -121,7 +121,9 @@ def test_the_token_never_leaks(
             sync.metrics_backoff,
             client.metrics,
             client.snapshot,
-            sync.api.session,
+            sync.api.transport,
+            sync.api.transport.session,
+            sync.loader,
             *events,
         ]
         seen.extend(repr(item) for item in objects)
@@ -420,7 +422,7 @@ def test_a_ca_bundle_verifies_without_a_warning(
 
 def test_the_api_defaults_verify_tls() -> None:
     api = UnleashApi(ClientConfig(url="https://unleash.example.com/api", app_name="x"))
-    assert api.session.verify is True
+    assert api.transport.session.verify is True
     assert "verify" not in api.config.custom_options
 
 

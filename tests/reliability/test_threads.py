@@ -143,7 +143,7 @@ def test_sixteen_threads_while_snapshots_swap_every_few_milliseconds(
         try:
             while not stop.is_set():
                 # what a poll does once the body has arrived: parse, compile, swap, cache
-                problem = sync._install(*bodies[swaps[0] % 2])
+                problem = sync.loader.install_fetched(*bodies[swaps[0] % 2])
                 if problem is not None:
                     errors.append(problem)
                 swaps[0] += 1

@@ -286,7 +286,7 @@ def test_bad_payload_keeps_the_last_good_flags(
         assert client.is_enabled("kept")
         assert scheduler.interval("poll") == INTERVAL
     assert client._sync is not None
-    assert client._sync.etag == '"good"'  # the next poll asks again for a good payload
+    assert client._sync.loader.etag == '"good"'  # the next poll asks again for a good payload
     assert len(cache.mset_calls) == 1  # the bad payload never reaches the cache
     warnings = messages(caplog.records, logging.WARNING)
     assert len(warnings) == 1, warnings

@@ -28,11 +28,21 @@ from tests.support.server import (
     hang_up,
     silence,
 )
+from tests.support.sync import Installs, names
 from unleash_lite import UnleashClient, __version__
 from unleash_lite.config import ClientConfig
 from unleash_lite.engine import BUILTIN_STRATEGIES
 from unleash_lite.sync.http import SPEC_VERSION, Outcome, Result, UnleashApi
+from unleash_lite.sync.loader import FlagLoader
 from unleash_lite.sync.synchronizer import Synchronizer
+from unleash_lite.sync.transport import RequestsTransport
+
+
+def session_of(api: UnleashApi) -> requests.Session:
+    """The requests session of the default transport."""
+    transport = api.transport
+    assert isinstance(transport, RequestsTransport)
+    return transport.session
 
 
 def make_config(**overrides: Any) -> ClientConfig:
@@ -46,11 +56,12 @@ def make_config(**overrides: Any) -> ClientConfig:
 
 
 def make_sync(**overrides: Any) -> tuple[Synchronizer, list[Any], list[str]]:
-    applied: list[Any] = []
+    installs = Installs()
     fetched: list[str] = []
-    sync = Synchronizer(make_config(**overrides), DictCache(), _registry(), applied.append,
-                        fetched.append, ("default", "my-custom"), None, StubScheduler())
-    return sync, applied, fetched
+    loader = FlagLoader(DictCache(), installs, fetched.append)
+    sync = Synchronizer(make_config(**overrides), loader, _registry(), ("default", "my-custom"),
+                        StubScheduler())
+    return sync, installs.applied, fetched
 
 
 def _registry() -> Any:
@@ -150,7 +161,7 @@ def test_request_timeout_and_custom_options_reach_requests() -> None:
         assert 0.6 < kwargs["timeout"] <= 0.7  # what is left of the call's budget
         assert kwargs["verify"] is False
     # allow_redirects is consumed by Session.request; check it through a patched session
-    with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
+    with mock.patch.object(session_of(api), "request", wraps=session_of(api).request) as spy:
         api.fetch_features(None)
     assert spy.call_args.kwargs["allow_redirects"] is False
     assert spy.call_args.kwargs["verify"] is False
@@ -163,7 +174,7 @@ def test_one_session_is_reused_for_every_call() -> None:
     responses.post(REGISTER, status=202)
     responses.post(METRICS, status=202)
     sync, _, _ = make_sync()
-    session = sync.api.session
+    session = session_of(sync.api)
     with mock.patch.object(requests, "Session", side_effect=AssertionError("new session")), \
             mock.patch.object(session, "request", wraps=session.request) as spy:
         sync.poll()
@@ -171,19 +182,19 @@ def test_one_session_is_reused_for_every_call() -> None:
         sync.register()
         sync.api.send_metrics({})
     assert spy.call_count == 4
-    assert sync.api.session is session
+    assert session_of(sync.api) is session
 
 
 def test_a_refused_connection_is_retried_within_the_budget() -> None:
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
-    with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
+    with mock.patch.object(session_of(api), "request", wraps=session_of(api).request) as spy:
         started = time.monotonic()
         outcome = api.fetch_features(None)
         elapsed = time.monotonic() - started
     assert outcome.result is Result.UNAVAILABLE and "ConnectionError" in outcome.detail
     assert spy.call_count == 3  # the first try and two retries, 0.1 s then 0.2 s apart
     assert 0.3 <= elapsed < 2.0
-    with mock.patch.object(api.session, "request", wraps=api.session.request) as spy:
+    with mock.patch.object(session_of(api), "request", wraps=session_of(api).request) as spy:
         started = time.monotonic()
         api.fetch_features(None, retries=0)  # the first fetch of a client that has flags
     assert spy.call_count == 1 and time.monotonic() - started < 0.3
@@ -251,17 +262,17 @@ def test_if_none_match_carries_the_last_etag_and_304_keeps_the_flags() -> None:
 
     sync.poll()
     assert "If-None-Match" not in responses.calls[0].request.headers
-    assert applied == [first] and fetched == [body_of(first)]
-    assert sync.cache.get("etag") == '"v1"'
+    assert applied == [names(first)] and fetched == [body_of(first)]
+    assert sync.loader.cache.get("etag") == '"v1"'
 
     sync.poll()  # 304: nothing installed, no FETCHED, flags kept
     assert responses.calls[1].request.headers["If-None-Match"] == '"v1"'
-    assert applied == [first] and fetched == [body_of(first)]
-    assert sync.etag == '"v1"'
+    assert applied == [names(first)] and fetched == [body_of(first)]
+    assert sync.loader.etag == '"v1"'
 
     sync.poll()
     assert responses.calls[2].request.headers["If-None-Match"] == '"v1"'
-    assert applied == [first, second] and len(fetched) == 2
+    assert applied == [names(first), names(second)] and len(fetched) == 2
 
     sync.poll()
     assert responses.calls[3].request.headers["If-None-Match"] == '"v2"'

@@ -20,7 +20,7 @@ from tests.support.server import FEATURES, METRICS, REGISTER, TOKEN, URL, FakeUn
 from unleash_lite import UnleashClient
 from unleash_lite.config import DEFAULT_REQUEST_TIMEOUT
 from unleash_lite.sync import metrics as metrics_module
-from unleash_lite.sync.metrics import MetricsRegistry, current_value
+from unleash_lite.sync.metrics import Counts, MetricsRegistry
 from unleash_lite.sync.scheduler import ThreadRunner
 
 FLAGS = payload(
@@ -64,15 +64,42 @@ def server_api() -> Any:
 # -- the registry ------------------------------------------------------------------------------
 
 
-def test_counter_reading_does_not_advance_it() -> None:
+def test_reading_a_counter_counts_nothing() -> None:
     registry = MetricsRegistry()
     counters = registry.counters("a", ["v1"])
     assert counters is not None
     for _ in range(3):
         next(counters.yes)
-    assert current_value(counters.yes) == 3
-    assert current_value(counters.yes) == 3
-    assert counters.readings() == {"yes": 3, "no": 0, "variant:v1": 0}
+    assert counters.reading() == Counts(3, 0, {"v1": 0})
+    assert counters.reading() == Counts(3, 0, {"v1": 0})  # reading counts nothing
+    next(counters.yes)
+    next(counters.variants["v1"])
+    assert counters.reading() == Counts(4, 0, {"v1": 1})
+    assert registry.totals() == {"a": {"yes": 4, "no": 0, "variants": {"v1": 1}}}
+
+
+def test_readings_taken_while_threads_count_are_exact_and_monotonic() -> None:
+    registry = MetricsRegistry()
+    counters = registry.counters("a", ["v1"])
+    assert counters is not None
+    threads_count, calls = 4, 20_000
+
+    def count() -> None:
+        for _ in range(calls):
+            next(counters.yes)
+            next(counters.variants["v1"])
+
+    workers = [threading.Thread(target=count) for _ in range(threads_count)]
+    for worker in workers:
+        worker.start()
+    seen = []
+    while any(worker.is_alive() for worker in workers):
+        seen.append(registry.totals()["a"]["yes"])
+    for worker in workers:
+        worker.join()
+    assert seen == sorted(seen)
+    expected = threads_count * calls
+    assert registry.totals() == {"a": {"yes": expected, "no": 0, "variants": {"v1": expected}}}
 
 
 def test_collect_returns_deltas_since_the_last_successful_send() -> None:
@@ -102,7 +129,7 @@ def test_collect_returns_deltas_since_the_last_successful_send() -> None:
     assert later is not None
     assert later.toggles == {"a": {"yes": 0, "no": 1, "variants": {}}}
     assert later.start == again.stop
-    assert registry.totals() == {"a": {"yes": 6, "no": 2, "variant:v1": 1}}
+    assert registry.totals() == {"a": {"yes": 6, "no": 2, "variants": {"v1": 1}}}
 
 
 def test_counts_made_between_collect_and_mark_sent_are_not_lost() -> None:
@@ -483,7 +510,7 @@ def test_counting_is_exact_under_threads_while_payloads_swap() -> None:
     for name, expected in per_flag.items():
         counted = totals[name]
         assert counted["yes"] + counted["no"] == expected, (name, counted)
-        variant_total = sum(v for k, v in counted.items() if k.startswith("variant:"))
+        variant_total = sum(counted["variants"].values())
         assert variant_total == expected // 2, (name, counted)
     bucket = client.metrics.collect()
     assert bucket is not None

@@ -16,10 +16,11 @@ from tests.support.doubles import DictCache, StubScheduler
 from tests.support.helpers import messages, wait_for
 from tests.support.payloads import body_of, feature, payload
 from tests.support.server import FEATURES, METRICS, REGISTER, TOKEN, URL, FakeUnleashServer
+from tests.support.sync import Installs, names
 from unleash_lite import FileCache, UnleashClient
 from unleash_lite.cache import ETAG, FEATURES_URL
 from unleash_lite.config import ClientConfig
-from unleash_lite.engine import PayloadError
+from unleash_lite.sync.loader import FlagLoader
 from unleash_lite.sync.metrics import MetricsRegistry
 from unleash_lite.sync.scheduler import ApschedulerRunner, Job, ThreadRunner
 from unleash_lite.sync.synchronizer import Synchronizer
@@ -28,17 +29,12 @@ FIRST = payload(feature("a"))
 SECOND = payload(feature("a"), feature("b", enabled=False))
 
 
-class Recorder:
-    """Stands in for the client: ``apply_payload`` and ``on_fetched``."""
+class Recorder(Installs):
+    """Stands in for the client: its swap, and ``on_fetched``."""
 
     def __init__(self) -> None:
-        self.applied: list[Any] = []
+        super().__init__()
         self.fetched: list[str] = []
-
-    def apply(self, data: Any) -> None:
-        if not isinstance(data, dict) or "features" not in data:
-            raise PayloadError("not a payload")
-        self.applied.append(data)
 
     def on_fetched(self, raw: str) -> None:
         self.fetched.append(raw)
@@ -52,9 +48,11 @@ def make(cache: Any = None, scheduler: Any = None, etag: str | None = None,
                                "request_timeout": 3, "request_retries": 0}
     options.update(overrides)
     recorder = Recorder()
-    sync = Synchronizer(ClientConfig(**options), cache if cache is not None else DictCache(),
-                        MetricsRegistry(), recorder.apply, recorder.on_fetched,
-                        ["default", "custom"], etag,
+    loader = FlagLoader(cache if cache is not None else DictCache(), recorder,
+                        recorder.on_fetched)
+    loader.etag = etag
+    sync = Synchronizer(ClientConfig(**options), loader, MetricsRegistry(),
+                        ["default", "custom"],
                         scheduler if scheduler is not None else StubScheduler())
     return sync, recorder
 
@@ -68,10 +66,10 @@ def test_poll_installs_caches_and_announces_a_new_payload() -> None:
     cache = DictCache()
     sync, recorder = make(cache)
     sync.poll()
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     assert recorder.fetched == [body_of(FIRST)]
     assert cache.mset_calls == [{FEATURES_URL: body_of(FIRST), ETAG: '"e1"'}]
-    assert sync.etag == '"e1"'
+    assert sync.loader.etag == '"e1"'
 
 
 @responses.activate
@@ -83,7 +81,7 @@ def test_a_payload_without_etag_is_cached_with_an_empty_one() -> None:
     sync.poll()
     assert "If-None-Match" not in responses.calls[1].request.headers
     assert cache.entries[ETAG] == ""
-    assert sync.etag is None
+    assert sync.loader.etag is None
 
 
 @responses.activate
@@ -100,12 +98,12 @@ def test_a_delta_payload_is_handed_over_as_is() -> None:
     delta = {"events": [{"type": "hydration", "eventId": 1, "features": [feature("d")],
                          "segments": []}]}
     responses.get(FEATURES, body=body_of(delta), headers={"ETag": '"d1"'})
-    applied: list[Any] = []
-    sync = Synchronizer(ClientConfig(url=URL, app_name="delta"), DictCache(),
-                        MetricsRegistry(), applied.append, lambda raw: None, [], None,
+    installs = Installs()
+    sync = Synchronizer(ClientConfig(url=URL, app_name="delta"),
+                        FlagLoader(DictCache(), installs), MetricsRegistry(), [],
                         StubScheduler())
     sync.poll()
-    assert applied == [delta]
+    assert installs.applied == [["d"]]
 
 
 # -- the disk cache of a fetch_toggles=False client ------------------------------------------
@@ -116,14 +114,14 @@ def test_reload_cache_installs_what_another_process_wrote(tmp_path: Any) -> None
     writer.mset({FEATURES_URL: body_of(FIRST), ETAG: '"e1"'})
     sync, recorder = make(FileCache("shared", directory=tmp_path))
     sync.reload_cache()
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     sync.reload_cache()  # same ETag: not installed again
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     writer.mset({FEATURES_URL: body_of(SECOND), ETAG: '"e2"'})
     sync.reload_cache()
-    assert recorder.applied == [FIRST, SECOND]
+    assert recorder.applied == [names(FIRST), names(SECOND)]
     assert recorder.fetched == []  # a cache reload is not a fetch
-    assert sync.etag == '"e2"'
+    assert sync.loader.etag == '"e2"'
 
 
 def test_reload_cache_accepts_dict_entries_and_ignores_junk(
@@ -131,16 +129,16 @@ def test_reload_cache_accepts_dict_entries_and_ignores_junk(
     cache = DictCache({FEATURES_URL: FIRST, ETAG: '"x"'})
     sync, recorder = make(cache)
     sync.reload_cache()
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     cache.entries.update({FEATURES_URL: "{broken", ETAG: '"y"'})
     sync.reload_cache()
     cache.entries.update({FEATURES_URL: "[]", ETAG: '"z"'})
     sync.reload_cache()
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     assert messages(caplog.records, logging.WARNING)  # said so (how often: see below)
     cache.entries.clear()
     sync.reload_cache()  # an empty cache changes nothing
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
 
 
 def test_reload_cache_warns_once_for_the_same_unusable_entry(
@@ -170,7 +168,7 @@ def test_fetch_toggles_false_never_calls_the_features_endpoint() -> None:
     cache = DictCache({FEATURES_URL: body_of(FIRST), ETAG: '"e1"'})
     sync, recorder = make(cache, scheduler)
     sync.start(fetch_toggles=False)
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     assert scheduler.job("poll").function == sync.reload_cache
     scheduler.job("poll").function()
     assert all(call.request.url != FEATURES for call in responses.calls)
@@ -185,7 +183,7 @@ def test_start_fetches_once_then_adds_the_jobs() -> None:
     scheduler = StubScheduler()
     sync, recorder = make(scheduler=scheduler)
     sync.start()
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     assert len(responses.calls) == 1
     assert scheduler.interval("poll") == 10
     assert scheduler.interval("metrics") == 20
@@ -256,8 +254,8 @@ def test_stop_removes_jobs_flushes_and_leaves_a_user_scheduler_running() -> None
 def own_runner_sync(**config: Any) -> Synchronizer:
     options: dict[str, Any] = {"refresh_interval": 60, "metrics_interval": 60,
                                "disable_registration": True, **config}
-    return Synchronizer(ClientConfig(url=URL, app_name="own", **options), DictCache(),
-                        MetricsRegistry(), lambda p: None, lambda r: None, [])
+    return Synchronizer(ClientConfig(url=URL, app_name="own", **options),
+                        FlagLoader(DictCache(), Installs()), MetricsRegistry(), [])
 
 
 def test_stop_ends_the_thread_of_our_own_runner() -> None:
@@ -297,8 +295,8 @@ def test_jobs_on_a_user_scheduler_use_its_default_executor() -> None:
     try:
         sync = Synchronizer(ClientConfig(url=URL, app_name="user", refresh_interval=60,
                                          metrics_interval=60, disable_registration=True),
-                            DictCache(), MetricsRegistry(), lambda p: None, lambda r: None,
-                            [], scheduler=scheduler)
+                            FlagLoader(DictCache(), Installs()), MetricsRegistry(), [],
+                            scheduler=scheduler)
         sync.active = True
         sync.resume(first_poll_in=60)
         jobs = scheduler.get_jobs()
@@ -318,12 +316,12 @@ def test_after_fork_gives_a_new_connection_and_runner_and_starts_nothing_until_r
     sync = own_runner_sync()
     sync.active = True
     sync.resume(first_poll_in=60)
-    old_runner, old_session = sync.runner, sync.api.session
+    old_runner, old_session = sync.runner, sync.api.transport.session
     old_connection = sync.api.connection_id
     try:
         sync.after_fork()
         assert sync.api.connection_id != old_connection
-        assert sync.api.session is not old_session
+        assert sync.api.transport.session is not old_session
         assert sync.runner is not old_runner
         assert not sync.runner.running  # nothing starts during the fork
         sync.resume()
@@ -403,17 +401,14 @@ def test_an_unexpected_error_while_installing_leaves_the_poller_running(
     responses.get(FEATURES, body=body_of(FIRST))
     sync, recorder = make()
 
-    def broken(data: Any) -> None:
-        raise TypeError("a bug in the engine")
-
-    sync.apply_payload = broken
+    recorder.failure = TypeError("a bug in the engine")
     sync.poll()  # no exception
     sync.poll()
     (warning,) = messages(caplog.records, logging.WARNING)
     assert "unusable flags payload (TypeError)" in warning
-    sync.apply_payload = recorder.apply
+    recorder.failure = None
     sync.poll()
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
 
 
 @responses.activate
@@ -435,5 +430,5 @@ def test_a_payload_over_the_limit_backs_off_and_is_logged_once(
     assert "refused the flags payload" in warning and "max_payload_bytes=1000" in warning
     responses.replace(responses.GET, FEATURES, body=body_of(FIRST))
     sync.poll()
-    assert recorder.applied == [FIRST]
+    assert recorder.applied == [names(FIRST)]
     assert scheduler.interval("poll") == 10

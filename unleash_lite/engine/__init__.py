@@ -1,19 +1,18 @@
 """The evaluation engine: payload -> compiled snapshot -> answers.
 
-Pure code: no I/O, no threads, no clocks beyond ``currentTime`` defaulting to now. The sync
-layer (HTTP, scheduler, disk cache, metrics) feeds it payloads and swaps snapshots.
+Pure code: no I/O, no threads, no process-wide effects, no clock of its own (a missing
+``currentTime`` is ``StaticContext.clock()``). The sync layer (HTTP, scheduler, disk cache,
+metrics) feeds it payloads; the client swaps the snapshots in.
 """
 
-from .context import StaticContext
+from .context import StaticContext, utc_now
 from .snapshot import (
     CompiledFeature,
     Snapshot,
-    collector_paused,
     compile_snapshot,
     disabled_variant,
     flag_project,
     flag_type,
-    resume_collector_after_fork,
 )
 from .state import FlagState, PayloadError
 from .strategies import BUILTIN_STRATEGIES, CustomStrategy
@@ -26,10 +25,9 @@ __all__ = [
     "PayloadError",
     "Snapshot",
     "StaticContext",
-    "collector_paused",
     "compile_snapshot",
     "disabled_variant",
     "flag_project",
     "flag_type",
-    "resume_collector_after_fork",
+    "utc_now",
 ]

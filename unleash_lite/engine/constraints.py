@@ -22,7 +22,7 @@ from .context import (
     Context,
     StaticContext,
     always_false,
-    current_time,
+    current_time_getter,
     field_getter,
     raw_field,
 )
@@ -121,7 +121,11 @@ def compile_constraint(
         check = _membership(get, values, operator == "NOT_IN", inverted)
     else:
         if spec.raw_read:
-            read = current_time if context_name == "currentTime" else _raw_getter(context_name)
+            read = (
+                current_time_getter(static)
+                if context_name == "currentTime"
+                else _raw_getter(context_name)
+            )
         assert test is not None  # no problem: the operator compiled
         check = _tested(read, test, inverted)
     shown = values or ((str(raw["value"]),) if raw.get("value") is not None else ())

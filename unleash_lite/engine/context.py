@@ -19,6 +19,14 @@ from typing import Any
 Context = Mapping[str, Any]
 Getter = Callable[[Context], str | None]
 
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, as an aware UTC ``datetime``: the default :class:`StaticContext` clock."""
+    return datetime.now(UTC)
+
+
 STANDARD_FIELDS = frozenset(
     {"userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime", "properties"}
 )
@@ -26,11 +34,13 @@ STANDARD_FIELDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class StaticContext:
-    """Values that hold for every evaluation of one client: its app name, environment, host."""
+    """Values that hold for every evaluation of one client: its app name, environment, host,
+    and the clock that answers ``currentTime`` when a context has none."""
 
     app_name: str = ""
     environment: str = "default"
     hostname: str = ""
+    clock: Clock = utc_now
 
     def default_for(self, field: str) -> str | None:
         """The static value of a context field, if the client supplies one."""
@@ -140,8 +150,21 @@ def stickiness_getter(
     return field_getter(stickiness, static)
 
 
-def current_time(context: Context) -> Any:
+def current_time(context: Context, clock: Clock = utc_now) -> Any:
     """The context's ``currentTime`` as given (text or a ``datetime``), top level first, then
-    ``properties``; now (an aware ``datetime``) when absent."""
+    ``properties``; ``clock()`` (an aware ``datetime``) when absent."""
     value = raw_field(context, "currentTime")
-    return datetime.now(UTC) if value is None else value
+    return clock() if value is None else value
+
+
+@functools.lru_cache(maxsize=64)
+def current_time_getter(static: StaticContext) -> Callable[[Context], Any]:
+    """:func:`current_time` reading the client's clock."""
+    clock = static.clock
+    if clock is utc_now:
+        return current_time
+
+    def read(context: Context) -> Any:
+        return current_time(context, clock)
+
+    return read

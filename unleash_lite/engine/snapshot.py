@@ -9,9 +9,7 @@ a lock.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,7 +28,6 @@ LOGGER = logging.getLogger("unleash_lite")
 
 Check = Callable[[Context], bool]
 _NO_SEGMENTS: frozenset[int] = frozenset()
-_pauses_to_undo = 0  # collector_paused() blocks running that turned the collector off
 
 
 def flag_type(definition: Mapping[str, Any]) -> str:
@@ -291,9 +288,8 @@ class Snapshot:
     def apply(self, payload: Any, owned: bool = False) -> Snapshot:
         """A new snapshot with ``payload`` (full or delta) applied; this one is unchanged.
         ``owned``: see :meth:`FlagState.apply`."""
-        with collector_paused():
-            state = self.state.apply(payload, owned)
-            return _compile(state, self.static, self.custom_strategies, previous=self)
+        state = self.state.apply(payload, owned)
+        return _compile(state, self.static, self.custom_strategies, previous=self)
 
 
 def compile_snapshot(
@@ -311,39 +307,8 @@ def compile_snapshot(
     "always off" with a warning; only a payload that is not a payload at all raises
     :class:`~unleash_lite.engine.state.PayloadError`. ``owned``: see :meth:`FlagState.apply`.
     """
-    with collector_paused():
-        state = source if isinstance(source, FlagState) else FlagState().apply(source, owned)
-        return _compile(state, static, custom_strategies, previous)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Keep the cyclic garbage collector out of a compilation.
-
-    Compiling allocates tens of closures and cells per flag and nothing cyclic to free; left
-    on, the collector runs hundreds of passes over the growing heap and takes most of the
-    time (about three quarters of a 10,000-flag load).
-    """
-    global _pauses_to_undo
-    was_enabled = gc.isenabled()
-    gc.disable()
-    if was_enabled:
-        _pauses_to_undo += 1
-    try:
-        yield
-    finally:
-        if was_enabled:
-            _pauses_to_undo -= 1
-            gc.enable()
-
-
-def resume_collector_after_fork() -> None:
-    """In a child forked during a paused compile, turn the collector back on: the compile
-    that would have done it does not exist in the child."""
-    global _pauses_to_undo
-    if _pauses_to_undo:
-        _pauses_to_undo = 0
-        gc.enable()
+    state = source if isinstance(source, FlagState) else FlagState().apply(source, owned)
+    return _compile(state, static, custom_strategies, previous)
 
 
 def _compile(

@@ -1,7 +1,8 @@
-"""The three calls a client makes to Unleash, with the protocol's headers and one session.
+"""The three calls a client makes to Unleash, with the protocol's headers, on one transport.
 
 Every call returns an :class:`Outcome` classifying what happened, so callers decide on
-backoff from one place and no exception from ``requests`` escapes into a scheduler thread.
+backoff from one place and no transport exception escapes into a scheduler thread. The
+requests go through a :class:`~.transport.Transport` (``requests`` unless one is given).
 
 Answers are read as a stream and never buffered past a limit: the flags body up to
 ``max_payload_bytes`` (after decompression; a larger ``Content-Length`` is refused before
@@ -23,14 +24,11 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
-
-import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
+from urllib.parse import urlencode, urlsplit
 
 from ..config import ClientConfig
 from ..version import __version__
+from .transport import Failure, Reply, RequestsTransport, Transport, TransportError
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -87,12 +85,15 @@ class Outcome:
 
 
 class UnleashApi:
-    """A connection to one Unleash server: headers, retries, timeouts, one requests session."""
+    """A connection to one Unleash server: headers, retries, timeouts, one transport (a
+    ``requests`` session with ``custom_options`` unless ``transport`` is given)."""
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, transport: Transport | None = None) -> None:
         self.config = config
         self.connection_id = str(uuid.uuid4())
-        self.session = self._new_session()
+        options = dict(config.custom_options)
+        self.fixed_timeout: float | None = options.pop("timeout", None)
+        self.transport: Transport = transport or RequestsTransport(options)
         if "verify" in config.custom_options and not config.custom_options["verify"]:
             LOGGER.warning(
                 "Unleash: TLS certificate verification is OFF for %s (custom_options "
@@ -104,11 +105,11 @@ class UnleashApi:
     def reset_after_fork(self) -> None:
         """A fresh connection pool and connection id for a forked child process."""
         self.connection_id = str(uuid.uuid4())
-        self.session = self._new_session()
+        self.transport.reset()
 
     def close(self) -> None:
         """Close pooled connections."""
-        self.session.close()
+        self.transport.close()
 
     def fetch_features(self, etag: str | None, retries: int | None = None) -> Outcome:
         """GET the flags; ``If-None-Match`` makes an unchanged payload a cheap 304.
@@ -118,15 +119,10 @@ class UnleashApi:
         headers = self.headers(self.config.refresh_interval)
         if etag:
             headers["If-None-Match"] = etag
-        params = {"project": self.config.project_name} if self.config.project_name else None
-        return self._call(
-            "GET",
-            FEATURES_PATH,
-            headers,
-            self.config.max_payload_bytes,
-            retries=retries,
-            params=params,
-        )
+        path = FEATURES_PATH
+        if self.config.project_name:
+            path += "?" + urlencode({"project": self.config.project_name})
+        return self._call("GET", path, headers, self.config.max_payload_bytes, retries=retries)
 
     def register(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
         """POST the client's registration."""
@@ -139,7 +135,12 @@ class UnleashApi:
 
     def _post(self, path: str, body: dict[str, Any], budget: float | None) -> Outcome:
         headers = self.headers(self.config.metrics_interval)
-        return self._call("POST", path, headers, None, budget=budget, json=body)
+        headers["Content-Type"] = "application/json"
+        try:
+            data = json.dumps(body, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError) as error:  # a value JSON cannot carry
+            return Outcome(Result.FAILED, detail=f"the body is not JSON ({type(error).__name__})")
+        return self._call("POST", path, headers, None, budget=budget, body=data)
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
         """The headers every call carries; ``custom_headers`` (e.g. Authorization) included."""
@@ -154,15 +155,6 @@ class UnleashApi:
             "User-Agent": f"{SDK_NAME}/{__version__} python/{platform.python_version()}",
         }
 
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
-        # No retries inside urllib3: _call retries what never reached the server, within
-        # the time budget of the call, and logs nothing per attempt.
-        adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=4)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
-
     def _call(
         self,
         method: str,
@@ -171,7 +163,7 @@ class UnleashApi:
         body_limit: int | None,
         retries: int | None = None,
         budget: float | None = None,
-        **kwargs: Any,
+        body: bytes | None = None,
     ) -> Outcome:
         """Make one call, all attempts included, within ``budget`` seconds (default
         ``request_timeout``); ``body_limit``: read a 2xx body up to that many bytes (the
@@ -186,28 +178,19 @@ class UnleashApi:
         budget = self.config.request_timeout if budget is None else budget
         retries = self.config.request_retries if retries is None else retries
         deadline = time.monotonic() + budget
-        options = dict(self.config.custom_options)
-        fixed_timeout = options.pop("timeout", None)
-        options["stream"] = True  # bodies are read below, within limits
+        url = self.config.api_url + path
         attempt = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return Outcome(Result.UNAVAILABLE, detail="timed out")
-            timeout = remaining if fixed_timeout is None else fixed_timeout
+            timeout = remaining if self.fixed_timeout is None else self.fixed_timeout
             try:
-                response = self.session.request(
-                    method,
-                    self.config.api_url + path,
-                    headers=headers,
-                    timeout=timeout,
-                    **kwargs,
-                    **options,
-                )
-            except requests.Timeout:
-                return Outcome(Result.UNAVAILABLE, detail="timed out")
-            except requests.ConnectionError as error:
-                pause = _pause_before_retry(error, method, attempt)
+                reply = self.transport.send(method, url, headers, body, timeout)
+            except TransportError as error:
+                if error.failure is Failure.TIMEOUT:
+                    return Outcome(Result.UNAVAILABLE, detail="timed out")
+                pause = _pause_before_retry(error.failure, method, attempt)
                 if (
                     pause is not None
                     and attempt < retries
@@ -216,54 +199,47 @@ class UnleashApi:
                     attempt += 1
                     time.sleep(pause)
                     continue
-                return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({_reason(error)})")
-            except requests.RequestException as error:
-                return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({_reason(error)})")
+                return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({error.reason})")
             try:
-                return _classify(response, body_limit, deadline)
+                return _classify(reply, url, body_limit, deadline)
             finally:
-                response.close()  # a connection whose body was not read to the end is dropped
+                reply.close()  # a connection whose body was not read to the end is dropped
 
 
-def _pause_before_retry(error: requests.ConnectionError, method: str, attempt: int) -> float | None:
-    """Seconds to wait before trying ``error``'s call again, or ``None`` when it must not be:
+def _pause_before_retry(failure: Failure, method: str, attempt: int) -> float | None:
+    """Seconds to wait before trying a failed call again, or ``None`` when it must not be:
     only a connection that was never made (refused, unresolvable), or, once, a GET on a
     pooled connection the server had closed, is safe to repeat."""
-    cause = error.args[0] if error.args else None
-    if isinstance(getattr(cause, "reason", None), urllib3.exceptions.NewConnectionError):
+    if failure is Failure.NOT_CONNECTED:
         return 0.1 * 2.0**attempt
-    if method == "GET" and attempt == 0 and isinstance(cause, urllib3.exceptions.ProtocolError):
+    if method == "GET" and attempt == 0 and failure is Failure.DROPPED:
         return 0.0
     return None
 
 
-def _classify(response: requests.Response, body_limit: int | None, deadline: float) -> Outcome:
-    status = response.status_code
-    etag = response.headers.get("ETag")
+def _classify(reply: Reply, url: str, body_limit: int | None, deadline: float) -> Outcome:
+    status = reply.status
+    etag = reply.headers.get("ETag")
     if 200 <= status < 300 and status != 204 and body_limit is not None:
         try:
-            data = _read_body(response, body_limit, deadline)
+            data = _read_body(reply, body_limit, deadline)
         except _TooLarge as error:
             return Outcome(Result.TOO_LARGE, status, str(error), etag=etag)
-        except (
-            _TooSlow,
-            urllib3.exceptions.HTTPError,
-            requests.RequestException,
-            OSError,
-        ) as error:
+        except (_TooSlow, TransportError) as error:
             return Outcome(Result.UNAVAILABLE, status, _body_failure(error))
-        return Outcome(Result.OK, status, body=_text(data, response), etag=etag)
+        return Outcome(Result.OK, status, body=_text(data, reply), etag=etag)
     if status in (401, 403, 404):
-        path = response.request.path_url if response.request else ""
-        said = _server_message(_small_body(response, deadline, unannounced=True))
+        said = _server_message(_small_body(reply, deadline, unannounced=True))
         advice = (
             "check the url (it should end with /api)"
             if status == 404
             else "check the API token (the Authorization header in custom_headers) and "
             "that the url ends with /api"
         )
-        return Outcome(Result.REJECTED, status, f"HTTP {status} for {path}{said}: {advice}")
-    _small_body(response, deadline)  # read to the end, so the connection can be reused
+        parts = urlsplit(url)
+        shown = parts.path + (f"?{parts.query}" if parts.query else "")
+        return Outcome(Result.REJECTED, status, f"HTTP {status} for {shown}{said}: {advice}")
+    _small_body(reply, deadline)  # read to the end, so the connection can be reused
     if status == 304:
         return Outcome(Result.NOT_MODIFIED, status, etag=etag)
     if 200 <= status < 300:
@@ -273,7 +249,7 @@ def _classify(response: requests.Response, body_limit: int | None, deadline: flo
             Result.UNAVAILABLE,
             status,
             f"HTTP {status}",
-            retry_after=_retry_after(response.headers.get("Retry-After")),
+            retry_after=_retry_after(reply.headers.get("Retry-After")),
         )
     return Outcome(Result.FAILED, status, f"HTTP {status}")
 
@@ -286,18 +262,17 @@ class _TooSlow(Exception):
     pass
 
 
-def _read_body(response: requests.Response, limit: int, deadline: float) -> bytes:
+def _read_body(reply: Reply, limit: int, deadline: float) -> bytes:
     """The (decompressed) body, read chunk by chunk: :class:`_TooLarge` past ``limit`` bytes
     (at once when ``Content-Length`` announces more), :class:`_TooSlow` past ``deadline``.
     A body read to its end gives its connection back to the pool."""
-    announced = _content_length(response)
+    announced = _content_length(reply)
     if announced is not None and announced > limit:
         raise _TooLarge(f"{announced} bytes announced, over max_payload_bytes={limit}")
-    raw = response.raw
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = raw.read1(CHUNK_BYTES, decode_content=True)
+        chunk = reply.read(CHUNK_BYTES)
         if not chunk:
             break
         size += len(chunk)
@@ -306,43 +281,44 @@ def _read_body(response: requests.Response, limit: int, deadline: float) -> byte
         chunks.append(chunk)
         if time.monotonic() > deadline:
             raise _TooSlow()
-    raw.release_conn()
+    reply.release()
     return b"".join(chunks)
 
 
-def _small_body(response: requests.Response, deadline: float, unannounced: bool = False) -> bytes:
+def _small_body(reply: Reply, deadline: float, unannounced: bool = False) -> bytes:
     """A body that is not the flags, read when its length is known and small (so the
     connection can be reused; 304 and 204 have none) or, with ``unannounced``, when it is
     chunked (up to the same limit); else left unread and its connection dropped. Never
     raises."""
-    remaining = getattr(response.raw, "length_remaining", None)
+    remaining = reply.length_remaining
     if remaining is None and not unannounced:
         return b""
     if remaining is not None and remaining > SMALL_BODY_BYTES:
         return b""
     try:
-        return _read_body(response, SMALL_BODY_BYTES, deadline)
+        return _read_body(reply, SMALL_BODY_BYTES, deadline)
     except Exception:
         return b""
 
 
-def _content_length(response: requests.Response) -> int | None:
-    value = response.headers.get("Content-Length", "").strip()
+def _content_length(reply: Reply) -> int | None:
+    value = reply.headers.get("Content-Length", "").strip()
     return int(value) if value.isdigit() else None
 
 
 def _body_failure(error: BaseException) -> str:
     if isinstance(error, _TooSlow):
         return "timed out: the answer was still arriving after request_timeout"
-    if isinstance(error, (urllib3.exceptions.ReadTimeoutError, requests.Timeout, TimeoutError)):
+    if isinstance(error, TransportError) and error.failure is Failure.TIMEOUT:
         return "timed out reading the answer"
-    return f"the answer broke off ({type(error).__name__})"
+    reason = error.reason if isinstance(error, TransportError) else type(error).__name__
+    return f"the answer broke off ({reason})"
 
 
-def _text(data: bytes, response: requests.Response) -> str:
+def _text(data: bytes, reply: Reply) -> str:
     """The body as text: the charset the server names, else UTF-8 (JSON's encoding)."""
     header = Message()
-    header["Content-Type"] = response.headers.get("Content-Type", "")
+    header["Content-Type"] = reply.headers.get("Content-Type", "")
     charset = header.get_content_charset() or "utf-8"
     try:
         text = data.decode(charset, "replace")
@@ -372,9 +348,3 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _reason(error: requests.RequestException) -> str:
-    # The message of a connection error can be long and nested (and, for a header that
-    # requests refuses, holds the header's value: the token); its class says enough.
-    return type(error).__name__

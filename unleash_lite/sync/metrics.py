@@ -2,6 +2,7 @@
 
 Each flag has monotonic ``itertools.count`` counters: ``next()`` on one is a single C call
 under the GIL, so concurrent threads never lose an increment and the hot path takes no lock.
+The reporter reads them with ``next()`` as well, minus its own earlier reads.
 Reporting sends the difference between the counters now and at the last *successful* send.
 A failed send therefore loses nothing (the next bucket simply includes those counts) and a
 retried send cannot double-count, all in memory bounded by the number of flags.
@@ -39,31 +40,58 @@ KEPT_4XX = frozenset({405, 407, 408, 425, 431})
 _SEPARATOR = len(", ")  # between two members of a JSON object, as json.dumps writes them
 
 
-def current_value(counter: itertools.count[int]) -> int:
-    """The next value a counter would return, i.e. how many times it was advanced.
+@dataclass(slots=True)
+class Counts:
+    """How often one flag answered yes, no, and each variant (totals, or marks of what a
+    part of a bucket reports: ``None`` for a yes/no count the part leaves as it was)."""
 
-    ``itertools.count`` offers no read accessor; its repr, ``count(N)``, is the only way to
-    read it without advancing it.
-    """
-    return int(repr(counter)[6:-1])
+    yes: int | None = 0
+    no: int | None = 0
+    variants: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"yes", "no", "variants": {name: count}}``, the shape of a metrics entry."""
+        return {"yes": self.yes, "no": self.no, "variants": dict(self.variants)}
 
 
-@dataclass
+@dataclass(eq=False)
 class FlagCounters:
-    """Counters of one flag; they outlive snapshot swaps."""
+    """Counters of one flag; they outlive snapshot swaps.
+
+    The hot path advances ``yes``, ``no`` and the ``variants`` with ``next()``. The reporter
+    reads a counter by advancing it too (``itertools.count`` has no other accessor) and
+    subtracting the reads it made before: ``next()`` is atomic, so the reading is exact
+    whatever the other threads do. Reads are serialised by the registry's lock.
+    """
 
     name: str
     yes: itertools.count[int] = field(default_factory=itertools.count)
     no: itertools.count[int] = field(default_factory=itertools.count)
     variants: dict[str, itertools.count[int]] = field(default_factory=dict)
-    sent: dict[str, int] = field(default_factory=dict)  # values at the last successful send
+    sent: Counts = field(default_factory=Counts)  # the readings at the last successful send
+    reads: int = 0  # how often the reader advanced yes and no (each once per reading)
+    variant_reads: dict[str, int] = field(default_factory=dict)
 
-    def readings(self) -> dict[str, int]:
-        """Current totals, keyed ``yes``, ``no`` and ``variant:<name>``."""
-        values = {"yes": current_value(self.yes), "no": current_value(self.no)}
+    def reading(self) -> Counts:
+        """Every count made so far (call under the registry's lock)."""
+        reads = self.reads
+        yes, no = next(self.yes) - reads, next(self.no) - reads
+        self.reads = reads + 1
+        variants = {}
+        variant_reads = self.variant_reads
         for name, counter in list(self.variants.items()):
-            values[f"variant:{name}"] = current_value(counter)
-        return values
+            made = variant_reads.get(name, 0)
+            variants[name] = next(counter) - made
+            variant_reads[name] = made + 1
+        return Counts(yes, no, variants)
+
+    def mark(self, reading: Counts) -> None:
+        """Record ``reading`` (or part of one) as reported."""
+        if reading.yes is not None:
+            self.sent.yes = reading.yes
+        if reading.no is not None:
+            self.sent.no = reading.no
+        self.sent.variants.update(reading.variants)
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,7 @@ class Bucket:
     start: datetime
     stop: datetime
     toggles: dict[str, dict[str, Any]]
-    readings: dict[str, dict[str, int]]
+    readings: dict[str, Counts]
 
     def body(self, identity: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON body of ``POST /client/metrics``; ``identity``: appName, instanceId,
@@ -111,7 +139,7 @@ class Bucket:
         parts: list[Bucket] = []
         left = self._part({}, {})
         toggles: dict[str, dict[str, Any]] = {}
-        readings: dict[str, dict[str, int]] = {}
+        readings: dict[str, Counts] = {}
         used = 0
         for name, counts in self.toggles.items():
             size = _entry_size(name, counts)
@@ -132,9 +160,7 @@ class Bucket:
             parts.append(self._part(toggles, readings))
         return parts, left
 
-    def _part(
-        self, toggles: dict[str, dict[str, Any]], readings: dict[str, dict[str, int]]
-    ) -> Bucket:
+    def _part(self, toggles: dict[str, dict[str, Any]], readings: dict[str, Counts]) -> Bucket:
         return Bucket(self.start, self.stop, toggles, readings)
 
 
@@ -196,27 +222,26 @@ class MetricsRegistry:
         """
         stop = datetime.now(UTC)
         toggles: dict[str, dict[str, Any]] = {}
-        readings: dict[str, dict[str, int]] = {}
+        readings: dict[str, Counts] = {}
         flags = list(self._flags.items())
         names = [name for name, _ in flags]
         if self._resume_at in names:
             first = names.index(self._resume_at)
             flags = flags[first:] + flags[:first]
-        for name, counters in flags:
-            now = counters.readings()
-            deltas = {key: value - counters.sent.get(key, 0) for key, value in now.items()}
-            if not any(deltas.values()):
-                continue
-            readings[name] = now
-            toggles[name] = {
-                "yes": deltas["yes"],
-                "no": deltas["no"],
-                "variants": {
-                    key[8:]: count
-                    for key, count in deltas.items()
-                    if key.startswith("variant:") and count
-                },
-            }
+        with self._lock:
+            for name, counters in flags:
+                now = counters.reading()
+                sent = counters.sent
+                yes = (now.yes or 0) - (sent.yes or 0)
+                no = (now.no or 0) - (sent.no or 0)
+                variants = {
+                    variant: count - sent.variants.get(variant, 0)
+                    for variant, count in now.variants.items()
+                    if count != sent.variants.get(variant, 0)
+                }
+                if yes or no or variants:
+                    readings[name] = now
+                    toggles[name] = {"yes": yes, "no": no, "variants": variants}
         if not toggles:
             return None
         return Bucket(self.bucket_start, stop, toggles, readings)
@@ -226,7 +251,7 @@ class MetricsRegistry:
         are dropped: they are never sent again."""
         with self._lock:
             for name, reading in bucket.readings.items():
-                self._flags[name].sent.update(reading)
+                self._flags[name].mark(reading)
 
     def drop(self, bucket: Bucket, reason: str) -> None:
         """Mark ``bucket``'s counts handled without the server having them; one ERROR."""
@@ -257,13 +282,16 @@ class MetricsRegistry:
         parent's counts again)."""
         self._lock = threading.Lock()
         for counters in list(self._flags.values()):
-            counters.sent.update(counters.readings())
+            counters.mark(counters.reading())
         self._resume_at = None
         self.bucket_start = datetime.now(UTC)
 
-    def totals(self) -> dict[str, dict[str, int]]:
-        """All counts ever made, per flag (for tests and diagnostics)."""
-        return {name: counters.readings() for name, counters in list(self._flags.items())}
+    def totals(self) -> dict[str, dict[str, Any]]:
+        """All counts ever made, per flag, as ``{"yes", "no", "variants": {name: count}}``
+        (for tests and diagnostics)."""
+        with self._lock:
+            flags = list(self._flags.items())
+            return {name: counters.reading().as_dict() for name, counters in flags}
 
 
 def send_unsent(
@@ -356,11 +384,11 @@ def _entry_size(name: str, counts: Mapping[str, Any]) -> int:
     return _json_size(name) + len(": ") + _json_size(counts)
 
 
-Piece = tuple[dict[str, Any], dict[str, int]]  # a flag's entry in the toggles, its readings
+Piece = tuple[dict[str, Any], Counts]  # a flag's entry in the toggles, its readings
 
 
 def _flag_pieces(
-    name: str, counts: dict[str, Any], reading: dict[str, int], room: int
+    name: str, counts: dict[str, Any], reading: Counts, room: int
 ) -> tuple[list[Piece], Piece | None]:
     """A flag's counts as entries of at most ``room`` bytes each, with the readings that
     mark each sent (in order: each piece's yes/no readings include the pieces before it);
@@ -393,10 +421,13 @@ def _flag_pieces(
             share_no = min(sum(group.values()) - share_yes, no - given_no)
         given_yes += share_yes
         given_no += share_no
-        marks = {"yes": reading["yes"] - yes + given_yes, "no": reading["no"] - no + given_no}
-        marks.update({f"variant:{v}": reading[f"variant:{v}"] for v in group})
+        marks = Counts(
+            (reading.yes or 0) - yes + given_yes,
+            (reading.no or 0) - no + given_no,
+            {v: reading.variants[v] for v in group},
+        )
         pieces.append(({"yes": share_yes, "no": share_no, "variants": group}, marks))
     if not lost:
         return pieces, None
-    left_marks = {f"variant:{v}": reading[f"variant:{v}"] for v in lost}
+    left_marks = Counts(None, None, {v: reading.variants[v] for v in lost})
     return pieces, ({"yes": 0, "no": 0, "variants": lost}, left_marks)

@@ -1,4 +1,5 @@
-"""What clients do when their process forks or ends: the sync layer's process-wide effects.
+"""The sync layer's process-wide effects: the garbage collector paused during a compile,
+and what clients do when their process forks or ends.
 
 A forked child must not use its parent's threads, locks or connections, must not report its
 parent's counts again, and should deliver its own last counts when it ends. Three ways in:
@@ -16,13 +17,14 @@ configuring logging, say) never races a thread of ours.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import sys
 import weakref
+from collections.abc import Iterator
 from typing import Any, Protocol
-
-from ..engine import resume_collector_after_fork
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -46,6 +48,37 @@ _pid = os.getpid()  # the process the clients' state belongs to
 # The register_after_fork functions already given our exit finalizer (inherited by children;
 # billiard.util re-exports multiprocessing.util's, so one registration serves both).
 _armed: list[Any] = []
+_pauses_to_undo = 0  # collector_paused() blocks running that turned the collector off
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of a compilation.
+
+    Compiling allocates tens of closures and cells per flag and nothing cyclic to free; left
+    on, the collector runs hundreds of passes over the growing heap and takes most of the
+    time (about three quarters of a 10,000-flag load).
+    """
+    global _pauses_to_undo
+    was_enabled = gc.isenabled()
+    gc.disable()
+    if was_enabled:
+        _pauses_to_undo += 1
+    try:
+        yield
+    finally:
+        if was_enabled:
+            _pauses_to_undo -= 1
+            gc.enable()
+
+
+def resume_collector_after_fork() -> None:
+    """In a child forked during a paused compile, turn the collector back on: the compile
+    that would have done it does not exist in the child."""
+    global _pauses_to_undo
+    if _pauses_to_undo:
+        _pauses_to_undo = 0
+        gc.enable()
 
 
 def watch(client: ForkAware) -> None:

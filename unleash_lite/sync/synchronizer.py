@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..cache import ETAG, FEATURES_URL, BaseCache
 from ..config import ClientConfig
-from ..engine import PayloadError
 from ..version import __version__
 from .backoff import Backoff
 from .http import SDK_NAME, Result, UnleashApi, iso_utc, platform_fields
+from .loader import FlagLoader
 from .metrics import MetricsRegistry, send_unsent
 from .scheduler import ApschedulerRunner, Job, Runner, ThreadRunner
+from .transport import Transport
 
 LOGGER = logging.getLogger("unleash_lite")
-
-ApplyPayload = Callable[[Any], object]
 
 
 class Synchronizer:
     """Polls the flags (ETag, backoff), registers, and sends metrics (loss-free).
 
-    A new payload is compiled on the runner's thread and swapped into the client by
-    ``apply_payload``; the evaluating threads never wait for it. Jobs run on a
+    What the server (or, with ``fetch_toggles=False``, the shared cache) holds goes through
+    the client's :class:`~.loader.FlagLoader`: compiled on the runner's thread and swapped
+    in, so the evaluating threads never wait for it. Jobs run on a
     :class:`~.scheduler.ThreadRunner` of our own, or on the application's APScheduler
     (``scheduler=``).
     """
@@ -37,23 +35,18 @@ class Synchronizer:
     def __init__(
         self,
         config: ClientConfig,
-        cache: BaseCache,
+        loader: FlagLoader,
         metrics: MetricsRegistry,
-        apply_payload: ApplyPayload,
-        on_fetched: Callable[[str], None],
         strategy_names: Iterable[str],
-        etag: str | None = None,
         scheduler: Any | None = None,
         executor: str | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.config = config
-        self.cache = cache
+        self.loader = loader
         self.metrics = metrics
-        self.apply_payload = apply_payload
-        self.on_fetched = on_fetched
         self.strategy_names = sorted(set(strategy_names))
-        self.api = UnleashApi(config)
-        self.etag = etag  # of the flags the client holds, when they came from the cache
+        self.api = UnleashApi(config, transport)
         self.features_backoff = Backoff("flags fetch", config.refresh_interval)
         self.metrics_backoff = Backoff(
             "metrics", config.metrics_interval, companion=self.features_backoff
@@ -68,7 +61,6 @@ class Synchronizer:
         self.runner: Runner = self._new_runner()
         self._send_lock = threading.Lock()
         self._poll_lock = threading.Lock()
-        self._unusable_etag: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -140,7 +132,7 @@ class Synchronizer:
         self._poll_lock = threading.Lock()
         self.features_backoff.after_fork()
         self.metrics_backoff.after_fork()
-        cache_after_fork = getattr(self.cache, "after_fork", None)
+        cache_after_fork = getattr(self.loader.cache, "after_fork", None)
         if callable(cache_after_fork):
             cache_after_fork()
         self.api.reset_after_fork()
@@ -170,7 +162,7 @@ class Synchronizer:
                 self.runner.set_interval("poll", self.features_backoff.delay)
 
     def _poll_once(self, retries: int | None) -> None:
-        outcome = self.api.fetch_features(self.etag, retries)
+        outcome = self.api.fetch_features(self.loader.etag, retries)
         if outcome.result is Result.TOO_LARGE:
             # Refused before it was read (or as soon as it passed the limit). Every try costs
             # the server up to max_payload_bytes, so this backs off like an overload.
@@ -180,37 +172,16 @@ class Synchronizer:
             return
         problem = None
         if outcome.result is Result.OK:
-            problem = self._install(outcome.body, outcome.etag)
+            problem = self.loader.install_fetched(outcome.body, outcome.etag)
         elif outcome.result is Result.NOT_MODIFIED:
             LOGGER.debug("Unleash flags unchanged (304)")
         self.features_backoff.record(outcome, problem)
 
     def reload_cache(self) -> None:
         """Install the flags another process wrote to the shared cache (``fetch_toggles=False``)."""
-        try:
-            reload = getattr(self.cache, "reload", None)
-            if callable(reload):
-                reload()
-            stored = self.cache.get(FEATURES_URL)
-            stored_etag = self.cache.get(ETAG) or None
-        except Exception as error:  # a user-provided cache must not break the job
-            self.features_backoff.record_problem(f"the cache cannot be read ({error})")
-            return
-        if not stored or (
-            stored_etag is not None and stored_etag in (self.etag, self._unusable_etag)
-        ):
-            return
-        try:
-            text = stored if isinstance(stored, str) else json.dumps(stored)
-        except (TypeError, ValueError, RecursionError) as error:
-            text = ""  # a user cache holding something that is not JSON at all
-            LOGGER.debug("Unleash cache entry is not JSON: %s", type(error).__name__)
-        problem = self._apply(text)
+        problem = self.loader.read_cache()
         if problem is not None:
-            self._unusable_etag = stored_etag  # warn once, not on every refresh
-            self.features_backoff.record_problem(f"the cache holds {problem}")
-            return
-        self.etag = stored_etag
+            self.features_backoff.record_problem(problem)
 
     def send_metrics(self, budget: float | None = None) -> bool:
         """Send the counts not yet accepted by the server; keep them if the send fails.
@@ -270,50 +241,7 @@ class Synchronizer:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _install(self, body: str, etag: str | None) -> str | None:
-        """Compile and swap in a fetched payload; the reason it is unusable, if it is."""
-        problem = self._apply(body)
-        if problem is not None:
-            return problem
-        self.etag = etag
-        try:
-            self.cache.mset({FEATURES_URL: body, ETAG: etag or ""})
-        except Exception as error:  # a user-provided cache must not stop the poller
-            LOGGER.warning("Unleash could not write the flags to the cache: %s", error)
-        self.on_fetched(body)
-        return None
-
-    def _apply(self, text: str) -> str | None:
-        """Parse, check and swap in a payload; the reason it is unusable, if it is."""
-        try:
-            payload = json.loads(text)
-            if _drops_every_feature(payload):
-                raise PayloadError("'features' holds no object with a name")
-            self.apply_payload(payload)
-        except ValueError as error:  # includes PayloadError and JSON decode errors
-            return f"unusable flags payload ({type(error).__name__}: {str(error)[:200]})"
-        except RecursionError:  # JSON nested deeper than the parser's stack
-            return "unusable flags payload (nested too deeply)"
-        except Exception as error:  # never let a payload break the poller
-            LOGGER.debug("Unleash could not install a flags payload", exc_info=True)
-            return f"unusable flags payload ({type(error).__name__})"
-        return None
-
     def _new_runner(self) -> Runner:
         if self._user_scheduler is not None:
             return ApschedulerRunner(self._user_scheduler, self._executor, self._job_prefix)
         return ThreadRunner(f"unleash-lite-{self.config.app_name}")
-
-
-def _drops_every_feature(payload: Any) -> bool:
-    """True for a full payload listing features of which none is usable (say ``[1, 2]``):
-    installing it would silently turn every flag off, so it is treated as a bad payload."""
-    features = payload.get("features") if isinstance(payload, dict) else None
-    return (
-        bool(features)
-        and isinstance(features, list)
-        and not any(
-            isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]
-            for item in features
-        )
-    )

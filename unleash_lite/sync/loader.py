@@ -1,0 +1,153 @@
+"""Where a client's flags come from, and how they get in: one path for every source.
+
+A bootstrap (at start), the disk cache (at start, and again on every refresh of a
+``fetch_toggles=False`` client) and the server's answers all end in :meth:`FlagLoader.install`:
+compile against the client's current snapshot with the garbage collector paused, and let the
+client swap the result in. The loader keeps the ETag of the flags it installed from the
+server or the cache. No network code here: an offline client runs on this module alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..bootstrap import BootstrapSource, load_bootstrap
+from ..cache import ETAG, FEATURES_URL, BaseCache
+from ..engine import PayloadError, Snapshot
+from .processes import collector_paused
+
+LOGGER = logging.getLogger("unleash_lite")
+
+# The client's side of an install: under its swap lock, call the function with the snapshot
+# answering now, swap in the one it returns, and return it.
+Swap = Callable[[Callable[[Snapshot], Snapshot]], Snapshot]
+
+
+def compile_payload(current: Snapshot, payload: Any, owned: bool = False) -> Snapshot:
+    """``current`` with ``payload`` (full or delta) applied, compiled with the cyclic
+    garbage collector paused (see :func:`~.processes.collector_paused`)."""
+    with collector_paused():
+        return current.apply(payload, owned)
+
+
+class FlagLoader:
+    """Installs flags from a bootstrap, a cache entry or a fetched body into a client."""
+
+    def __init__(
+        self,
+        cache: BaseCache | None,
+        swap: Swap,
+        on_fetched: Callable[[str], None] = lambda body: None,
+    ) -> None:
+        self.cache = cache
+        self.swap = swap
+        self.on_fetched = on_fetched
+        self.etag: str | None = None  # of the flags installed from the server or the cache
+        self.bootstrapped = False  # started from a bootstrap, or a bootstrapped cache
+        self._unusable_etag: str | None = None  # an entry already reported unusable
+
+    def start(self, bootstrap: BootstrapSource | None) -> None:
+        """Install the first flags: ``bootstrap``, else the cache's entry (a bootstrapped
+        cache's included). Never raises; what is unusable is logged."""
+        if bootstrap is not None:
+            try:
+                # A dict is the caller's and gets copied; text or a file parses into our own.
+                self.install(load_bootstrap(bootstrap), owned=not isinstance(bootstrap, Mapping))
+            except (ValueError, RecursionError) as error:  # PayloadError is a ValueError
+                LOGGER.error("Ignoring the bootstrap: %s", error or type(error).__name__)
+            else:
+                self.bootstrapped = True
+                return
+        if self.cache is not None:
+            problem = self.read_cache(initial=True)
+            if problem is not None:
+                LOGGER.warning("Unleash starts without the cached flags: %s", problem)
+
+    def read_cache(self, initial: bool = False) -> str | None:
+        """Install the cache's flags unless they are those installed already (same ETag);
+        re-read the cache first (``reload()``) unless ``initial``. Returns what is wrong
+        with the cache, if something is; an entry found unusable is reported once."""
+        if self.cache is None:
+            return None
+        try:
+            reload = getattr(self.cache, "reload", None)
+            if not initial and callable(reload):
+                reload()
+            bootstrapped = initial and bool(getattr(self.cache, "bootstrapped", False))
+            stored, etag = self.cache.get(FEATURES_URL), self.cache.get(ETAG)
+        except Exception as error:  # a user-provided cache must not break the caller
+            return f"the cache cannot be read ({error})"
+        if isinstance(etag, bytes):  # a cache that stores bytes (Redis, say)
+            etag = etag.decode("utf-8", "replace")
+        etag = etag if isinstance(etag, str) and etag else None
+        if not stored or (etag is not None and etag in (self.etag, self._unusable_etag)):
+            return None
+        problem = self.install_entry(stored)
+        if problem is not None:
+            self._unusable_etag = etag
+            return f"the cache holds {problem}"
+        # A bootstrapped cache's ETag is not the server's: the first fetch must not send it.
+        self.etag = None if bootstrapped else etag
+        if initial:
+            self.bootstrapped = bootstrapped
+        return None
+
+    def install_fetched(self, body: str, etag: str | None) -> str | None:
+        """Install the server's answer, store it in the cache and announce it (FETCHED);
+        the reason it is unusable, if it is."""
+        problem = self.install_entry(body)
+        if problem is not None:
+            return problem
+        self.etag = etag
+        if self.cache is not None:
+            try:
+                self.cache.mset({FEATURES_URL: body, ETAG: etag or ""})
+            except Exception as error:  # a user-provided cache must not stop the poller
+                LOGGER.warning("Unleash could not write the flags to the cache: %s", error)
+        self.on_fetched(body)
+        return None
+
+    def install_entry(self, entry: Any) -> str | None:
+        """Install a payload kept as JSON text (``str`` or ``bytes``) or as a dict (copied);
+        the reason it is unusable, if it is."""
+        try:
+            if isinstance(entry, (str, bytes, bytearray)):
+                payload, owned = json.loads(entry), True
+            elif isinstance(entry, Mapping):
+                payload, owned = entry, False
+            else:
+                kind = type(entry).__name__
+                raise PayloadError(f"an entry of type {kind}: not JSON text or a dict")
+            if _drops_every_feature(payload):
+                raise PayloadError("'features' holds no object with a name")
+            self.install(payload, owned)
+        except ValueError as error:  # includes PayloadError and JSON decode errors
+            return f"unusable flags payload ({type(error).__name__}: {str(error)[:200]})"
+        except RecursionError:  # JSON nested deeper than the parser's stack
+            return "unusable flags payload (nested too deeply)"
+        except Exception as error:  # never let a payload break the caller
+            LOGGER.debug("Unleash could not install a flags payload", exc_info=True)
+            return f"unusable flags payload ({type(error).__name__})"
+        return None
+
+    def install(self, payload: Any, owned: bool = False) -> Snapshot:
+        """Compile ``payload`` against the client's current flags and swap it in. Raises
+        :class:`~unleash_lite.engine.PayloadError` when it is not a payload."""
+        return self.swap(lambda current: compile_payload(current, payload, owned))
+
+
+def _drops_every_feature(payload: Any) -> bool:
+    """True for a full payload listing features of which none is usable (say ``[1, 2]``):
+    installing it would silently turn every flag off, so it is treated as a bad payload."""
+    features = payload.get("features") if isinstance(payload, Mapping) else None
+    return (
+        bool(features)
+        and isinstance(features, list)
+        and not any(
+            isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]
+            for item in features
+        )
+    )
