@@ -5,15 +5,9 @@ Pure code: no I/O, no threads, no process-wide effects, no clock of its own (a m
 metrics) feeds it payloads; the client swaps the snapshots in.
 """
 
+from .compiler import CompiledFeature, flag_project, flag_type
 from .context import StaticContext, utc_now
-from .snapshot import (
-    CompiledFeature,
-    Snapshot,
-    compile_snapshot,
-    disabled_variant,
-    flag_project,
-    flag_type,
-)
+from .snapshot import Snapshot, compile_snapshot, disabled_variant
 from .state import FlagState, PayloadError
 from .strategies import BUILTIN_STRATEGIES, CustomStrategy
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compiler import CompiledFeature, Dependency
 from .context import Context
 from .reasons import Reason
-from .snapshot import CompiledFeature, Dependency, Snapshot, disabled_variant
+from .snapshot import Snapshot, disabled_variant
 from .strategies import StrategyTrace
 
 __all__ = ["EvaluationDetail", "Explanation", "Reason", "StrategyTrace", "explain"]

@@ -25,9 +25,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .compiler import CompiledFeature, Compiler, read_dependencies
 from .context import StaticContext
 from .problems import ERROR, WARNING, Finding, Problems, Severity, join, kind, quote
-from .snapshot import CompiledFeature, Compiler, read_dependencies
 from .state import FlagState, PayloadError, feature_name, segment_id, segment_key
 
 __all__ = [
