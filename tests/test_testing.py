@@ -506,3 +506,20 @@ def test_the_docs_have_examples() -> None:
 )
 def test_docs_testing_examples_run(block: str) -> None:
     exec(compile(block, str(DOCS / "testing.md"), "exec"), {})
+
+
+def test_evaluate_is_recorded_and_follows_the_rules(fake: FakeUnleash) -> None:
+    fake.enable("beta", for_users=["42"])
+    fake.set_variant("theme", "dark")
+    detail = fake.evaluate("beta", {"userId": "42"})
+    assert detail.enabled and detail.known
+    assert not fake.evaluate("beta", {"userId": "7"}).enabled
+    assert fake.evaluate("theme").variant["name"] == "dark"
+    fake.enable_all()
+    assert fake.evaluate("anything").enabled
+    assert [(e.feature_name, e.method, e.enabled, e.variant) for e in fake.evaluations] == [
+        ("beta", "evaluate", True, "disabled"),
+        ("beta", "evaluate", False, "disabled"),
+        ("theme", "evaluate", True, "dark"),
+        ("anything", "evaluate", True, "disabled"),
+    ]
