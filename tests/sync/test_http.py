@@ -200,13 +200,15 @@ def test_a_refused_connection_is_retried_within_the_budget() -> None:
     assert spy.call_count == 1 and time.monotonic() - started < 0.3
 
 
+@pytest.mark.parametrize("retries", [0, 3])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_a_dropped_connection_is_tried_again_once_for_a_get_never_for_a_post(
-        method: str) -> None:
+        method: str, retries: int) -> None:
+    """Once for a GET whatever request_retries says (it counts connections never made)."""
     with FakeUnleashServer() as server:
         server.features.always(hang_up())
         server.metrics.always(hang_up())
-        api = UnleashApi(make_config(url=server.url, request_retries=3, request_timeout=5))
+        api = UnleashApi(make_config(url=server.url, request_retries=retries, request_timeout=5))
         outcome = api.fetch_features(None) if method == "GET" else api.send_metrics({"x": 1})
     assert outcome.result is Result.UNAVAILABLE
     assert len(server.requests) == (2 if method == "GET" else 1)

@@ -190,12 +190,8 @@ class UnleashApi:
             except TransportError as error:
                 if error.failure is Failure.TIMEOUT:
                     return Outcome(Result.UNAVAILABLE, detail="timed out")
-                pause = _pause_before_retry(error.failure, method, attempt)
-                if (
-                    pause is not None
-                    and attempt < retries
-                    and time.monotonic() + pause < deadline
-                ):
+                pause = _pause_before_retry(error.failure, method, attempt, retries)
+                if pause is not None and time.monotonic() + pause < deadline:
                     attempt += 1
                     time.sleep(pause)
                     continue
@@ -206,12 +202,15 @@ class UnleashApi:
                 reply.close()  # a connection whose body was not read to the end is dropped
 
 
-def _pause_before_retry(failure: Failure, method: str, attempt: int) -> float | None:
+def _pause_before_retry(
+    failure: Failure, method: str, attempt: int, retries: int
+) -> float | None:
     """Seconds to wait before trying a failed call again, or ``None`` when it must not be:
-    only a connection that was never made (refused, unresolvable), or, once, a GET on a
-    pooled connection the server had closed, is safe to repeat."""
+    only a connection that was never made (refused, unresolvable; ``retries`` times), or,
+    once whatever ``retries`` says, a GET on a pooled connection the server had closed, is
+    safe to repeat."""
     if failure is Failure.NOT_CONNECTED:
-        return 0.1 * 2.0**attempt
+        return 0.1 * 2.0**attempt if attempt < retries else None
     if method == "GET" and attempt == 0 and failure is Failure.DROPPED:
         return 0.0
     return None
