@@ -18,11 +18,9 @@ from .config import (
     DEFAULT_REFRESH_INTERVAL,
     DEFAULT_REQUEST_RETRIES,
     DEFAULT_REQUEST_TIMEOUT,
-    ClientConfig,
     InstanceAllowType,
-    default_instance_id,
 )
-from .core import ClientCore, FallbackFunction, OverrideValue
+from .core import ClientCore, FallbackFunction, OverrideValue, config_from_keywords
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
 from .sync import processes
@@ -73,27 +71,7 @@ class UnleashClient(ClientCore):
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        config = ClientConfig(
-            url=url,
-            app_name=app_name,
-            environment=environment,
-            instance_id=instance_id or default_instance_id(),
-            refresh_interval=refresh_interval,
-            refresh_jitter=refresh_jitter,
-            metrics_interval=metrics_interval,
-            metrics_jitter=metrics_jitter,
-            disable_metrics=disable_metrics,
-            disable_registration=disable_registration,
-            custom_headers=dict(custom_headers or {}),
-            custom_options=dict(custom_options or {}),
-            request_timeout=request_timeout,
-            request_retries=request_retries,
-            cache_directory=cache_directory,
-            project_name=project_name,
-            verbose_log_level=verbose_log_level,
-            event_callback=event_callback,
-            max_payload_bytes=max_payload_bytes,
-        )
+        config = config_from_keywords(locals())
         super().__init__(
             config,
             custom_strategies=custom_strategies,

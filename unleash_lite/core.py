@@ -27,6 +27,7 @@ from .config import (
     ClientConfig,
     InstanceAllowType,
     check_custom_strategies,
+    default_instance_id,
 )
 from .engine import (
     CompiledFeature,
@@ -93,6 +94,20 @@ class _FlagEntry:
         self.variants = counters.variants
 
 
+def config_from_keywords(keywords: Mapping[str, Any]) -> ClientConfig:
+    """The :class:`ClientConfig` of a client's constructor keywords (its ``locals()``):
+    each keyword the config knows, under the same name, validated there."""
+    settings = {
+        field.name: keywords[field.name]
+        for field in dataclasses.fields(ClientConfig)
+        if field.name in keywords
+    }
+    settings["instance_id"] = keywords.get("instance_id") or default_instance_id()
+    settings["custom_headers"] = dict(keywords.get("custom_headers") or {})
+    settings["custom_options"] = dict(keywords.get("custom_options") or {})
+    return ClientConfig(**settings)
+
+
 class ClientCore:
     """Evaluation and flag state, shared by :class:`~unleash_lite.UnleashClient` and
     :class:`~unleash_lite.AsyncUnleashClient`; see those for the keywords."""
@@ -106,6 +121,7 @@ class ClientCore:
         multiple_instance_mode: InstanceAllowType,
         event_callback: Callable[[Any], None] | None,
         bootstrap: BootstrapSource | None,
+        read_cache_now: bool = True,
     ) -> None:
         self.config = config
         self.custom_strategies: Mapping[str, CustomStrategy] = check_custom_strategies(
@@ -138,7 +154,7 @@ class ClientCore:
         self.is_initialized = False
         # Every source of flags (bootstrap, cache, server) installs through the loader.
         self._loader = FlagLoader(self.cache, self._swap, self._fetched)
-        self._loader.start(bootstrap)
+        self._loader.start(bootstrap, use_cache=read_cache_now)
         self.unleash_bootstrapped = self._loader.bootstrapped
         if bootstrap is not None and self.config.offline and not self.unleash_bootstrapped:
             # Offline nothing else will ever bring flags: refuse to answer every flag's default.
@@ -482,6 +498,7 @@ class ClientCore:
         if self._ready.is_set():
             return
         self._ready.set()
+        self._became_ready()
         if self._events is not None:
             self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
 
@@ -502,6 +519,9 @@ class ClientCore:
             _instances[self._identifier] -= 1
             if _instances[self._identifier] <= 0:
                 del _instances[self._identifier]
+
+    def _became_ready(self) -> None:
+        """Called once, by whichever thread installed the first flags."""
 
     def _resume_background_work(self) -> None:
         """Start the background work left for the first use (see ``_resume_pending``)."""
