@@ -42,6 +42,7 @@ from .engine import (
 )
 from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
+from .errors import MultipleInstancesNotAllowedError
 from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
 from .sync import processes
 from .sync.events import EventDispatcher
@@ -103,6 +104,7 @@ def config_from_keywords(keywords: Mapping[str, Any]) -> ClientConfig:
         if field.name in keywords
     }
     settings["instance_id"] = keywords.get("instance_id") or default_instance_id()
+    settings["instance_id_given"] = keywords.get("instance_id") is not None
     settings["custom_headers"] = dict(keywords.get("custom_headers") or {})
     settings["custom_options"] = dict(keywords.get("custom_options") or {})
     return ClientConfig(**settings)
@@ -192,7 +194,7 @@ class ClientCore:
             if enabled is None:
                 enabled = entry.check(context if type(context) is dict else _as_context(context))
                 if enabled is None:  # an unknown flag
-                    enabled = fallback_function is not None and _fallback(
+                    enabled = fallback_function is not None and self._fallback(
                         feature_name, context, fallback_function
                     )
                 if self._counting:
@@ -204,7 +206,7 @@ class ClientCore:
             return enabled
         except Exception:
             LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
-            return _fallback(feature_name, context, fallback_function)
+            return self._fallback(feature_name, context, fallback_function)
 
     def get_variant(
         self, feature_name: str, context: Mapping[str, Any] | None = None
@@ -355,7 +357,7 @@ class ClientCore:
                 f"evaluation failed: {error}",
             )
         if result.reason is Reason.UNKNOWN_FLAG and fallback_function is not None:
-            enabled = _fallback(feature_name, context, fallback_function)
+            enabled = self._fallback(feature_name, context, fallback_function)
             return EvaluationDetail(
                 feature_name,
                 enabled,
@@ -514,11 +516,29 @@ class ClientCore:
         self.is_initialized = False
         if self._events is not None:
             self._events.close(timeout=1.0)
-        if self._counted_instance:
-            self._counted_instance = False
-            _instances[self._identifier] -= 1
-            if _instances[self._identifier] <= 0:
-                del _instances[self._identifier]
+        with _instances_lock:
+            if self._counted_instance:
+                self._counted_instance = False
+                _instances[self._identifier] -= 1
+                if _instances[self._identifier] <= 0:
+                    del _instances[self._identifier]
+
+    def _fallback(
+        self, feature_name: Any, context: Any, fallback_function: FallbackFunction | None
+    ) -> bool:
+        """``fallback_function``'s answer for an unknown flag (given the enriched context, as
+        the official SDK does); ``False`` without one, or when it raises."""
+        if fallback_function is None:
+            return False
+        try:
+            return bool(
+                fallback_function(feature_name, self._static.enriched(_as_context(context)))
+            )
+        except Exception:
+            LOGGER.debug(
+                "the fallback function for %r raised; answering False", feature_name, exc_info=True
+            )
+            return False
 
     def _became_ready(self) -> None:
         """Called once, by whichever thread installed the first flags."""
@@ -529,26 +549,23 @@ class ClientCore:
 
 
 _instances: Counter[str] = Counter()
+_instances_lock = threading.Lock()
 
 
 def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
-    """Count clients per configuration and warn (or refuse) duplicates, as the official SDK."""
-    # The digest tells apart URLs that differ only in masked credentials; never shown as is.
-    secrets = f"{config.authorization}\0{config.url}"
-    digest = hashlib.sha256(secrets.encode()).hexdigest()[:12]
-    identifier = (
-        f"url={config.display_url} app={config.app_name} instance={config.instance_id} "
-        f"credentials#{digest}"
-    )
-    if _instances[identifier] and mode is not InstanceAllowType.SILENTLY_ALLOW:
-        message = (
-            f"{_instances[identifier]} Unleash client(s) already exist for {identifier}; "
-            "create one client per process and share it"
-        )
-        if mode is InstanceAllowType.BLOCK:
-            raise RuntimeError(message)
-        LOGGER.warning(message)
-    _instances[identifier] += 1
+    """Count clients per configuration and warn about (or refuse) a duplicate, as the
+    official SDK: same server, app name and token (and ``instance_id`` when chosen)."""
+    identifier = config.instance_identifier
+    with _instances_lock:
+        if _instances[identifier] and mode is not InstanceAllowType.SILENTLY_ALLOW:
+            message = (
+                f"You already have {_instances[identifier]} instance(s) configured for this "
+                f"config: {identifier}; create one client per process and share it"
+            )
+            if mode is InstanceAllowType.BLOCK:
+                raise MultipleInstancesNotAllowedError(message)
+            LOGGER.error(message)
+        _instances[identifier] += 1
     return identifier
 
 
@@ -589,15 +606,3 @@ def _as_context(context: Any) -> Mapping[str, Any]:
     if context is not None:
         LOGGER.debug("ignoring a context of type %s: contexts are mappings", type(context).__name__)
     return _EMPTY_CONTEXT
-
-
-def _fallback(feature_name: Any, context: Any, fallback_function: FallbackFunction | None) -> bool:
-    if fallback_function is None:
-        return False
-    try:
-        return bool(fallback_function(feature_name, _as_context(context)))
-    except Exception:
-        LOGGER.debug(
-            "the fallback function for %r raised; answering False", feature_name, exc_info=True
-        )
-        return False
