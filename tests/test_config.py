@@ -14,7 +14,6 @@ import pytest
 from tests.support.clients import new_client
 from tests.support.payloads import feature, payload
 from unleash_lite import InstanceAllowType, UnleashClient
-from unleash_lite.errors import MultipleInstancesNotAllowedError
 from unleash_lite.config import (
     DEFAULT_REFRESH_INTERVAL,
     DEFAULT_REQUEST_RETRIES,
@@ -22,6 +21,7 @@ from unleash_lite.config import (
     ClientConfig,
     redact_url,
 )
+from unleash_lite.errors import MultipleInstancesNotAllowedError
 
 TOKEN = "default:production.9f8e7d6c5b4a"
 API = "https://unleash.example.com/api"

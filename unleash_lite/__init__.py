@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "AsyncUnleashClient": ".async_client",
+    "MultipleInstancesNotAllowedError": ".errors",
     "BaseCache": ".cache",
     "FileCache": ".cache",
     "MemoryCache": ".cache",
@@ -52,6 +54,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "AsyncUnleashClient",
     "BaseCache",
     "BaseEvent",
     "Context",
@@ -61,6 +64,7 @@ __all__ = [
     "FileCache",
     "InstanceAllowType",
     "MemoryCache",
+    "MultipleInstancesNotAllowedError",
     "PayloadError",
     "Problem",
     "Reason",

@@ -68,6 +68,8 @@ class UnleashClient(ClientCore):
         scheduler_executor: str | None = None,
         multiple_instance_mode: InstanceAllowType = InstanceAllowType.WARN,
         event_callback: Callable[[Any], None] | None = None,
+        sdk_flavor: str | None = None,
+        sdk_flavor_version: str | None = None,
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:

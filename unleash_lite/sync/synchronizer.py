@@ -101,6 +101,7 @@ class Operations:
                 "instanceId": self.config.instance_id,
                 "connectionId": self.calls.connection_id,
                 "environment": self.config.environment,
+                **self.config.sdk_metadata,
             }
             outcome, done = yield from send_unsent(
                 self.metrics,
@@ -127,6 +128,7 @@ class Operations:
                 "started": iso_utc(self.started_at),
                 "interval": int(self.config.metrics_interval * 1000),
                 "environment": self.config.environment,
+                **self.config.sdk_metadata,
                 **platform_fields(),
             }
         )
