@@ -132,6 +132,15 @@ class Driven:
             return self.client._sync.send_metrics()  # type: ignore[union-attr]
         return self._run(self.client._sync.send_metrics())  # type: ignore[union-attr]
 
+    def register(self) -> None:
+        """The registration, now (never raises)."""
+        if isinstance(self.client, UnleashClient):
+            self.client._sync.register()  # type: ignore[union-attr]
+        else:
+            sync = self.client._sync
+            assert sync is not None
+            self._run(sync.run(sync.register_steps()))
+
     def interval(self, job: str) -> float:
         """Seconds the periodic ``job`` ("poll" or "metrics") waits before its next run.
 
