@@ -14,7 +14,9 @@ Authorization, as Unleash does, and ``max_body_bytes`` answers 413 to a larger r
 as Unleash's JSON body parser does (its limit is 100 KB, :data:`UNLEASH_BODY_LIMIT`).
 
 ``PUT /_admin/payload`` (outside the API, not recorded) replaces the payload, so another
-process (a forked child, a worker) can change what the server serves.
+process (a forked child, a worker) can change what the server serves. A request in absolute
+form (what a client sends to an HTTP proxy) is served as its path, so the fake can stand for
+a proxy too; it is recorded with the full target.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.support.payloads import encode, etag_of, feature, payload, variants
 
@@ -523,7 +526,10 @@ class FakeUnleashServer:
             data = json.loads(raw) if raw else None
         except ValueError:
             data = raw.decode("utf-8", "replace")
-        route = handler.path.split("?")[0]
+        # A request in absolute form (``GET http://host/api/...``), as a client sends it to a
+        # proxy, is served as its path: the fake is then the proxy too (recorded as sent).
+        route = urlsplit(handler.path).path if "://" in handler.path else handler.path
+        route = route.split("?")[0]
         if route.startswith("/_admin/"):
             self._admin(Exchange(handler, self, method, handler.path, {}, data), route)
             return
