@@ -240,6 +240,25 @@ def trickle(data: bytes, every: float) -> Reply:
     return reply
 
 
+def trickled_headers(every: float, count: int = 30) -> Reply:
+    """A status line, then ``count`` header lines one every ``every`` seconds (each within
+    the read timeout, all of them far beyond it), then hang up: the answer never starts."""
+
+    def reply(exchange: Exchange) -> None:
+        handler = exchange.handler
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        handler.wfile.flush()
+        for _ in range(count):
+            if exchange.server.stopping.is_set():
+                break
+            handler.wfile.write(b"X-Slow: a\r\n")
+            handler.wfile.flush()
+            exchange.wait(every)
+        exchange.close()
+
+    return reply
+
+
 def enormous(total: int, announce: bool = True, gzipped: bool = False) -> Reply:
     """200 with a body of ``total`` bytes (decompressed), streamed until the client hangs
     up; ``announce``: with its Content-Length, else chunked; ``gzipped``: a gzip bomb, a
