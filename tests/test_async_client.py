@@ -426,6 +426,35 @@ def test_the_loop_never_stalls_whatever_the_server_does(
         assert "max_payload_bytes" in " ".join(messages(caplog.records, logging.WARNING))
 
 
+def test_a_client_built_on_the_loop_starts_from_a_large_disk_cache_without_blocking_it(
+    server: FakeUnleashServer, tmp_path: Path
+) -> None:
+    """Reading the cache file (megabytes), parsing and compiling it happen in the executor;
+    building the client does no file I/O (nor loads the system's CA store)."""
+    server.payload = LARGE
+
+    async def fill_the_cache() -> None:
+        client = new_async(server.url, tmp_path)
+        await client.initialize_client()
+        await client.destroy()
+
+    run(fill_the_cache)
+    server.stop()
+
+    async def scenario() -> tuple[bool, bool, float]:
+        async with ticking() as ticker:
+            await asyncio.sleep(0.01)
+            client = new_async(server.url, tmp_path)  # the server is down
+            ready_when_built = client.is_ready()
+            await client.initialize_client()
+            await client.destroy()
+            return ready_when_built, client.is_ready(), ticker.longest
+
+    ready_when_built, ready, longest = run(scenario)
+    assert not ready_when_built and ready
+    assert longest < MAX_STALL
+
+
 def test_initialize_client_with_an_unreachable_server_returns_within_the_budget(
     tmp_path: Path,
 ) -> None:
@@ -450,6 +479,7 @@ def test_destroy_leaves_no_task_thread_or_open_session(
     server: FakeUnleashServer, tmp_path: Path
 ) -> None:
     problems: list[str] = []
+    before = set(threading.enumerate())  # an earlier test's sync clients may have some
 
     async def scenario() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -472,7 +502,11 @@ def test_destroy_leaves_no_task_thread_or_open_session(
         await asyncio.sleep(0)
         return {
             "tasks": [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()],
-            "threads": [t.name for t in threading.enumerate() if t.name.startswith("unleash")],
+            "threads": [  # ours (the loop's executor's, asyncio_N, end with the loop)
+                t.name
+                for t in set(threading.enumerate()) - before
+                if t.name.startswith("unleash")
+            ],
             "session": getattr(transport, "_session", None),
             "events": len(events),
         }
@@ -486,6 +520,27 @@ def test_destroy_leaves_no_task_thread_or_open_session(
     assert problems == []
     assert [str(w.message) for w in caught] == []
     assert len(server.feature_gets()) > 1 and server.metrics_posts()
+
+
+@pytest.mark.filterwarnings("error")
+def test_flush_metrics_without_initialize_client_then_destroy_closes_the_session(
+    server: FakeUnleashServer, tmp_path: Path
+) -> None:
+    async def scenario() -> Any:
+        client = new_async(server.url, tmp_path, bootstrap=PAYLOAD_A)
+        client.is_enabled("only-a")
+        assert await client.flush_metrics()
+        await client.destroy()
+        assert client._sync is not None
+        return client._sync.transport
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        transport = run(scenario)
+        gc.collect()
+    assert transport._session is None
+    assert [str(w.message) for w in caught] == []
+    assert server.accepted_counts() == {("only-a", "yes"): 1}
 
 
 def test_async_with_initializes_and_destroys(server: FakeUnleashServer, tmp_path: Path) -> None:

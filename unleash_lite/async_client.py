@@ -171,6 +171,8 @@ class AsyncUnleashClient(ClientCore):
         self._closed = True
         if self._sync is not None and self.is_initialized:
             await self._sync.stop(flush_budget=self.config.request_timeout)
+        elif self._sync is not None:  # flush_metrics() may have opened connections
+            await self._sync.transport.close()
         events = self._events
         self._events = None  # closed below, off the loop: a callback may still be running
         self._release()

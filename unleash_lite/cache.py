@@ -95,6 +95,8 @@ class FileCache(BaseCache):
     :param max_bytes: a cache file larger than this is refused (checked before reading it),
         and entries that would make the file larger are kept in memory only, with a warning.
         ``UnleashClient`` passes its ``max_payload_bytes``.
+    :param read_now: read the file here (default), or on first use (``AsyncUnleashClient``
+        passes ``False``: it is often built on its event loop, and reads in its executor).
     """
 
     def __init__(
@@ -103,6 +105,8 @@ class FileCache(BaseCache):
         directory: str | os.PathLike[str] | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         max_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        *,
+        read_now: bool = True,
     ) -> None:
         safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "unleash"
         self.path = Path(directory or default_cache_directory()) / f"{safe_name}.json"
@@ -110,7 +114,7 @@ class FileCache(BaseCache):
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._read_problem: str | None = None  # the last one logged, so it is logged once
-        self._entries: dict[str, Any] = self._read() or {}
+        self._entries: dict[str, Any] | None = self._read() or {} if read_now else None
         self._warned_unwritable = False
 
     def __repr__(self) -> str:
@@ -148,17 +152,18 @@ class FileCache(BaseCache):
 
     def mset(self, data: Mapping[str, Any]) -> None:
         """Store several entries and persist the file once."""
+        entries = self._loaded()
         with self._lock:  # held while writing, so an older copy never overwrites a newer one
-            self._entries = {**self._entries, **data}
+            self._entries = {**(self._entries or entries), **data}
             self._write(self._entries)
 
     def get(self, key: str, default: Any | None = None) -> Any:
         """Return an entry, or ``default``."""
-        return self._entries.get(key, default)
+        return self._loaded().get(key, default)
 
     def exists(self, key: str) -> bool:
         """Whether the entry is present."""
-        return key in self._entries
+        return key in self._loaded()
 
     def reload(self) -> None:
         """Re-read the file, picking up what another process wrote.
@@ -186,6 +191,16 @@ class FileCache(BaseCache):
             pass
         except OSError as error:
             LOGGER.warning("Could not remove cache file %s: %s", self.path, error.strerror)
+
+    def _loaded(self) -> dict[str, Any]:
+        """The entries (read from the file now if ``read_now`` was false)."""
+        entries = self._entries
+        if entries is None:
+            with self._lock:
+                if self._entries is None:
+                    self._entries = self._read() or {}
+                entries = self._entries
+        return entries
 
     def _read(self) -> dict[str, Any] | None:
         """The file's entries: ``{}`` when there is no file, ``None`` when it is unusable."""

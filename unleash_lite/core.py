@@ -137,6 +137,7 @@ class ClientCore:
                 _cache_name(self.config),
                 directory=config.cache_directory,
                 max_bytes=self.config.max_payload_bytes,
+                read_now=read_cache_now,
             )
         self._identifier = _register_instance(self.config, multiple_instance_mode)
         self._counted_instance = True

@@ -135,8 +135,10 @@ def _ssl_setting(options: Mapping[str, Any]) -> ssl.SSLContext | bool:
     """``verify``/``cert`` as ``requests`` reads them, for aiohttp's connector."""
     verify = options.get("verify", True)
     cert = options.get("cert")
-    if verify is False and cert is None:
-        return False
+    if cert is None and isinstance(verify, bool):
+        # aiohttp's own contexts, made once per process: a new default context loads the
+        # system's CA store from disk (tens of ms, on the loop when a client is built there)
+        return verify
     context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
     if verify is False:
         context.check_hostname = False
