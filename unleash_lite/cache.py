@@ -152,9 +152,9 @@ class FileCache(BaseCache):
 
     def mset(self, data: Mapping[str, Any]) -> None:
         """Store several entries and persist the file once."""
-        entries = self._loaded()
+        self._loaded()  # first: reading the file takes the lock
         with self._lock:  # held while writing, so an older copy never overwrites a newer one
-            self._entries = {**(self._entries or entries), **data}
+            self._entries = {**(self._entries or {}), **data}
             self._write(self._entries)
 
     def get(self, key: str, default: Any | None = None) -> Any:

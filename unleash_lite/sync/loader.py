@@ -164,9 +164,8 @@ def parse_json(text: str | bytes | bytearray) -> Any:
     large top-level object, each array member (``features``, ``segments``) is parsed one
     element at a time, with the interpreter free to switch threads between elements (and
     the cyclic garbage collector, whose passes over a growing heap hold the GIL too, paused
-    meanwhile). Any
-    other text, or one that is not such a well-formed object, goes to ``json.loads``: the
-    result, or the error, is always ``json.loads``'s.
+    meanwhile). Any other text, or one that is not such a well-formed object, goes to
+    ``json.loads``: the result, or the error, is always ``json.loads``'s.
     """
     if not isinstance(text, str) or len(text) < PIECEWISE_FROM:
         return json.loads(text)
