@@ -6,6 +6,7 @@ import atexit
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -83,6 +84,8 @@ class UnleashClient(ClientCore):
             bootstrap=bootstrap,
         )
         self._resume_lock = threading.Lock()
+        self._scheduler = scheduler
+        self._scheduler_executor = scheduler_executor
         self._sync: Synchronizer | None = None
         if self.cache is not None and not self.config.offline:
             self._sync = Synchronizer(
@@ -94,6 +97,17 @@ class UnleashClient(ClientCore):
                 scheduler_executor,
             )
         processes.watch(self)
+
+    @property
+    def unleash_scheduler(self) -> Any | None:
+        """The APScheduler scheduler passed as ``scheduler=``; ``None`` when the client runs
+        its jobs on its own thread (the default)."""
+        return self._scheduler
+
+    @property
+    def unleash_executor_name(self) -> str | None:
+        """The ``scheduler_executor`` passed with ``scheduler=``."""
+        return self._scheduler_executor
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
         """Block until the client holds flags, or ``timeout`` seconds; returns ``is_ready()``."""
@@ -111,7 +125,10 @@ class UnleashClient(ClientCore):
         with backoff while the client answers from its last good flags.
         """
         if self.is_initialized:
-            LOGGER.warning("Unleash client %r is already initialized", self.config.app_name)
+            warnings.warn(
+                f"Unleash client {self.config.app_name!r} is already initialized",
+                stacklevel=2,
+            )
             return
         self.is_initialized = True
         if self._events is not None:

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .bootstrap import BootstrapSource, require_bootstrap
 from .cache import BaseCache, FileCache
@@ -48,6 +48,9 @@ from .sync import processes
 from .sync.events import EventDispatcher
 from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
+
+if TYPE_CHECKING:
+    from .sync.synchronizer import Operations
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -110,9 +113,44 @@ def config_from_keywords(keywords: Mapping[str, Any]) -> ClientConfig:
     return ClientConfig(**settings)
 
 
+def _setting(name: str) -> Any:
+    """A client attribute ``unleash_<name>`` over ``config.<name>``, as the official SDK's:
+    readable, and writable (checked like the keyword; see :meth:`ClientCore._reconfigure`)."""
+
+    def read(client: ClientCore) -> Any:
+        return getattr(client.config, name)
+
+    def write(client: ClientCore, value: Any) -> None:
+        client._reconfigure(**{name: value})
+
+    return property(read, write, doc=f"The ``{name}`` setting (writable, as in the official SDK).")
+
+
 class ClientCore:
     """Evaluation and flag state, shared by :class:`~unleash_lite.UnleashClient` and
     :class:`~unleash_lite.AsyncUnleashClient`; see those for the keywords."""
+
+    _sync: Operations | None = None  # how each kind of client talks to the server
+
+    unleash_url = _setting("url")
+    unleash_app_name = _setting("app_name")
+    unleash_environment = _setting("environment")
+    unleash_instance_id = _setting("instance_id")
+    unleash_project_name = _setting("project_name")
+    unleash_refresh_interval = _setting("refresh_interval")
+    unleash_refresh_jitter = _setting("refresh_jitter")
+    unleash_metrics_interval = _setting("metrics_interval")
+    unleash_metrics_jitter = _setting("metrics_jitter")
+    unleash_request_timeout = _setting("request_timeout")
+    unleash_request_retries = _setting("request_retries")
+    unleash_disable_metrics = _setting("disable_metrics")
+    unleash_disable_registration = _setting("disable_registration")
+    unleash_custom_headers = _setting("custom_headers")
+    unleash_custom_options = _setting("custom_options")
+    unleash_verbose_log_level = _setting("verbose_log_level")
+    unleash_sdk_flavor = _setting("sdk_flavor")
+    unleash_sdk_flavor_version = _setting("sdk_flavor_version")
+    unleash_event_callback = _setting("event_callback")
 
     def __init__(
         self,
@@ -132,6 +170,7 @@ class ClientCore:
         for warning in self.config.warnings():
             LOGGER.warning(warning)
         self.cache: BaseCache | None = cache
+        self._user_cache = cache is not None and not isinstance(cache, FileCache)
         if cache is None and not self.config.offline:
             self.cache = FileCache(
                 _cache_name(self.config),
@@ -511,9 +550,16 @@ class ClientCore:
             )
 
     def _release(self) -> None:
-        """What ending a client means here, whatever its kind: the event thread ends, and
-        the client no longer counts as an instance (once, however often it is called)."""
+        """What ending a client means here, whatever its kind: the event thread ends, a
+        cache the user passed is destroyed (as the official SDK does; the default file
+        cache is kept for other processes), and the client no longer counts as an instance
+        (once, however often it is called)."""
         self.is_initialized = False
+        if self._counted_instance and self._user_cache and self.cache is not None:
+            try:
+                self.cache.destroy()
+            except Exception as error:  # a user-provided cache must not break the shutdown
+                LOGGER.warning("Unleash could not destroy the cache: %s", error)
         if self._events is not None:
             self._events.close(timeout=1.0)
         with _instances_lock:
@@ -539,6 +585,34 @@ class ClientCore:
                 "the fallback function for %r raised; answering False", feature_name, exc_info=True
             )
             return False
+
+    @property
+    def unleash_static_context(self) -> dict[str, Any]:
+        """The fields every evaluation gets: ``{"appName", "environment"}``."""
+        return {"appName": self._static.app_name, "environment": self._static.environment}
+
+    @property
+    def unleash_metrics_interval_str_millis(self) -> str:
+        """``metrics_interval`` in milliseconds, as the ``unleash-interval`` header sends it."""
+        return str(int(self.config.metrics_interval * 1000))
+
+    @property
+    def connection_id(self) -> str | None:
+        """This client's connection id (the ``unleash-connection-id`` header and the
+        ``connectionId`` of its bodies); ``None`` offline."""
+        return None if self._sync is None else self._sync.calls.connection_id
+
+    def _reconfigure(self, **changes: Any) -> None:
+        """Change settings after construction (the writable ``unleash_*`` attributes): the
+        new values are checked as keywords are, and reach the next request (headers,
+        timeouts, retries, intervals from the next run). What was derived once at
+        construction stays: the cache file's name, and the app name and environment that
+        evaluations see (``unleash_static_context``)."""
+        config = dataclasses.replace(self.config, **changes)
+        self.config = config
+        self._counting = not config.disable_metrics
+        if self._sync is not None:
+            self._sync.reconfigure(config)
 
     def _became_ready(self) -> None:
         """Called once, by whichever thread installed the first flags."""

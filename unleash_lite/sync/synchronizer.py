@@ -53,6 +53,13 @@ class Operations:
         self.started_at = datetime.now(UTC)
         self.fetch_toggles = True
 
+    def reconfigure(self, config: ClientConfig) -> None:
+        """Use ``config`` from the next request and the next interval on."""
+        self.config = config
+        self.calls.config = config
+        self.features_backoff.interval = config.refresh_interval
+        self.metrics_backoff.interval = config.metrics_interval
+
     def poll_steps(self, retries: int | None = None) -> Steps[None]:
         """Fetch the flags once and install them when they changed. Never raises: whatever
         happens is classified, logged once per change of state, and the job goes on."""
