@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .client import UnleashClient
     from .config import InstanceAllowType
     from .context import Context
-    from .engine import CustomStrategy, PayloadError, Snapshot
+    from .engine import CustomStrategy, PayloadError, Snapshot, Variant
     from .engine.explain import EvaluationDetail, Explanation, Reason, StrategyTrace
     from .engine.validate import Problem, payload_format, validate
     from .events import (
@@ -39,6 +39,7 @@ _HOMES = {
     "CustomStrategy": ".engine",
     "PayloadError": ".engine",
     "Snapshot": ".engine",
+    "Variant": ".engine",
     "EvaluationDetail": ".engine.explain",
     "Explanation": ".engine.explain",
     "Reason": ".engine.explain",
@@ -75,6 +76,7 @@ __all__ = [
     "UnleashEventType",
     "UnleashFetchedEvent",
     "UnleashReadyEvent",
+    "Variant",
     "__version__",
     "payload_format",
     "validate",

@@ -34,6 +34,7 @@ from .engine import (
     FlagState,
     Snapshot,
     StaticContext,
+    Variant,
     compile_snapshot,
     disabled_variant,
     flag_project,
@@ -249,7 +250,7 @@ class ClientCore:
 
     def get_variant(
         self, feature_name: str, context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> Variant:
         """The variant of ``feature_name`` for ``context``, as the official SDK's dict:
         ``{"name", "enabled", "feature_enabled", "payload"?}``. Never raises."""
         try:
