@@ -119,8 +119,7 @@ class AsyncUnleashClient(ClientCore):
             )
             return
         self.is_initialized = True
-        if self._events is not None:
-            self._events.open()
+        self._open_events()
         if self._sync is None:
             return
         loop = asyncio.get_running_loop()

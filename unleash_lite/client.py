@@ -131,8 +131,7 @@ class UnleashClient(ClientCore):
             )
             return
         self.is_initialized = True
-        if self._events is not None:
-            self._events.open()
+        self._open_events()
         if self._sync is not None:
             defer = processes.under_uwsgi_master()
             self._sync.start(fetch_toggles, have_flags=self.is_ready(), defer=defer)

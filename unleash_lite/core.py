@@ -191,6 +191,8 @@ class ClientCore:
         self._counting = not config.disable_metrics
         self._events = EventDispatcher(event_callback) if event_callback else None
         self._ready = threading.Event()
+        self._announce_lock = threading.Lock()
+        self._ready_announced = False
         self._pid = os.getpid()
         self._resume_pending = False  # background work to start on first use after a fork
         self.is_initialized = False
@@ -541,8 +543,23 @@ class ClientCore:
             return
         self._ready.set()
         self._became_ready()
+        if self.is_initialized:
+            self._announce_ready()
+
+    def _open_events(self) -> None:
+        """Deliver events from now on (``initialize_client``), READY first if the client
+        already holds flags: as in the official SDK, READY is never announced before."""
         if self._events is not None:
-            self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
+            self._events.open()
+            if self._ready.is_set():
+                self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        with self._announce_lock:
+            if self._events is None or self._ready_announced:
+                return
+            self._ready_announced = True
+        self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
 
     def _fetched(self, raw_features: str) -> None:
         if self._events is not None:
