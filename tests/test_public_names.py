@@ -98,3 +98,14 @@ def test_get_variant_answers_a_typed_dict_that_mypy_checks(tmp_path: Path) -> No
     assert errors == [
         'snippet.py:9: error: TypedDict "Variant" has no key "nmae"  [typeddict-item]'
     ], found.stdout + found.stderr
+
+
+def test_help_documents_every_keyword_of_both_clients() -> None:
+    import inspect
+
+    from unleash_lite import AsyncUnleashClient, UnleashClient
+
+    for client in (UnleashClient, AsyncUnleashClient):
+        text = client.__doc__ or ""
+        keywords = inspect.signature(client).parameters
+        assert [name for name in keywords if f"\n    {name}: " not in text] == [], client.__name__

@@ -27,7 +27,7 @@ from .config import (
     DEFAULT_REQUEST_TIMEOUT,
     InstanceAllowType,
 )
-from .core import ClientCore, config_from_keywords
+from .core import KEYWORDS_DOC, ClientCore, config_from_keywords
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
 from .sync.async_synchronizer import AsyncSynchronizer
@@ -198,3 +198,6 @@ class AsyncUnleashClient(ClientCore):
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+AsyncUnleashClient.__doc__ = (AsyncUnleashClient.__doc__ or "") + KEYWORDS_DOC

@@ -21,7 +21,7 @@ from .config import (
     DEFAULT_REQUEST_TIMEOUT,
     InstanceAllowType,
 )
-from .core import ClientCore, FallbackFunction, OverrideValue, config_from_keywords
+from .core import KEYWORDS_DOC, ClientCore, FallbackFunction, OverrideValue, config_from_keywords
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
 from .sync import processes
@@ -214,3 +214,11 @@ class UnleashClient(ClientCore):
             ):
                 self._resume_pending = False
                 self._sync.resume()
+
+
+_SCHEDULER_DOC = """\
+    scheduler: an APScheduler scheduler of yours to run the jobs on (default: one thread of
+        the client's own).
+    scheduler_executor: the executor of ``scheduler`` to run the jobs on.
+"""
+UnleashClient.__doc__ = (UnleashClient.__doc__ or "") + KEYWORDS_DOC + _SCHEDULER_DOC

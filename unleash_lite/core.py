@@ -99,6 +99,44 @@ class _FlagEntry:
         self.variants = counters.variants
 
 
+KEYWORDS_DOC = """
+    Keywords (``help()`` shows them; ``docs/compatibility.md`` compares each with 6.9.1):
+
+    url: the Unleash API URL, ending in ``/api`` (or an Unleash Edge URL); ``""`` runs
+        offline from ``bootstrap``.
+    app_name: your application's name, sent to Unleash and given to every evaluation.
+    environment: the ``environment`` context field (the token decides which flags).
+    instance_id: this process's id in Unleash; a random one by default.
+    refresh_interval: seconds between flag fetches (15).
+    refresh_jitter: up to this many extra seconds per fetch, so a fleet spreads out.
+    metrics_interval: seconds between metrics sends (60).
+    metrics_jitter: up to this many extra seconds per send.
+    disable_metrics: send no usage counts (and count nothing).
+    disable_registration: do not register the client with Unleash.
+    custom_headers: headers for every request; the API token goes in ``Authorization``.
+    custom_options: ``requests`` options for every request (``verify``, ``cert``,
+        ``proxies``, ``timeout``); the async client takes the same keys.
+    request_timeout: seconds one call may take, retries and reading included (30).
+    request_retries: how often a connection that could not be made is tried again (3).
+    custom_strategies: ``{name: strategy}``, each with ``apply(parameters, context)``.
+    cache_directory: where the default file cache lives (the platform's cache dir).
+    project_name: fetch only this project's flags.
+    verbose_log_level: the level for the "unknown flag" message (30: WARNING).
+    cache: a ``BaseCache`` to use instead of the file cache (``MemoryCache`` keeps none on
+        disk); a cache passed here is destroyed with the client, as in 6.9.1.
+    multiple_instance_mode: ``InstanceAllowType.WARN`` (default), ``BLOCK`` (raise
+        ``MultipleInstancesNotAllowedError``) or ``SILENTLY_ALLOW`` for a second client of
+        the same server, app name and token.
+    event_callback: called, off the caller's thread, with READY, FETCHED and impression
+        events.
+    sdk_flavor: names an integration built on this SDK, sent to Unleash.
+    sdk_flavor_version: that integration's version.
+    bootstrap: flags to answer from before (or without) a server: a dict, JSON text or a
+        JSON file path (a client API payload or an ``export_payload()``).
+    max_payload_bytes: the largest flags payload read from the server or the cache (64 MiB).
+"""
+
+
 def config_from_keywords(keywords: Mapping[str, Any]) -> ClientConfig:
     """The :class:`ClientConfig` of a client's constructor keywords (its ``locals()``):
     each keyword the config knows, under the same name, validated there."""
@@ -250,9 +288,7 @@ class ClientCore:
             LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
             return self._fallback(feature_name, context, fallback_function)
 
-    def get_variant(
-        self, feature_name: str, context: Mapping[str, Any] | None = None
-    ) -> Variant:
+    def get_variant(self, feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
         """The variant of ``feature_name`` for ``context``, as the official SDK's dict:
         ``{"name", "enabled", "feature_enabled", "payload"?}``. Never raises."""
         try:
