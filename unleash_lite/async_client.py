@@ -76,6 +76,7 @@ class AsyncUnleashClient(ClientCore):
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
+        self._ready_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         config = config_from_keywords(locals())
         if not config.offline:
             from .sync.aiohttp_transport import check_options
@@ -98,7 +99,6 @@ class AsyncUnleashClient(ClientCore):
                 self.metrics,
                 (*BUILTIN_STRATEGIES, *self.custom_strategies),
             )
-        self._ready_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closed = False
 
     async def initialize_client(self, fetch_toggles: bool = True) -> None:
