@@ -294,14 +294,19 @@ class MetricsRegistry:
     def drop(self, bucket: Bucket, reason: str) -> None:
         """Mark ``bucket``'s counts handled without the server having them; one ERROR."""
         self.mark_sent(bucket)
+        what = []
+        if bucket.toggles:
+            flags = len(bucket.toggles)
+            what.append(
+                f"{bucket.evaluations} evaluations (yes + no) and {bucket.variant_counts} "
+                f"variant counts of {flags} flag{'' if flags == 1 else 's'}"
+            )
+        if bucket.impact:
+            samples = len(bucket.impact)
+            what.append(f"{samples} impact metrics sample{'' if samples == 1 else 's'}")
         LOGGER.error(
-            "Unleash metrics: dropped %d evaluations (yes + no) and %d variant counts of %d "
-            "flag%s, and %d impact metrics samples: %s; they will not be sent again",
-            bucket.evaluations,
-            bucket.variant_counts,
-            len(bucket.toggles),
-            "" if len(bucket.toggles) == 1 else "s",
-            len(bucket.impact),
+            "Unleash metrics: dropped %s: %s; they will not be sent again",
+            " and ".join(what),
             reason,
         )
 
