@@ -366,3 +366,25 @@ def test_recording_is_exact_under_threads_while_sends_happen() -> None:
         ("h-low", ""): made // 2,
         ("h-sum", ""): made // 2 * 0.5 + made // 2 * 3,
     }
+
+
+def test_the_same_flags_in_another_order_record_in_the_same_series() -> None:
+    impact = new_impact()
+    impact.define_counter("c", "help")
+    impact.increment_counter("c", 1, MetricFlagContext(["on", "off"], {}))
+    impact.increment_counter("c", 2, MetricFlagContext(["off", "on"], {}))
+    impact.increment_counter("c", 4, MetricFlagContext(["off", "on", "off"], {}))
+    (metric,) = send(impact)
+    assert metric["samples"] == [
+        {"labels": {**BASE, "on": "enabled", "off": "disabled"}, "value": 7}
+    ]
+
+
+def test_a_flag_named_like_a_base_label_replaces_it() -> None:
+    impact = ImpactMetrics("app", "production", lambda flag, context: ANSWERS["on"])
+    impact.define_counter("c", "help")
+    impact.increment_counter("c", 1, MetricFlagContext(["environment"], {}))
+    (metric,) = send(impact)
+    assert metric["samples"] == [
+        {"labels": {"appName": "app", "environment": "enabled"}, "value": 1}
+    ]

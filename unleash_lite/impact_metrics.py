@@ -218,17 +218,26 @@ class _Metric:
         self.help = help_text
         self.kind = kind
         self._make = make
+        self._base_labels = base_labels
         self.base: Any = make(dict(base_labels))  # the series without a flag context
+        # Each series once, by its sorted labels (what collect() reads), and by the flags'
+        # labels in the order given (what recording looks up: no sorting, no dict).
         self.series: dict[tuple[tuple[str, str], ...], Any] = {
             tuple(sorted(base_labels.items())): self.base
         }
+        self.lookup: dict[tuple[tuple[str, str], ...], Any] = {(): self.base}
 
-    def series_for(self, labels: dict[str, str], lock: threading.Lock) -> Any:
-        key = tuple(sorted(labels.items()))
-        series = self.series.get(key)
+    def series_for(self, flag_labels: tuple[tuple[str, str], ...], lock: threading.Lock) -> Any:
+        """The series of the base labels plus ``flag_labels`` (a flag may replace one)."""
+        series = self.lookup.get(flag_labels)
         if series is None:
+            labels = {**self._base_labels, **dict(flag_labels)}
+            key = tuple(sorted(labels.items()))
             with lock:
-                series = self.series.setdefault(key, self._make(labels))
+                series = self.series.get(key)
+                if series is None:
+                    series = self.series[key] = self._make(labels)
+                self.lookup[flag_labels] = series
         return series
 
     def header(self) -> dict[str, Any]:
@@ -374,11 +383,10 @@ class ImpactMetrics:
         series.observe(value)
 
     def _series(self, metric: _Metric, flag_context: MetricFlagContext) -> Any:
-        labels = dict(self._base_labels)
         context = flag_context.context
-        for flag in flag_context.flag_names:
-            labels[flag] = self._flag_label(flag, context)
-        return metric.series_for(labels, self._lock)
+        label = self._flag_label
+        flag_labels = tuple([(flag, label(flag, context)) for flag in flag_context.flag_names])
+        return metric.series_for(flag_labels, self._lock)
 
     def _flag_label(self, flag: str, context: dict[str, Any]) -> str:
         try:
