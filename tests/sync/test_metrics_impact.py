@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
@@ -266,3 +267,38 @@ def test_bucket_stop_is_now_even_with_impact_metrics_only() -> None:
     before = datetime.now(UTC)
     bucket = registry.collect()
     assert bucket is not None and bucket.toggles == {} and bucket.stop >= before
+
+
+def test_the_async_client_sends_the_same_impact_metrics(server: FakeUnleashServer) -> None:
+    pytest.importorskip("aiohttp")
+    from unleash_lite import AsyncUnleashClient
+
+    async def scenario() -> None:
+        client = AsyncUnleashClient(
+            server.url,
+            "impact-app",
+            cache=DictCache(),
+            disable_registration=True,
+            custom_headers={"Authorization": TOKEN},
+            request_timeout=2,
+            metrics_interval=60,
+        )
+        try:
+            await client.initialize_client()
+            impact = client.impact_metrics
+            impact.define_counter("orders", "Orders placed")
+            impact.increment_counter("orders", 2, MetricFlagContext(["on"], {}))
+            assert await client.flush_metrics()
+        finally:
+            await client.destroy()
+
+    asyncio.run(scenario())
+    (post,) = server.metrics_posts()
+    assert post.body["impactMetrics"] == [
+        {
+            "name": "orders",
+            "help": "Orders placed",
+            "type": "counter",
+            "samples": [{"labels": {**LABELS, "on": "enabled"}, "value": 2}],
+        }
+    ]
