@@ -327,7 +327,7 @@ class ClientCore:
             )
             return disabled_variant(False)
 
-    def _uncounted_variant(self, feature_name: str, context: dict[str, Any]) -> dict[str, Any]:
+    def _uncounted_variant(self, feature_name: str, context: dict[str, Any]) -> Variant:
         """What get_variant answers, neither counted nor raising an impression event (the
         labels of impact metrics). May raise."""
         entry = self._entries.get(feature_name) or self._entry(feature_name)
