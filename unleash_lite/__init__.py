@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         UnleashFetchedEvent,
         UnleashReadyEvent,
     )
+    from .impact_metrics import ImpactMetrics, MetricFlagContext
 
 _HOMES = {
     "AsyncUnleashClient": ".async_client",
@@ -52,6 +53,8 @@ _HOMES = {
     "UnleashEventType": ".events",
     "UnleashFetchedEvent": ".events",
     "UnleashReadyEvent": ".events",
+    "ImpactMetrics": ".impact_metrics",
+    "MetricFlagContext": ".impact_metrics",
 }
 
 __all__ = [
@@ -63,8 +66,10 @@ __all__ = [
     "EvaluationDetail",
     "Explanation",
     "FileCache",
+    "ImpactMetrics",
     "InstanceAllowType",
     "MemoryCache",
+    "MetricFlagContext",
     "MultipleInstancesNotAllowedError",
     "PayloadError",
     "Problem",

@@ -45,6 +45,7 @@ from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .errors import MultipleInstancesNotAllowedError
 from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
+from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
 from .sync.events import EventDispatcher
 from .sync.loader import FlagLoader, compile_payload
@@ -225,7 +226,12 @@ class ClientCore:
         self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
         self._entries: dict[str, _FlagEntry] = {}
         self._overrides: list[Snapshot] = []  # innermost last; see override()
-        self.metrics = MetricsRegistry()
+        self.impact_metrics = ImpactMetrics(
+            config.app_name,
+            environment_of(config.authorization, config.environment),
+            self._uncounted_variant,
+        )
+        self.metrics = MetricsRegistry(self.impact_metrics)
         self._counting = not config.disable_metrics
         self._events = EventDispatcher(event_callback) if event_callback else None
         self._ready = threading.Event()
@@ -320,6 +326,14 @@ class ClientCore:
                 "get_variant(%r) failed; answering 'disabled'", feature_name, exc_info=True
             )
             return disabled_variant(False)
+
+    def _uncounted_variant(self, feature_name: str, context: dict[str, Any]) -> Variant:
+        """What get_variant answers, neither counted nor raising an impression event (the
+        labels of impact metrics). May raise."""
+        entry = self._entries.get(feature_name) or self._entry(feature_name)
+        if entry.feature is None:
+            return disabled_variant(False)
+        return entry.snapshot.variant_of(entry.feature, context)
 
     def evaluate(
         self,
