@@ -134,6 +134,7 @@ class UnleashClient:
         event_callback: Callable[[Any], None] | None = None,
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        experimental_mode: Mapping[str, str] | None = None,
     ) -> None:
         self.config = ClientConfig(
             url=url,
@@ -155,6 +156,7 @@ class UnleashClient:
             verbose_log_level=verbose_log_level,
             event_callback=event_callback,
             max_payload_bytes=max_payload_bytes,
+            experimental_mode=experimental_mode,
         )
         self.custom_strategies: Mapping[str, CustomStrategy] = check_custom_strategies(
             custom_strategies

@@ -288,5 +288,3 @@ def _compile(
     compiler = Compiler(state.segments, static, custom_strategies)
     features = CompiledFeatures(state.features, compiler, compiled)
     return Snapshot(state, features, static, custom_strategies)
-
-

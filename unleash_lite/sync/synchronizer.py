@@ -17,6 +17,7 @@ from .http import SDK_NAME, Result, UnleashApi, iso_utc, platform_fields
 from .loader import FlagLoader
 from .metrics import MetricsRegistry, send_unsent
 from .scheduler import ApschedulerRunner, Job, Runner, ThreadRunner
+from .stream_thread import StreamThread
 from .transport import Transport
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -61,6 +62,8 @@ class Synchronizer:
         self.runner: Runner = self._new_runner()
         self._send_lock = threading.Lock()
         self._poll_lock = threading.Lock()
+        self._transport = transport
+        self.stream = self._new_stream()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -78,7 +81,11 @@ class Synchronizer:
         self.fetch_toggles = fetch_toggles
         self.active = True
         if fetch_toggles:
-            self.poll(retries=0 if have_flags else None, reschedule=False)
+            if self.stream is not None and not defer:
+                self.stream.start()  # its first state, else its fallback, in request_timeout
+                self.stream.wait_settled(0.0 if have_flags else self.config.request_timeout)
+            if defer or not (self.stream and self.stream.streaming):
+                self.poll(retries=0 if have_flags else None, reschedule=False)
         else:
             self.reload_cache()
         if defer:
@@ -91,6 +98,8 @@ class Synchronizer:
         first use in the child)."""
         if not self.active or self.runner.running:
             return
+        if self.stream is not None and self.fetch_toggles:
+            self.stream.start()
         jobs = [
             Job(
                 "poll",
@@ -119,6 +128,8 @@ class Synchronizer:
         flush), and wait for a job in progress for what is left of that budget."""
         self.active = False
         deadline = time.monotonic() + (flush_budget or 0.0)
+        if self.stream is not None:
+            self.stream.stop(timeout=flush_budget or 0.0)
         self.runner.stop(timeout=0)
         if flush_budget is not None and not self.config.disable_metrics:
             self.send_metrics(budget=flush_budget)
@@ -136,6 +147,7 @@ class Synchronizer:
         if callable(cache_after_fork):
             cache_after_fork()
         self.api.reset_after_fork()
+        self.stream = self._new_stream()  # the parent's thread does not exist here
         if self._user_scheduler is None:
             self.runner = self._new_runner()  # the parent's thread does not exist here
         elif self.active:
@@ -150,6 +162,8 @@ class Synchronizer:
     def poll(self, retries: int | None = None, reschedule: bool = True) -> None:
         """Fetch the flags once and install them when they changed. Never raises: whatever
         happens is classified, logged once per change of state, and the job goes on."""
+        if self.stream is not None and self.stream.streaming:
+            return  # paused while the flags stream
         with self._poll_lock:
             try:
                 self._poll_once(retries)
@@ -171,7 +185,11 @@ class Synchronizer:
             )
             return
         problem = None
-        if outcome.result is Result.OK:
+        if self.stream is not None:
+            self.stream.poll_answered(outcome.fetch_mode)
+        if outcome.result is Result.OK and outcome.delta:
+            problem = self.loader.install_delta(outcome.body, outcome.etag)
+        elif outcome.result is Result.OK:
             problem = self.loader.install_fetched(outcome.body, outcome.etag)
         elif outcome.result is Result.NOT_MODIFIED:
             LOGGER.debug("Unleash flags unchanged (304)")
@@ -240,6 +258,11 @@ class Synchronizer:
             LOGGER.debug("Unleash registration failed (%s); will retry", outcome.detail)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _new_stream(self) -> StreamThread | None:
+        if not self.config.streaming:
+            return None
+        return StreamThread(self.config, self.api, self.loader, self._transport)
 
     def _new_runner(self) -> Runner:
         if self._user_scheduler is not None:
