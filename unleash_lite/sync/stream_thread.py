@@ -115,7 +115,9 @@ class StreamThread:
                 if delay and self._stopping.wait(delay):
                     return
                 self._connect_once()
-            except Exception as error:  # a bug must not end the thread in a loop of errors
+            except Exception as error:  # a bug (or a read of an answer stop() closed)
+                if self._stopping.is_set():
+                    return
                 LOGGER.debug("Unleash streaming failed", exc_info=True)
                 self.state.failed(f"an error ({type(error).__name__})")
 
@@ -173,9 +175,12 @@ def _abort(reply: Reply) -> None:
 
 
 def _socket_of(reply: Any) -> socket.socket | None:
-    """The socket under a ``requests`` answer (urllib3 keeps it on the response while the
-    body streams), if there is one."""
+    """The socket under a ``requests`` answer, if there is one: its connection's while
+    urllib3 keeps it, else the one the body is read from (``http.client`` lets go of the
+    connection's own reference to it when the server said ``Connection: close``)."""
     raw = getattr(getattr(reply, "response", None), "raw", None)
-    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if not isinstance(sock, socket.socket):
+        body = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(body, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None

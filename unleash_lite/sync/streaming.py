@@ -187,7 +187,7 @@ class StreamingState:
                 self.connected = True
                 self._attempt = 0
                 self._failures.clear()
-                self._change("connected", logging.INFO, f"Unleash streaming from {self.describe}")
+                self._change("connected", logging.INFO, f"Unleash: flags stream from {self.describe}")
             return True
         if event.event == "fetch-mode" and event.data.strip().lower() == "polling":
             self._fall_back("the server asks for polling", hard=True)

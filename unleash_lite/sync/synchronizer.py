@@ -129,7 +129,7 @@ class Synchronizer:
         self.active = False
         deadline = time.monotonic() + (flush_budget or 0.0)
         if self.stream is not None:
-            self.stream.stop(timeout=flush_budget or 0.0)
+            self.stream.stop(self.config.request_timeout if flush_budget is None else flush_budget)
         self.runner.stop(timeout=0)
         if flush_budget is not None and not self.config.disable_metrics:
             self.send_metrics(budget=flush_budget)
