@@ -63,6 +63,11 @@ class StreamThread:
         return alive and self.state.mode is Mode.STREAMING
 
     @property
+    def connected(self) -> bool:
+        """True once the current connection delivered the server's full state."""
+        return self.state.connected
+
+    @property
     def thread(self) -> threading.Thread | None:
         """The streaming thread, if started (for tests and diagnostics)."""
         return self._thread

@@ -151,7 +151,9 @@ class StreamingState:
             self._failures.popleft()
         self._attempt = max(self._attempt, 1)
         if len(self._failures) >= MAX_FAILURES:
-            self._fall_back(f"{reason} ({len(self._failures)} failures in a row)", hard=False)
+            self._fall_back(
+                f"{reason} ({len(self._failures)} failures in {FAILURE_WINDOW:g}s)", hard=False
+            )
         else:
             self._change(
                 "interrupted",
@@ -185,9 +187,10 @@ class StreamingState:
                 self.last_event_id = event.id
             if event.event == "unleash-connected":
                 self.connected = True
-                self._attempt = 0
-                self._failures.clear()
-                self._change("connected", logging.INFO, f"Unleash: flags stream from {self.describe}")
+                self._attempt = 0  # failures stay counted: a stream that keeps breaking polls
+                self._change(
+                    "connected", logging.INFO, f"Unleash: flags stream from {self.describe}"
+                )
             return True
         if event.event == "fetch-mode" and event.data.strip().lower() == "polling":
             self._fall_back("the server asks for polling", hard=True)

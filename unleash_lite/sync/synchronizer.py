@@ -84,7 +84,7 @@ class Synchronizer:
             if self.stream is not None and not defer:
                 self.stream.start()  # its first state, else its fallback, in request_timeout
                 self.stream.wait_settled(0.0 if have_flags else self.config.request_timeout)
-            if defer or not (self.stream and self.stream.streaming):
+            if self.stream is None or not (self.stream.connected and self.stream.streaming):
                 self.poll(retries=0 if have_flags else None, reschedule=False)
         else:
             self.reload_cache()
@@ -162,8 +162,8 @@ class Synchronizer:
     def poll(self, retries: int | None = None, reschedule: bool = True) -> None:
         """Fetch the flags once and install them when they changed. Never raises: whatever
         happens is classified, logged once per change of state, and the job goes on."""
-        if self.stream is not None and self.stream.streaming:
-            return  # paused while the flags stream
+        if reschedule and self.stream is not None and self.stream.streaming:
+            return  # the job is paused while the flags stream
         with self._poll_lock:
             try:
                 self._poll_once(retries)
