@@ -216,3 +216,18 @@ def test_one_log_line_per_change_of_state(
     assert "interrupted (broke)" in lines[1]
     assert "HTTP 429" in lines[2] and "polling instead" in lines[2]
     assert "asks for streaming" in lines[3]
+
+
+def test_an_idle_stream_reconnects_without_counting_a_failure(harness: Harness) -> None:
+    for _ in range(MAX_FAILURES * 2):
+        assert harness.connect()
+        harness.state.went_silent()
+        assert harness.state.connect_delay() == INITIAL_DELAY
+    assert harness.state.mode is Mode.STREAMING
+
+
+def test_a_stream_silent_before_its_state_counts_as_failing(harness: Harness) -> None:
+    for _ in range(MAX_FAILURES):
+        harness.state.opened(200, STREAM)
+        harness.state.went_silent()
+    assert harness.state.mode is Mode.POLLING

@@ -59,6 +59,14 @@ def test_connects_and_installs_the_full_state_without_polling(
     assert request.header("Last-Event-ID") is None
 
 
+def test_project_name_filters_the_stream_too(
+    make_client: ClientFactory, server: FakeUnleashServer
+) -> None:
+    streaming_client(make_client, server, project_name="web")
+    (request,) = server.recorded("/client/streaming")
+    assert request.path.endswith("/client/streaming?project=web")
+
+
 def test_updates_are_applied_as_they_arrive(
     make_client: ClientFactory, server: FakeUnleashServer
 ) -> None:
@@ -265,3 +273,14 @@ def test_the_official_shapes_are_accepted(
     client = make_client(server.url, experimental_mode=mode)
     client.initialize_client()
     assert client.is_enabled("only-a")
+
+
+def test_an_idle_stream_is_reopened_and_never_falls_back(
+    make_client: ClientFactory, server: FakeUnleashServer, fast_backoff: None
+) -> None:
+    client = streaming_client(make_client, server, request_timeout=0.3)
+    wait_for(
+        lambda: len(server.recorded("/client/streaming")) > streaming.MAX_FAILURES,
+        message="reconnects after silences",
+    )
+    assert client._sync.stream.streaming and server.feature_gets() == []

@@ -125,9 +125,7 @@ class UnleashApi:
         headers = self.headers(self.config.refresh_interval)
         if etag:
             headers["If-None-Match"] = etag
-        query = ""
-        if self.config.project_name:
-            query = "?" + urlencode({"project": self.config.project_name})
+        query = self.project_query()
         if self.delta:
             outcome = self._call(
                 "GET", DELTA_PATH + query, headers, self.config.max_payload_bytes, retries=retries
@@ -146,6 +144,12 @@ class UnleashApi:
         return self._call(
             "GET", FEATURES_PATH + query, headers, self.config.max_payload_bytes, retries=retries
         )
+
+    def project_query(self) -> str:
+        """``?project=...`` for the flag routes when ``project_name`` is set, else ``""``."""
+        if not self.config.project_name:
+            return ""
+        return "?" + urlencode({"project": self.config.project_name})
 
     def register(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
         """POST the client's registration."""

@@ -21,7 +21,7 @@ from ..config import ClientConfig
 from .http import UnleashApi
 from .loader import FlagLoader
 from .streaming import STREAMING_PATH, Mode, StreamingState
-from .transport import Reply, RequestsTransport, Transport, TransportError
+from .transport import Failure, Reply, RequestsTransport, Transport, TransportError
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -138,7 +138,7 @@ class StreamThread:
             **self.api.headers(self.config.refresh_interval),
             **self.state.request_headers(),
         }
-        url = self.config.api_url + STREAMING_PATH
+        url = self.config.api_url + STREAMING_PATH + self.api.project_query()
         timeout = self.api.fixed_timeout or self.config.request_timeout
         try:
             reply = self.transport.send("GET", url, headers, None, timeout)
@@ -160,7 +160,11 @@ class StreamThread:
                 if not self.state.received(chunk):
                     return
         except TransportError as error:
-            if not self._stopping.is_set():
+            if self._stopping.is_set():
+                return
+            if error.failure is Failure.TIMEOUT:
+                self.state.went_silent()
+            else:
                 self.state.failed(f"the stream broke off ({error.reason})")
         finally:
             with self._lock:

@@ -145,6 +145,20 @@ class StreamingState:
         self.connected = False
         if self.mode is not Mode.STREAMING:
             return
+        self._count_failure(reason)
+
+    def went_silent(self) -> None:
+        """The open stream sent nothing for the read timeout: reconnect. Not a failure when
+        the stream had delivered its state (an idle server), one otherwise."""
+        if not self.connected:
+            self.failed("no event within the read timeout")
+            return
+        self._parser = None
+        self.connected = False
+        self._attempt = max(self._attempt, 1)
+        LOGGER.debug("Unleash streaming: the stream went silent; reconnecting")
+
+    def _count_failure(self, reason: str) -> None:
         now = self.clock()
         self._failures.append(now)
         while self._failures and self._failures[0] < now - FAILURE_WINDOW:
