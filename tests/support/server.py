@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import select
 import socket
 import ssl
 import struct
@@ -166,7 +167,8 @@ CLOSE = b""  # queued in an EventFeed: end the stream
 
 class EventFeed:
     """What the server writes on its open event streams, queued by the test: events, raw
-    bytes (garbage, enormous lines) or :data:`CLOSE`. One stream at a time takes them."""
+    bytes (garbage, enormous lines) or :data:`CLOSE`. The open stream takes them (a stream
+    the client dropped stops taking them within 50 ms)."""
 
     def __init__(self) -> None:
         self._queue: Queue[bytes] = Queue()
@@ -207,7 +209,7 @@ def event_stream(connected: bool = True) -> Reply:
             handler.wfile.write(sse("unleash-connected", hydrated(server.payload), "1"))
         handler.wfile.flush()
         server.stream_feed.opened.set()
-        while not server.stopping.is_set():
+        while not server.stopping.is_set() and not _hung_up(handler.connection):
             data = server.stream_feed.take(0.05)
             if data is None:
                 continue
@@ -217,6 +219,15 @@ def event_stream(connected: bool = True) -> Reply:
             handler.wfile.flush()
 
     return reply
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the client closed its end (so a stream stops taking the feed's items)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def serve_delta(headers: Mapping[str, str] | None = None) -> Reply:

@@ -92,7 +92,8 @@ class StreamThread:
             self._wake.set()
 
     def stop(self, timeout: float) -> None:
-        """End the stream and the thread; wait up to ``timeout`` seconds for it."""
+        """End the stream and the thread; wait up to ``timeout`` seconds for it (again, to
+        wait longer)."""
         self._stopping.set()
         self._wake.set()
         with self._lock:

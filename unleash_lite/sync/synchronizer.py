@@ -129,11 +129,14 @@ class Synchronizer:
         self.active = False
         deadline = time.monotonic() + (flush_budget or 0.0)
         if self.stream is not None:
-            self.stream.stop(self.config.request_timeout if flush_budget is None else flush_budget)
+            self.stream.stop(timeout=0)  # ends an open stream at once
         self.runner.stop(timeout=0)
         if flush_budget is not None and not self.config.disable_metrics:
             self.send_metrics(budget=flush_budget)
         self.runner.stop(timeout=max(deadline - time.monotonic(), 0.0))
+        if self.stream is not None:  # a connection still being made ends in request_timeout
+            left = deadline - time.monotonic() if flush_budget is not None else None
+            self.stream.stop(timeout=self.config.request_timeout if left is None else max(left, 0))
         self.api.close()
 
     def after_fork(self) -> None:
