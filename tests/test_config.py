@@ -296,3 +296,106 @@ def test_client_config_checks_apply_when_it_is_built_directly() -> None:
     warnings = config.warnings()  # no /api and no token; the client logs them, not the config
     assert len(warnings) == 2
     assert all("https://***@unleash.example.com" in w and "pw" not in w for w in warnings)
+
+
+# -- the rest of the official 6.9.1 surface (issue 13) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # Each of these makes the official 6.9.1 initialize_client() raise a ValueError
+        # (requests' MissingSchema, InvalidSchema or InvalidURL); here the constructor does.
+        "thisisnotavalidurl",
+        "localhost:4242/api",
+        "ftp://unleash.example.com/api",
+        "mailto:flags@example.com",
+        "http://",
+        "http:///api",
+        "http://unleash.example.com:99999/api",
+        "http://unleash.example.com:abc/api",
+        "http://[::1/api",
+        "http://unleash example.com/api",
+    ],
+)
+def test_every_url_the_official_sdk_refuses_is_refused_at_construction(url: str) -> None:
+    with pytest.raises(ValueError, match=r"^url "):
+        ClientConfig(url=url, app_name="urls")
+
+
+def test_a_custom_strategy_class_raises_what_either_sdk_raises(tmp_path: Path) -> None:
+    # The official SDK raises ValueError for a 5.x-style class, unleash_lite documents TypeError.
+    for error in (ValueError, TypeError):
+        with pytest.raises(error, match="pass an instance"):
+            client(API, tmp_path, custom_strategies={"tenant": Strategy})
+
+
+def test_sdk_flavor_is_sent_only_when_set() -> None:
+    plain = ClientConfig(url=API, app_name="flavor")
+    assert (plain.sdk_flavor, plain.sdk_flavor_version, plain.sdk_metadata) == (None, None, {})
+    flavoured = ClientConfig(
+        url=API, app_name="flavor", sdk_flavor="openfeature", sdk_flavor_version="1.2.3"
+    )
+    assert flavoured.sdk_metadata == {"sdkFlavor": "openfeature", "sdkFlavorVersion": "1.2.3"}
+    named_only = ClientConfig(url=API, app_name="flavor", sdk_flavor="openfeature")
+    assert named_only.sdk_metadata == {"sdkFlavor": "openfeature"}
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("sdk_flavor", ""),
+        ("sdk_flavor", 7),
+        ("sdk_flavor_version", ""),
+        ("sdk_flavor_version", 1.2),
+    ],
+)
+def test_an_sdk_flavor_that_is_not_a_name_is_refused_naming_its_keyword(
+    keyword: str, value: Any
+) -> None:
+    with pytest.raises(ValueError, match=f"^{keyword} must be a non-empty string or None"):
+        ClientConfig(url=API, app_name="flavor", **{keyword: value})
+
+
+def identifier(**options: Any) -> str:
+    settings: dict[str, Any] = {
+        "url": API,
+        "app_name": "dup",
+        "custom_headers": {"Authorization": TOKEN},
+    }
+    return ClientConfig(**{**settings, **options}).instance_identifier
+
+
+def test_clients_for_the_same_url_app_and_token_share_an_instance_identifier() -> None:
+    # Generated instance ids differ per client: they must not hide a duplicate.
+    assert identifier() == identifier()
+    assert identifier(instance_id="a", instance_id_given=True) == identifier(
+        instance_id="a", instance_id_given=True
+    )
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"url": "https://other.example.com/api"},
+        {"url": "https://user:pw@unleash.example.com/api"},
+        {"app_name": "other"},
+        {"custom_headers": {"Authorization": "default:production.0000"}},
+        {"custom_headers": {}},
+        {"instance_id": "chosen", "instance_id_given": True},
+    ],
+)
+def test_clients_differing_in_url_app_token_or_a_chosen_instance_id_are_not_duplicates(
+    other: dict[str, Any],
+) -> None:
+    assert identifier(**other) != identifier()
+
+
+def test_the_instance_identifier_shows_no_secret() -> None:
+    shown = identifier(url="https://user:pa55word@unleash.example.com/api")
+    assert shown.startswith("url=https://***@unleash.example.com/api appName=dup apiKey=")
+    assert "default:production.***#" in shown
+    for secret in ("9f8e7d6c5b4a", "pa55word", "user:"):
+        assert secret not in shown
+    assert "apiKey=***#" in identifier(custom_headers={"Authorization": "s3cr3t-no-scope"})
+    assert "apiKey=none#" in identifier(custom_headers={})

@@ -8,6 +8,7 @@ retrying forever or answering defaults.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import numbers
 import re
@@ -89,6 +90,13 @@ class ClientConfig:
     verbose_log_level: int = 30
     event_callback: Callable[[Any], None] | None = None
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    # Names an integration built on this SDK (an OpenFeature provider, say); sent to the server
+    # with the client's identity so it can count who uses which integration.
+    sdk_flavor: str | None = None
+    sdk_flavor_version: str | None = None
+    # True when the user chose ``instance_id``: only then does it tell two clients apart in
+    # the duplicate-client check (the generated default is unique to every client).
+    instance_id_given: bool = False
     experimental_mode: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
@@ -96,8 +104,9 @@ class ClientConfig:
         object.__setattr__(self, "experimental_mode", mode)  # a copy of the caller's dict
         for name in ("app_name", "environment", "instance_id"):
             _check_name(name, getattr(self, name))
-        if self.project_name is not None:
-            _check_name("project_name", self.project_name, "or None")
+        for name in ("project_name", "sdk_flavor", "sdk_flavor_version"):
+            if getattr(self, name) is not None:
+                _check_name(name, getattr(self, name), "or None")
         check_url(self.url)
         for name in ("refresh_interval", "metrics_interval", "request_timeout"):
             _check_number(name, getattr(self, name), "seconds")
@@ -155,6 +164,26 @@ class ClientConfig:
                 return str(value)
         return ""
 
+    @property
+    def sdk_metadata(self) -> dict[str, str]:
+        """``sdkFlavor`` and ``sdkFlavorVersion`` for the registration and metrics bodies, each
+        only when set (the official SDK sends them there)."""
+        shown = {"sdkFlavor": self.sdk_flavor, "sdkFlavorVersion": self.sdk_flavor_version}
+        return {key: value for key, value in shown.items() if value is not None}
+
+    @property
+    def instance_identifier(self) -> str:
+        """What makes two clients duplicates: the same server URL, app name and token (and
+        the same ``instance_id`` when the user chose one). Safe to show: URL credentials are
+        masked and the token appears only as its ``project:environment`` part and a digest."""
+        secrets = f"{self.url}\0{self.authorization}"
+        digest = hashlib.sha256(secrets.encode()).hexdigest()[:12]
+        shown = (
+            f"url={self.display_url} appName={self.app_name} "
+            f"apiKey={_token_scope(self.authorization)}#{digest}"
+        )
+        return f"{shown} instanceId={self.instance_id}" if self.instance_id_given else shown
+
     def warnings(self) -> list[str]:
         """What looks wrong but may be meant, one message each; the client logs them at
         start-up."""
@@ -177,26 +206,34 @@ class ClientConfig:
         return found
 
 
+class StrategyError(TypeError, ValueError):
+    """A ``custom_strategies`` entry that cannot be used. Both a ``TypeError`` (what it is) and
+    a ``ValueError`` (what the official SDK raises for a strategy class), so either
+    ``except`` catches it."""
+
+
 def check_custom_strategies(strategies: Any) -> dict[str, CustomStrategy]:
     """``custom_strategies`` as a new dict, after checking that every value is an object
-    with a callable ``apply(parameters, context)``; raises ``TypeError`` naming it."""
+    with a callable ``apply(parameters, context)``; raises :class:`StrategyError` naming it."""
     if strategies is None:
         return {}
     if not isinstance(strategies, Mapping):
-        raise TypeError(
+        raise StrategyError(
             "custom_strategies must be a dict of strategy name -> object with "
             f"apply(parameters, context), got {_describe(strategies)}"
         )
     for name, strategy in strategies.items():
         if not isinstance(name, str) or not name:
-            raise TypeError(f"custom_strategies keys are strategy names (strings), got {name!r}")
+            raise StrategyError(
+                f"custom_strategies keys are strategy names (strings), got {name!r}"
+            )
         if isinstance(strategy, type):  # the 5.x SDK took classes; 6.x takes instances
-            raise TypeError(
+            raise StrategyError(
                 f"custom_strategies[{name!r}] is the class {strategy.__name__}; pass an "
                 f"instance: {{{name!r}: {strategy.__name__}()}}"
             )
         if not callable(getattr(strategy, "apply", None)):
-            raise TypeError(
+            raise StrategyError(
                 f"custom_strategies[{name!r}] must have a method apply(parameters, context) "
                 f"-> bool; {_describe(strategy)} has none"
             )
@@ -265,6 +302,15 @@ def check_url(url: Any) -> None:
             "url must not have a query string or fragment: the client appends paths such as "
             f"/client/features to it (send credentials in custom_headers), got {shown}"
         )
+
+
+def _token_scope(token: str) -> str:
+    """The part of an Unleash API token that is not secret (``project:environment`` before
+    the last ``.``), ``***`` for a token of another shape, ``none`` without one."""
+    if not token:
+        return "none"
+    scope, dot, _secret = token.rpartition(".")
+    return f"{scope}.***" if dot and ":" in scope and not any(c.isspace() for c in scope) else MASK
 
 
 def _check_name(name: str, value: Any, alternative: str = "") -> None:

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from . import EvaluationDetail, Reason
 from .bootstrap import BootstrapSource, load_bootstrap
@@ -248,7 +248,7 @@ class FakeUnleash(UnleashClient):
             return self._publish()
 
     @contextmanager
-    def override(self, flags: Mapping[str, OverrideValue]) -> Iterator[UnleashClient]:
+    def override(self, flags: Mapping[str, OverrideValue]) -> Iterator[Self]:
         """As :meth:`UnleashClient.override`: fixed answers inside a ``with`` block, on top of
         the fake's rules."""
         names = frozenset(flags)

@@ -329,10 +329,10 @@ def slowest_call(call: Callable[[], Any]) -> float:
     return best
 
 
-CALL_BOUND = 0.005  # seconds: "a few milliseconds"
-
-
-def test_any_context_never_raises_and_no_call_is_slow(figures: Figures) -> None:
+def test_any_context_never_raises(figures: Figures) -> None:
+    """Every fuzzed context against every operator: an answer, never an exception. The
+    slowest call is reported as a figure, not asserted: a time bound fails on a loaded
+    machine (speed lives in benchmarks/; the linear-time REGEX test bounds the work)."""
     client = UnleashClient("", "contexts", bootstrap=OPERATOR_FLAGS)
     worst = [0.0, ""]
     calls = [0]
@@ -353,7 +353,6 @@ def test_any_context_never_raises_and_no_call_is_slow(figures: Figures) -> None:
                 calls[0] += 1
                 if cost > worst[0]:
                     worst[:] = [cost, f"{kind}({name!r})"]
-                assert cost < CALL_BOUND, (name, kind, cost, repr(context)[:200])
 
     evaluate()
     figures.add(

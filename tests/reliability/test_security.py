@@ -423,7 +423,7 @@ def test_a_ca_bundle_verifies_without_a_warning(
 def test_the_api_defaults_verify_tls() -> None:
     api = UnleashApi(ClientConfig(url="https://unleash.example.com/api", app_name="x"))
     assert api.transport.session.verify is True
-    assert "verify" not in api.config.custom_options
+    assert "verify" not in api.calls.config.custom_options
 
 
 def test_no_client_thread_is_left_behind() -> None:

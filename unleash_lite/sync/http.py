@@ -1,8 +1,10 @@
 """The three calls a client makes to Unleash, with the protocol's headers, on one transport.
 
 Every call returns an :class:`Outcome` classifying what happened, so callers decide on
-backoff from one place and no transport exception escapes into a scheduler thread. The
-requests go through a :class:`~.transport.Transport` (``requests`` unless one is given).
+backoff from one place and no transport exception escapes into a scheduler thread or task.
+:class:`ApiCalls` writes each call once, as :mod:`.steps`; :class:`UnleashApi` makes them
+with blocking I/O on a :class:`~.transport.Transport` (``requests`` unless one is given),
+the async client on an event loop.
 
 Answers are read as a stream and never buffered past a limit: the flags body up to
 ``max_payload_bytes`` (after decompression; a larger ``Content-Length`` is refused before
@@ -29,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ..config import ClientConfig
 from ..version import __version__
+from .steps import Pause, Read, Send, Steps, T, drive
 from .transport import Failure, Reply, RequestsTransport, Transport, TransportError
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -88,17 +91,17 @@ class Outcome:
         return self.result in (Result.OK, Result.NOT_MODIFIED)
 
 
-class UnleashApi:
-    """A connection to one Unleash server: headers, retries, timeouts, one transport (a
-    ``requests`` session with ``custom_options`` unless ``transport`` is given)."""
+class ApiCalls:
+    """The three calls to one Unleash server, as :mod:`.steps` (no I/O of their own): the
+    protocol's headers, retries, time budgets and the classification of answers, shared
+    by the blocking :class:`UnleashApi` and the async client."""
 
-    def __init__(self, config: ClientConfig, transport: Transport | None = None) -> None:
+    def __init__(self, config: ClientConfig) -> None:
         self.config = config
         self.connection_id = str(uuid.uuid4())
         options = dict(config.custom_options)
         self.fixed_timeout: float | None = options.pop("timeout", None)
-        self.transport_options = options
-        self.transport: Transport = transport or RequestsTransport(options)
+        self.transport_options: dict[str, Any] = options  # for the transport to apply
         self.delta = config.delta_polling  # until the server answers 404 to /client/delta
         if "verify" in config.custom_options and not config.custom_options["verify"]:
             LOGGER.warning(
@@ -108,16 +111,11 @@ class UnleashApi:
                 urlsplit(config.display_url).netloc or config.display_url,
             )
 
-    def reset_after_fork(self) -> None:
-        """A fresh connection pool and connection id for a forked child process."""
+    def new_connection_id(self) -> None:
+        """A fresh connection id (a forked child is a new connection)."""
         self.connection_id = str(uuid.uuid4())
-        self.transport.reset()
 
-    def close(self) -> None:
-        """Close pooled connections."""
-        self.transport.close()
-
-    def fetch_features(self, etag: str | None, retries: int | None = None) -> Outcome:
+    def fetch_features(self, etag: str | None, retries: int | None = None) -> Steps[Outcome]:
         """GET the flags; ``If-None-Match`` makes an unchanged payload a cheap 304.
 
         ``retries``: how often a connection that could not be made is tried again within
@@ -127,7 +125,7 @@ class UnleashApi:
             headers["If-None-Match"] = etag
         query = self.project_query()
         if self.delta:
-            outcome = self._call(
+            outcome = yield from self._call(
                 "GET", DELTA_PATH + query, headers, self.config.max_payload_bytes, retries=retries
             )
             if outcome.status != 404:
@@ -141,8 +139,14 @@ class UnleashApi:
                 FEATURES_PATH,
             )
             headers.pop("If-None-Match", None)  # the delta's ETag means nothing there
-        return self._call(
-            "GET", FEATURES_PATH + query, headers, self.config.max_payload_bytes, retries=retries
+        return (
+            yield from self._call(
+                "GET",
+                FEATURES_PATH + query,
+                headers,
+                self.config.max_payload_bytes,
+                retries=retries,
+            )
         )
 
     def project_query(self) -> str:
@@ -151,22 +155,24 @@ class UnleashApi:
             return ""
         return "?" + urlencode({"project": self.config.project_name})
 
-    def register(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
+    def register(self, body: dict[str, Any], budget: float | None = None) -> Steps[Outcome]:
         """POST the client's registration."""
         return self._post(REGISTER_PATH, body, budget)
 
-    def send_metrics(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
+    def send_metrics(self, body: dict[str, Any], budget: float | None = None) -> Steps[Outcome]:
         """POST one metrics bucket; ``budget``: seconds the whole call may take (default
         ``request_timeout``)."""
         return self._post(METRICS_PATH, body, budget)
 
-    def _post(self, path: str, body: dict[str, Any], budget: float | None) -> Outcome:
+    def _post(self, path: str, body: dict[str, Any], budget: float | None) -> Steps[Outcome]:
         headers = self.headers(self.config.metrics_interval)
         headers["Content-Type"] = "application/json"
         try:
             data = json.dumps(body, allow_nan=False).encode("utf-8")
         except (TypeError, ValueError) as error:  # a value JSON cannot carry
-            return Outcome(Result.FAILED, detail=f"the body is not JSON ({type(error).__name__})")
+            return _answer(
+                Outcome(Result.FAILED, detail=f"the body is not JSON ({type(error).__name__})")
+            )
         return self._call("POST", path, headers, None, budget=budget, body=data)
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
@@ -191,7 +197,7 @@ class UnleashApi:
         retries: int | None = None,
         budget: float | None = None,
         body: bytes | None = None,
-    ) -> Outcome:
+    ) -> Steps[Outcome]:
         """Make one call, all attempts included, within ``budget`` seconds (default
         ``request_timeout``); ``body_limit``: read a 2xx body up to that many bytes (the
         flags), or ``None`` when only the status matters.
@@ -213,20 +219,70 @@ class UnleashApi:
                 return Outcome(Result.UNAVAILABLE, detail="timed out")
             timeout = remaining if self.fixed_timeout is None else self.fixed_timeout
             try:
-                reply = self.transport.send(method, url, headers, body, timeout)
+                reply = yield Send(method, url, headers, body, timeout)
             except TransportError as error:
                 if error.failure is Failure.TIMEOUT:
                     return Outcome(Result.UNAVAILABLE, detail="timed out")
                 pause = _pause_before_retry(error.failure, method, attempt, retries)
                 if pause is not None and time.monotonic() + pause < deadline:
                     attempt += 1
-                    time.sleep(pause)
+                    if pause:
+                        yield Pause(pause)
                     continue
                 return Outcome(Result.UNAVAILABLE, detail=f"connection failed ({error.reason})")
             try:
-                return _classify(reply, url, body_limit, deadline)
+                return (yield from _classify(reply, url, body_limit, deadline))
             finally:
                 reply.close()  # a connection whose body was not read to the end is dropped
+
+
+class UnleashApi:
+    """:class:`ApiCalls` made with blocking I/O on one transport (a ``requests`` session
+    with ``custom_options`` unless ``transport`` is given)."""
+
+    def __init__(self, config: ClientConfig, transport: Transport | None = None) -> None:
+        self.calls = ApiCalls(config)
+        self.transport: Transport = transport or RequestsTransport(self.calls.transport_options)
+
+    @property
+    def connection_id(self) -> str:
+        """This connection's id, sent as ``unleash-connection-id`` and in bodies."""
+        return self.calls.connection_id
+
+    def reset_after_fork(self) -> None:
+        """A fresh connection pool and connection id for a forked child process."""
+        self.calls.new_connection_id()
+        self.transport.reset()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.transport.close()
+
+    def run(self, steps: Steps[T]) -> T:
+        """Perform ``steps`` (of :class:`ApiCalls` or built on them) on this transport."""
+        return drive(steps, self.transport)
+
+    def fetch_features(self, etag: str | None, retries: int | None = None) -> Outcome:
+        """:meth:`ApiCalls.fetch_features`, made now."""
+        return self.run(self.calls.fetch_features(etag, retries))
+
+    def register(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
+        """:meth:`ApiCalls.register`, made now."""
+        return self.run(self.calls.register(body, budget))
+
+    def send_metrics(self, body: dict[str, Any], budget: float | None = None) -> Outcome:
+        """:meth:`ApiCalls.send_metrics`, made now."""
+        return self.run(self.calls.send_metrics(body, budget))
+
+    def headers(self, interval_seconds: float) -> dict[str, str]:
+        """:meth:`ApiCalls.headers`."""
+        return self.calls.headers(interval_seconds)
+
+
+def _answer(outcome: Outcome) -> Steps[Outcome]:
+    """Steps that perform nothing and return ``outcome``."""
+    return outcome
+    yield  # a generator, for the callers that ``yield from`` every call
 
 
 def _pause_before_retry(failure: Failure, method: str, attempt: int, retries: int) -> float | None:
@@ -241,12 +297,12 @@ def _pause_before_retry(failure: Failure, method: str, attempt: int, retries: in
     return None
 
 
-def _classify(reply: Reply, url: str, body_limit: int | None, deadline: float) -> Outcome:
+def _classify(reply: Reply, url: str, body_limit: int | None, deadline: float) -> Steps[Outcome]:
     status = reply.status
     etag = reply.headers.get("ETag")
     if 200 <= status < 300 and status != 204 and body_limit is not None:
         try:
-            data = _read_body(reply, body_limit, deadline)
+            data = yield from _read_body(reply, body_limit, deadline)
         except _TooLarge as error:
             return Outcome(Result.TOO_LARGE, status, str(error), etag=etag)
         except (_TooSlow, TransportError) as error:
@@ -254,7 +310,7 @@ def _classify(reply: Reply, url: str, body_limit: int | None, deadline: float) -
         fetch_mode = reply.headers.get("fetch-mode")
         return Outcome(Result.OK, status, body=_text(data, reply), etag=etag, fetch_mode=fetch_mode)
     if status in (401, 403, 404):
-        said = _server_message(_small_body(reply, deadline, unannounced=True))
+        said = _server_message((yield from _small_body(reply, deadline, unannounced=True)))
         advice = (
             "check the url (it should end with /api)"
             if status == 404
@@ -264,7 +320,7 @@ def _classify(reply: Reply, url: str, body_limit: int | None, deadline: float) -
         parts = urlsplit(url)
         shown = parts.path + (f"?{parts.query}" if parts.query else "")
         return Outcome(Result.REJECTED, status, f"HTTP {status} for {shown}{said}: {advice}")
-    _small_body(reply, deadline)  # read to the end, so the connection can be reused
+    yield from _small_body(reply, deadline)  # read to the end: the connection can be reused
     if status == 304:
         fetch_mode = reply.headers.get("fetch-mode")
         return Outcome(Result.NOT_MODIFIED, status, etag=etag, fetch_mode=fetch_mode)
@@ -288,7 +344,7 @@ class _TooSlow(Exception):
     pass
 
 
-def _read_body(reply: Reply, limit: int, deadline: float) -> bytes:
+def _read_body(reply: Reply, limit: int, deadline: float) -> Steps[bytes]:
     """The (decompressed) body, read chunk by chunk: :class:`_TooLarge` past ``limit`` bytes
     (at once when ``Content-Length`` announces more), :class:`_TooSlow` past ``deadline``.
     A body read to its end gives its connection back to the pool."""
@@ -298,7 +354,7 @@ def _read_body(reply: Reply, limit: int, deadline: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = reply.read(CHUNK_BYTES)
+        chunk = yield Read(reply, CHUNK_BYTES)
         if not chunk:
             break
         size += len(chunk)
@@ -311,7 +367,7 @@ def _read_body(reply: Reply, limit: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def _small_body(reply: Reply, deadline: float, unannounced: bool = False) -> bytes:
+def _small_body(reply: Reply, deadline: float, unannounced: bool = False) -> Steps[bytes]:
     """A body that is not the flags, read when its length is known and small (so the
     connection can be reused; 304 and 204 have none) or, with ``unannounced``, when it is
     chunked (up to the same limit); else left unread and its connection dropped. Never
@@ -322,7 +378,7 @@ def _small_body(reply: Reply, deadline: float, unannounced: bool = False) -> byt
     if remaining is not None and remaining > SMALL_BODY_BYTES:
         return b""
     try:
-        return _read_body(reply, SMALL_BODY_BYTES, deadline)
+        return (yield from _read_body(reply, SMALL_BODY_BYTES, deadline))
     except Exception:
         return b""
 

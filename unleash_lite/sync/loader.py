@@ -50,9 +50,10 @@ class FlagLoader:
         self._unusable_etag: str | None = None  # an entry already reported unusable
         self.installed: Snapshot | None = None  # the snapshot of the last install
 
-    def start(self, bootstrap: BootstrapSource | None) -> None:
-        """Install the first flags: ``bootstrap``, else the cache's entry (a bootstrapped
-        cache's included). Never raises; what is unusable is logged."""
+    def start(self, bootstrap: BootstrapSource | None, use_cache: bool = True) -> None:
+        """Install the first flags: ``bootstrap``, else (unless not ``use_cache``) the
+        cache's entry (a bootstrapped cache's included). Never raises; what is unusable is
+        logged."""
         if bootstrap is not None:
             try:
                 # A dict is the caller's and gets copied; text or a file parses into our own.
@@ -62,6 +63,12 @@ class FlagLoader:
             else:
                 self.bootstrapped = True
                 return
+        if use_cache:
+            self.start_from_cache()
+
+    def start_from_cache(self) -> None:
+        """Install the cache's entry as the first flags (a bootstrapped cache's included).
+        Never raises; what is unusable is logged."""
         if self.cache is not None:
             problem = self.read_cache(initial=True)
             if problem is not None:

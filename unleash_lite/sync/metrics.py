@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .http import Outcome, Result, iso_utc, platform_fields
+from .steps import Steps
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -297,9 +298,9 @@ class MetricsRegistry:
 def send_unsent(
     registry: MetricsRegistry,
     identity: Mapping[str, Any],
-    post: Callable[[dict[str, Any], float], Outcome],
+    post: Callable[[dict[str, Any], float], Steps[Outcome]],
     budget: float,
-) -> tuple[Outcome | None, bool]:
+) -> Steps[tuple[Outcome | None, bool]]:
     """Send the counts not yet sent, in parts: the outcome for the backoff (``None``: no
     POST) and whether nothing is left unsent.
 
@@ -327,7 +328,7 @@ def send_unsent(
             if posts == MAX_POSTS_PER_SEND or remaining <= 0:
                 registry.settle(bucket, parts[index:])
                 return answer, False
-            outcome = post(part.body(identity), remaining)
+            outcome = yield from post(part.body(identity), remaining)
             posts += 1
             if outcome.ok:
                 registry.mark_sent(part)

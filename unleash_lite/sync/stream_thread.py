@@ -40,7 +40,7 @@ class StreamThread:
     ) -> None:
         self.config = config
         self.api = api
-        self.transport: Transport = transport or RequestsTransport(api.transport_options)
+        self.transport: Transport = transport or RequestsTransport(api.calls.transport_options)
         self.settled = threading.Event()  # a first state arrived, or it polls instead
         self.state = StreamingState(
             loader.install_delta,
@@ -86,11 +86,6 @@ class StreamThread:
         """Wait up to ``timeout`` seconds for the stream's first state (or its fallback)."""
         self.settled.wait(timeout)
 
-    def poll_answered(self, fetch_mode: str | None) -> None:
-        """A poll's ``fetch-mode`` header: wakes the thread when it asks for streaming."""
-        if self.state.poll_answered(fetch_mode):
-            self._wake.set()
-
     def stop(self, timeout: float) -> None:
         """End the stream and the thread; wait up to ``timeout`` seconds for it (again, to
         wait longer)."""
@@ -110,6 +105,8 @@ class StreamThread:
     def _changed(self, state: StreamingState) -> None:
         if state.connected or state.mode is Mode.POLLING:
             self.settled.set()
+        if state.mode is Mode.STREAMING:
+            self._wake.set()  # back from polling (a poll answer asked for it): connect
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -139,8 +136,8 @@ class StreamThread:
             **self.api.headers(self.config.refresh_interval),
             **self.state.request_headers(),
         }
-        url = self.config.api_url + STREAMING_PATH + self.api.project_query()
-        timeout = self.api.fixed_timeout or self.config.request_timeout
+        url = self.config.api_url + STREAMING_PATH + self.api.calls.project_query()
+        timeout = self.api.calls.fixed_timeout or self.config.request_timeout
         try:
             reply = self.transport.send("GET", url, headers, None, timeout)
         except TransportError as error:

@@ -13,18 +13,139 @@ from typing import Any
 from ..config import ClientConfig
 from ..version import __version__
 from .backoff import Backoff
-from .http import SDK_NAME, Result, UnleashApi, iso_utc, platform_fields
+from .http import SDK_NAME, ApiCalls, Result, UnleashApi, iso_utc, platform_fields
 from .loader import FlagLoader
 from .metrics import MetricsRegistry, send_unsent
 from .scheduler import ApschedulerRunner, Job, Runner, ThreadRunner
+from .steps import Offload, Steps
 from .stream_thread import StreamThread
+from .streaming import StreamingState
 from .transport import Transport
 
 LOGGER = logging.getLogger("unleash_lite")
 
 
-class Synchronizer:
-    """Polls the flags (ETag, backoff), registers, and sends metrics (loss-free).
+class Operations:
+    """What a client does with its server, written once as :mod:`.steps` for the sync
+    and the async client: fetch and install the flags (ETag, backoff), re-read a shared
+    cache, register, and send metrics (loss-free).
+
+    Parsing and compiling what arrives, and cache I/O, are :class:`~.steps.Offload` steps:
+    the async client runs them off its event loop.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        loader: FlagLoader,
+        metrics: MetricsRegistry,
+        strategy_names: Iterable[str],
+        calls: ApiCalls,
+    ) -> None:
+        self.config = config
+        self.loader = loader
+        self.metrics = metrics
+        self.strategy_names = sorted(set(strategy_names))
+        self.calls = calls
+        self.features_backoff = Backoff("flags fetch", config.refresh_interval)
+        self.metrics_backoff = Backoff(
+            "metrics", config.metrics_interval, companion=self.features_backoff
+        )
+        self.registered = False
+        self.started_at = datetime.now(UTC)
+        self.fetch_toggles = True
+        # Streaming mode's state, set by the driver of the stream: a poll answer's
+        # "fetch-mode: streaming" header hands the flags back to the stream.
+        self.stream_state: StreamingState | None = None
+
+    def poll_steps(self, retries: int | None = None) -> Steps[None]:
+        """Fetch the flags once and install them when they changed. Never raises: whatever
+        happens is classified, logged once per change of state, and the job goes on."""
+        try:
+            yield from self._poll_once(retries)
+        except Exception as error:  # a bug must neither stop the job nor reach its thread
+            LOGGER.debug("Unleash flags poll failed", exc_info=True)
+            self.features_backoff.record_problem(
+                f"the poll failed ({type(error).__name__})", state="poll-failed"
+            )
+
+    def _poll_once(self, retries: int | None) -> Steps[None]:
+        outcome = yield from self.calls.fetch_features(self.loader.etag, retries)
+        if outcome.result is Result.TOO_LARGE:
+            # Refused before it was read (or as soon as it passed the limit). Every try costs
+            # the server up to max_payload_bytes, so this backs off like an overload.
+            self.features_backoff.record_problem(
+                f"refused the flags payload: {outcome.detail}", state="too-large", back_off=True
+            )
+            return
+        problem = None
+        if self.stream_state is not None:
+            self.stream_state.poll_answered(outcome.fetch_mode)
+        if outcome.result is Result.OK and outcome.delta:
+            problem = yield Offload(self.loader.install_delta, (outcome.body, outcome.etag))
+        elif outcome.result is Result.OK:
+            problem = yield Offload(self.loader.install_fetched, (outcome.body, outcome.etag))
+        elif outcome.result is Result.NOT_MODIFIED:
+            LOGGER.debug("Unleash flags unchanged (304)")
+        self.features_backoff.record(outcome, problem)
+
+    def reload_cache_steps(self) -> Steps[None]:
+        """Install the flags another process wrote to the shared cache (``fetch_toggles=False``)."""
+        problem = yield Offload(self.loader.read_cache)
+        if problem is not None:
+            self.features_backoff.record_problem(problem)
+
+    def send_metrics_steps(self, budget: float | None = None) -> Steps[bool]:
+        """Send the counts not yet accepted by the server; keep them if the send fails.
+
+        ``budget``: seconds the whole send may take (a flush at exit); ``None``: the
+        request timeout, as the periodic job, which also registers first if that has not
+        succeeded yet. Returns whether nothing is left unsent. Never raises.
+        """
+        try:
+            if budget is None and not self.registered and not self.config.disable_registration:
+                yield from self.register_steps()  # a flush (budget given) only sends counts
+            identity = {
+                "appName": self.config.app_name,
+                "instanceId": self.config.instance_id,
+                "connectionId": self.calls.connection_id,
+                "environment": self.config.environment,
+            }
+            outcome, done = yield from send_unsent(
+                self.metrics,
+                identity,
+                self.calls.send_metrics,
+                self.config.request_timeout if budget is None else budget,
+            )
+        except Exception:  # the counts stay; a bug must not stop the job
+            LOGGER.debug("Unleash metrics send failed", exc_info=True)
+            return False
+        if outcome is not None:
+            self.metrics_backoff.record(outcome)
+        return done
+
+    def register_steps(self) -> Steps[None]:
+        """POST the registration; retried with the next metrics send until it succeeds."""
+        outcome = yield from self.calls.register(
+            {
+                "appName": self.config.app_name,
+                "instanceId": self.config.instance_id,
+                "connectionId": self.calls.connection_id,
+                "sdkVersion": f"{SDK_NAME}:{__version__}",
+                "strategies": self.strategy_names,
+                "started": iso_utc(self.started_at),
+                "interval": int(self.config.metrics_interval * 1000),
+                "environment": self.config.environment,
+                **platform_fields(),
+            }
+        )
+        self.registered = outcome.ok
+        if not outcome.ok:
+            LOGGER.debug("Unleash registration failed (%s); will retry", outcome.detail)
+
+
+class Synchronizer(Operations):
+    """:class:`Operations` with blocking I/O, on a background runner.
 
     What the server (or, with ``fetch_toggles=False``, the shared cache) holds goes through
     the client's :class:`~.loader.FlagLoader`: compiled on the runner's thread and swapped
@@ -43,18 +164,8 @@ class Synchronizer:
         executor: str | None = None,
         transport: Transport | None = None,
     ) -> None:
-        self.config = config
-        self.loader = loader
-        self.metrics = metrics
-        self.strategy_names = sorted(set(strategy_names))
         self.api = UnleashApi(config, transport)
-        self.features_backoff = Backoff("flags fetch", config.refresh_interval)
-        self.metrics_backoff = Backoff(
-            "metrics", config.metrics_interval, companion=self.features_backoff
-        )
-        self.registered = False
-        self.started_at = datetime.now(UTC)
-        self.fetch_toggles = True
+        super().__init__(config, loader, metrics, strategy_names, self.api.calls)
         self.active = False  # started and not stopped: jobs should run in this process
         self._user_scheduler = scheduler
         self._executor = executor
@@ -163,109 +274,43 @@ class Synchronizer:
     # -- jobs -----------------------------------------------------------------------------
 
     def poll(self, retries: int | None = None, reschedule: bool = True) -> None:
-        """Fetch the flags once and install them when they changed. Never raises: whatever
-        happens is classified, logged once per change of state, and the job goes on."""
+        """:meth:`Operations.poll_steps`, now; then the poll job's next interval."""
         if reschedule and self.stream is not None and self.stream.streaming:
             return  # the job is paused while the flags stream
         with self._poll_lock:
-            try:
-                self._poll_once(retries)
-            except Exception as error:  # a bug must neither stop the job nor reach its thread
-                LOGGER.debug("Unleash flags poll failed", exc_info=True)
-                self.features_backoff.record_problem(
-                    f"the poll failed ({type(error).__name__})", state="poll-failed"
-                )
+            self.api.run(self.poll_steps(retries))
             if reschedule:
                 self.runner.set_interval("poll", self.features_backoff.delay)
 
-    def _poll_once(self, retries: int | None) -> None:
-        outcome = self.api.fetch_features(self.loader.etag, retries)
-        if outcome.result is Result.TOO_LARGE:
-            # Refused before it was read (or as soon as it passed the limit). Every try costs
-            # the server up to max_payload_bytes, so this backs off like an overload.
-            self.features_backoff.record_problem(
-                f"refused the flags payload: {outcome.detail}", state="too-large", back_off=True
-            )
-            return
-        problem = None
-        if self.stream is not None:
-            self.stream.poll_answered(outcome.fetch_mode)
-        if outcome.result is Result.OK and outcome.delta:
-            problem = self.loader.install_delta(outcome.body, outcome.etag)
-        elif outcome.result is Result.OK:
-            problem = self.loader.install_fetched(outcome.body, outcome.etag)
-        elif outcome.result is Result.NOT_MODIFIED:
-            LOGGER.debug("Unleash flags unchanged (304)")
-        self.features_backoff.record(outcome, problem)
-
     def reload_cache(self) -> None:
-        """Install the flags another process wrote to the shared cache (``fetch_toggles=False``)."""
-        problem = self.loader.read_cache()
-        if problem is not None:
-            self.features_backoff.record_problem(problem)
+        """:meth:`Operations.reload_cache_steps`, now."""
+        self.api.run(self.reload_cache_steps())
 
     def send_metrics(self, budget: float | None = None) -> bool:
-        """Send the counts not yet accepted by the server; keep them if the send fails.
-
-        ``budget``: seconds the whole send may take, waiting for a send in progress
-        included (a flush at exit); ``None``: the request timeout, as the periodic job.
-        Returns whether nothing is left unsent.
-        """
+        """:meth:`Operations.send_metrics_steps`, now, waiting for a send in progress
+        within ``budget`` (which then reports the counts)."""
         if not self._send_lock.acquire(timeout=-1 if budget is None else budget):
             return False  # a send in progress holds the counts; it reports them
         try:
-            try:
-                return self._send_metrics_once(budget)
-            except Exception:  # the counts stay; a bug must not stop the job
-                LOGGER.debug("Unleash metrics send failed", exc_info=True)
-                return False
-            finally:
-                if budget is None:
-                    self.runner.set_interval("metrics", self.metrics_backoff.delay)
+            return self.api.run(self.send_metrics_steps(budget))
         finally:
+            if budget is None:
+                self.runner.set_interval("metrics", self.metrics_backoff.delay)
             self._send_lock.release()
 
-    def _send_metrics_once(self, budget: float | None) -> bool:
-        if budget is None and not self.registered and not self.config.disable_registration:
-            self.register()  # a flush (budget given) only sends what was counted
-        identity = {
-            "appName": self.config.app_name,
-            "instanceId": self.config.instance_id,
-            "connectionId": self.api.connection_id,
-            "environment": self.config.environment,
-        }
-        if budget is None:
-            budget = self.config.request_timeout  # for every part of the send together
-        outcome, done = send_unsent(self.metrics, identity, self.api.send_metrics, budget)
-        if outcome is not None:
-            self.metrics_backoff.record(outcome)
-        return done
-
     def register(self) -> None:
-        """POST the registration; retried with the next metrics send until it succeeds."""
-        outcome = self.api.register(
-            {
-                "appName": self.config.app_name,
-                "instanceId": self.config.instance_id,
-                "connectionId": self.api.connection_id,
-                "sdkVersion": f"{SDK_NAME}:{__version__}",
-                "strategies": self.strategy_names,
-                "started": iso_utc(self.started_at),
-                "interval": int(self.config.metrics_interval * 1000),
-                "environment": self.config.environment,
-                **platform_fields(),
-            }
-        )
-        self.registered = outcome.ok
-        if not outcome.ok:
-            LOGGER.debug("Unleash registration failed (%s); will retry", outcome.detail)
+        """:meth:`Operations.register_steps`, now."""
+        self.api.run(self.register_steps())
 
     # -- internals ------------------------------------------------------------------------
 
     def _new_stream(self) -> StreamThread | None:
         if not self.config.streaming:
+            self.stream_state = None
             return None
-        return StreamThread(self.config, self.api, self.loader, self._transport)
+        stream = StreamThread(self.config, self.api, self.loader, self._transport)
+        self.stream_state = stream.state
+        return stream
 
     def _new_runner(self) -> Runner:
         if self._user_scheduler is not None:

@@ -1,0 +1,603 @@
+"""The client core: what the sync and the async client share.
+
+Flags, answers and their explanations, overrides, readiness, impression events and the
+counting of usage, over an immutable compiled snapshot swapped in atomically. How flags
+arrive and how usage leaves (threads or asyncio tasks) is each client's own
+(:mod:`unleash_lite.client`, :mod:`unleash_lite.async_client`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Self
+
+from .bootstrap import BootstrapSource, require_bootstrap
+from .cache import BaseCache, FileCache
+from .config import (
+    ClientConfig,
+    InstanceAllowType,
+    check_custom_strategies,
+    default_instance_id,
+)
+from .engine import (
+    CompiledFeature,
+    FlagState,
+    Snapshot,
+    StaticContext,
+    compile_snapshot,
+    disabled_variant,
+    flag_project,
+    flag_type,
+    utc_now,
+)
+from .engine.explain import EvaluationDetail, Reason, explain
+from .engine.strategies import CustomStrategy
+from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
+from .sync import processes
+from .sync.events import EventDispatcher
+from .sync.loader import FlagLoader, compile_payload
+from .sync.metrics import FlagCounters, MetricsRegistry
+
+LOGGER = logging.getLogger("unleash_lite")
+
+FallbackFunction = Callable[[str, Mapping[str, Any]], bool]
+# What ``override`` accepts per flag: on/off, a variant name, or {"name", "payload"?}.
+OverrideValue = bool | str | Mapping[str, Any]
+EXIT_FLUSH_TIMEOUT = 2.0
+_EMPTY_CONTEXT: Mapping[str, Any] = {}
+
+
+class _FlagEntry:
+    """What the hot path needs of one flag name: how to answer and where to count.
+
+    For a name the snapshot does not know, ``feature`` is None and ``check`` answers None,
+    which tells the caller to use the fallback.
+    """
+
+    __slots__ = (
+        "check",
+        "constant",
+        "counters",
+        "feature",
+        "impression_data",
+        "no",
+        "snapshot",
+        "tally",
+        "variants",
+        "yes",
+    )
+
+    def __init__(
+        self, snapshot: Snapshot, feature: CompiledFeature | None, counters: FlagCounters
+    ) -> None:
+        self.snapshot = snapshot
+        self.feature = feature
+        self.constant = feature.constant if feature is not None else None
+        self.tally = counters.yes if self.constant else counters.no  # for constant answers
+        self.check: Callable[[Mapping[str, Any]], bool | None] = (
+            snapshot.checker(feature) if feature is not None else _unknown_flag
+        )
+        self.impression_data = feature is not None and feature.impression_data
+        self.counters = counters
+        self.yes = counters.yes
+        self.no = counters.no
+        self.variants = counters.variants
+
+
+def config_from_keywords(keywords: Mapping[str, Any]) -> ClientConfig:
+    """The :class:`ClientConfig` of a client's constructor keywords (its ``locals()``):
+    each keyword the config knows, under the same name, validated there."""
+    settings = {
+        field.name: keywords[field.name]
+        for field in dataclasses.fields(ClientConfig)
+        if field.name in keywords
+    }
+    settings["instance_id"] = keywords.get("instance_id") or default_instance_id()
+    settings["custom_headers"] = dict(keywords.get("custom_headers") or {})
+    settings["custom_options"] = dict(keywords.get("custom_options") or {})
+    return ClientConfig(**settings)
+
+
+class ClientCore:
+    """Evaluation and flag state, shared by :class:`~unleash_lite.UnleashClient` and
+    :class:`~unleash_lite.AsyncUnleashClient`; see those for the keywords."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        custom_strategies: Mapping[str, CustomStrategy] | None,
+        cache: BaseCache | None,
+        multiple_instance_mode: InstanceAllowType,
+        event_callback: Callable[[Any], None] | None,
+        bootstrap: BootstrapSource | None,
+        read_cache_now: bool = True,
+    ) -> None:
+        self.config = config
+        self.custom_strategies: Mapping[str, CustomStrategy] = check_custom_strategies(
+            custom_strategies
+        )
+        for warning in self.config.warnings():
+            LOGGER.warning(warning)
+        self.cache: BaseCache | None = cache
+        if cache is None and not self.config.offline:
+            self.cache = FileCache(
+                _cache_name(self.config),
+                directory=config.cache_directory,
+                max_bytes=self.config.max_payload_bytes,
+            )
+        self._identifier = _register_instance(self.config, multiple_instance_mode)
+        self._counted_instance = True
+        self._static = StaticContext(
+            config.app_name, config.environment, socket.gethostname(), utc_now
+        )
+        self._swap_lock = threading.Lock()  # serialises writers only; readers never lock
+        self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
+        self._entries: dict[str, _FlagEntry] = {}
+        self._overrides: list[Snapshot] = []  # innermost last; see override()
+        self.metrics = MetricsRegistry()
+        self._counting = not config.disable_metrics
+        self._events = EventDispatcher(event_callback) if event_callback else None
+        self._ready = threading.Event()
+        self._pid = os.getpid()
+        self._resume_pending = False  # background work to start on first use after a fork
+        self.is_initialized = False
+        # Every source of flags (bootstrap, cache, server) installs through the loader.
+        self._loader = FlagLoader(self.cache, self._swap, self._fetched)
+        self._loader.start(bootstrap, use_cache=read_cache_now)
+        self.unleash_bootstrapped = self._loader.bootstrapped
+        if bootstrap is not None and self.config.offline and not self.unleash_bootstrapped:
+            # Offline nothing else will ever bring flags: refuse to answer every flag's default.
+            # Checked after the fact, so that a usable bootstrap is read only once.
+            self._release()
+            require_bootstrap(bootstrap)  # raises, saying what is wrong
+            raise ValueError(
+                'bootstrap could not be installed (see the error logged above); with url="" it is '
+                "the only source of flags"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(url={self.config.display_url!r}, "
+            f"app_name={self.config.app_name!r}, "
+            f"instance_id={self.config.instance_id!r}, flags={len(self._snapshot)})"
+        )
+
+    # -- evaluation (the hot path) --------------------------------------------------------
+
+    def is_enabled(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None = None,
+        fallback_function: FallbackFunction | None = None,
+    ) -> bool:
+        """Whether ``feature_name`` is on for ``context``.
+
+        Unknown flags (and, should it ever happen, an internal error) answer
+        ``fallback_function(feature_name, context)`` when given, else ``False``. Never raises.
+        """
+        try:
+            entry = self._entries.get(feature_name) or self._entry(feature_name)
+            enabled = entry.constant
+            if enabled is None:
+                enabled = entry.check(context if type(context) is dict else _as_context(context))
+                if enabled is None:  # an unknown flag
+                    enabled = fallback_function is not None and _fallback(
+                        feature_name, context, fallback_function
+                    )
+                if self._counting:
+                    next(entry.yes if enabled else entry.no)
+            elif self._counting:
+                next(entry.tally)
+            if entry.impression_data and self._events is not None:
+                self._impression(UnleashEventType.FEATURE_FLAG, feature_name, enabled, context, "")
+            return enabled
+        except Exception:
+            LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
+            return _fallback(feature_name, context, fallback_function)
+
+    def get_variant(
+        self, feature_name: str, context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The variant of ``feature_name`` for ``context``, as the official SDK's dict:
+        ``{"name", "enabled", "feature_enabled", "payload"?}``. Never raises."""
+        try:
+            entry = self._entries.get(feature_name) or self._entry(feature_name)
+            feature = entry.feature
+            if feature is None:  # an unknown flag
+                variant = disabled_variant(False)
+            else:
+                variant = entry.snapshot.variant_of(
+                    feature, context if type(context) is dict else _as_context(context)
+                )
+            if self._counting:
+                next(entry.yes if variant["feature_enabled"] else entry.no)
+                counter = entry.variants.get(variant["name"])
+                if counter is None:
+                    counter = self.metrics.variant_counter(entry.counters, variant["name"])
+                next(counter)
+            if entry.impression_data and self._events is not None:
+                self._impression(
+                    UnleashEventType.VARIANT,
+                    feature_name,
+                    variant["enabled"],
+                    context,
+                    variant["name"],
+                )
+            return variant
+        except Exception:
+            LOGGER.debug(
+                "get_variant(%r) failed; answering 'disabled'", feature_name, exc_info=True
+            )
+            return disabled_variant(False)
+
+    def evaluate(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None = None,
+        fallback_function: FallbackFunction | None = None,
+    ) -> EvaluationDetail:
+        """``is_enabled`` and ``get_variant`` in one call, with the reason: what the flag
+        answers for ``context`` (``enabled``, ``variant``), why (``reason``, ``message``,
+        the deciding ``strategy`` with the failing constraint and the value it saw, or the
+        rollout bucket and threshold), and whether the answer is ``static`` or a ``split``.
+
+        The counterpart of LaunchDarkly's ``variation_detail`` and OpenFeature's resolution
+        details. Counted in metrics as one ``is_enabled`` call plus, when a variant was
+        chosen, that variant; raises an impression event for flags with impression data;
+        slower than ``is_enabled``. Never raises.
+        """
+        result = self._evaluation(feature_name, context, fallback_function)
+        try:
+            entry = self._entries.get(feature_name) or self._entry(feature_name)
+            if self._counting:
+                next(entry.yes if result.enabled else entry.no)
+                if result.variant["enabled"]:  # a flag without variants counts as is_enabled
+                    name = result.variant["name"]
+                    counter = entry.variants.get(name)
+                    if counter is None:
+                        counter = self.metrics.variant_counter(entry.counters, name)
+                    next(counter)
+            if entry.impression_data and self._events is not None:
+                kind = (
+                    UnleashEventType.VARIANT
+                    if result.variant["enabled"]
+                    else UnleashEventType.FEATURE_FLAG
+                )
+                name = result.variant["name"] if result.variant["enabled"] else ""
+                self._impression(kind, feature_name, result.enabled, context, name)
+        except Exception:
+            LOGGER.debug("counting evaluate(%r) failed", feature_name, exc_info=True)
+        return result
+
+    def explain(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None = None,
+        fallback_function: FallbackFunction | None = None,
+    ) -> EvaluationDetail:
+        """What :meth:`evaluate` answers, for diagnostics: not counted in metrics and
+        raising no impression events. Never raises."""
+        return self._evaluation(feature_name, context, fallback_function)
+
+    def all_flags(
+        self, context: Mapping[str, Any] | None = None, include_disabled: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every flag's answer for ``context``, in the shape of Unleash's frontend API
+        (``{"name", "enabled", "variant": {...}, "impressionData"}`` per flag), to hand a
+        user's flags to a front end in one call.
+
+        Like the frontend API, only flags that are on are listed, unless
+        ``include_disabled``. Not counted in metrics (the front end's own SDK reports what
+        it uses) and raises no impression events. Never raises.
+        """
+        layers = {name: self._snapshot for name in self._snapshot.features}
+        for layer in self._overrides:
+            layers.update(dict.fromkeys(layer.features, layer))
+        ctx = context if type(context) is dict else _as_context(context)
+        flags = []
+        for name, snapshot in layers.items():
+            try:
+                feature = snapshot.features[name]
+                enabled = bool(snapshot.is_enabled(name, ctx))
+                variant = snapshot.variant_of(feature, ctx)
+            except Exception:
+                LOGGER.debug("all_flags: %r failed; listing it as off", name, exc_info=True)
+                enabled, variant, feature = False, disabled_variant(False), None
+            if enabled or include_disabled:
+                impression = feature is not None and feature.impression_data
+                flags.append(
+                    {
+                        "name": name,
+                        "enabled": enabled,
+                        "variant": variant,
+                        "impressionData": impression,
+                    }
+                )
+        return flags
+
+    def _evaluation(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None,
+        fallback_function: FallbackFunction | None,
+    ) -> EvaluationDetail:
+        snapshot = self._snapshot
+        for layer in self._overrides:
+            if feature_name in layer:
+                snapshot = layer
+        try:
+            result = explain(snapshot, feature_name, _as_context(context))
+            if snapshot is not self._snapshot:
+                result = dataclasses.replace(
+                    result,
+                    reason=Reason.OVERRIDDEN,
+                    message="overridden by client.override()",
+                    static=not result.split,
+                )
+        except Exception as error:
+            LOGGER.debug("evaluating %r in detail failed", feature_name, exc_info=True)
+            result = EvaluationDetail(
+                feature_name,
+                False,
+                disabled_variant(False),
+                Reason.INVALID_DEFINITION,
+                f"evaluation failed: {error}",
+            )
+        if result.reason is Reason.UNKNOWN_FLAG and fallback_function is not None:
+            enabled = _fallback(feature_name, context, fallback_function)
+            return EvaluationDetail(
+                feature_name,
+                enabled,
+                disabled_variant(False),
+                Reason.FALLBACK,
+                f"the flag is unknown; the fallback function answered {enabled}",
+            )
+        return result
+
+    # -- flag state -----------------------------------------------------------------------
+
+    def feature_definitions(self) -> dict[str, dict[str, Any]]:
+        """Known flags: ``{name: {"type": ..., "project": ...}}`` as the official SDK returns."""
+        return {
+            name: {"type": flag_type(definition), "project": flag_project(definition)}
+            for name, definition in self._snapshot.state.features.items()
+        }
+
+    def export_payload(self) -> dict[str, Any]:
+        """The flag definitions the client answers from, as a client API payload (version
+        2, with segments): for a bootstrap file or a cache. A copy: editing it changes
+        nothing in the client."""
+        return copy.deepcopy(self._snapshot.state.to_payload())
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The compiled flag set answering right now (immutable)."""
+        return self._snapshot
+
+    def apply_payload(self, payload: Any, owned: bool = False) -> Snapshot:
+        """Compile a features payload (full or delta) and swap it in atomically.
+
+        The client keeps its own copy of the definitions, so editing ``payload`` afterwards
+        changes nothing; ``owned=True`` hands the dict over instead (e.g. one just parsed from
+        JSON) and skips the copy. Raises :class:`~unleash_lite.engine.PayloadError` when the
+        payload is not one; the current flags then stay as they are.
+        """
+        return self._swap(lambda current: compile_payload(current, payload, owned))
+
+    def _swap(self, update: Callable[[Snapshot], Snapshot]) -> Snapshot:
+        """Swap in ``update(current snapshot)``, serialised with every other writer: the one
+        way flags get in (the sync layer's loader calls it too)."""
+        with self._swap_lock:
+            snapshot = update(self._snapshot)
+            self._snapshot = snapshot
+            self._install_entries()
+            self._mark_ready()
+        for warning in snapshot.state.warnings:  # flags' own problems are logged as they compile
+            LOGGER.debug("flag payload: %s", warning)
+        return snapshot
+
+    @contextmanager
+    def override(self, flags: Mapping[str, OverrideValue]) -> Iterator[Self]:
+        """Force flags to fixed answers inside a ``with`` block, for tests of your app.
+
+        Each value is ``True``/``False`` (on/off for every context), a variant name (on, with
+        that variant), or ``{"name": ..., "payload": {"type": ..., "value": ...}}``. Other
+        flags keep answering from the server's definitions, refreshes included; overrides
+        nest, the innermost winning. Overridden checks are counted in metrics as usual.
+        """
+        layer = compile_snapshot(
+            FlagState().apply(
+                {"version": 2, "features": [_override_definition(n, v) for n, v in flags.items()]},
+                owned=True,
+            ),
+            self._static,
+            {},
+        )
+        with self._swap_lock:
+            self._overrides.append(layer)
+            self._install_entries()
+        try:
+            yield self
+        finally:
+            with self._swap_lock:
+                self._overrides.remove(layer)
+                self._install_entries()
+
+    def _install_entries(self) -> None:
+        """Rebuild the hot-path table (under the swap lock): entries for the flags the
+        snapshot has already compiled and for any overrides; other flags get theirs on
+        their first evaluation (:meth:`_entry`)."""
+        entries: dict[str, _FlagEntry] = {}
+        if self._resume_pending:  # every call must reach _entry(), which starts the work
+            self._entries = entries
+            return
+        layers = [(self._snapshot, self._snapshot.features.compiled())]
+        layers += [(layer, dict(layer.features.items())) for layer in self._overrides]
+        for snapshot, features in layers:
+            for name, feature in features.items():
+                counters = self.metrics.counters(name)
+                if counters is not None:
+                    entries[name] = _FlagEntry(snapshot, feature, counters)
+        self._entries = entries  # one reference swap: readers see old or new, never a mix
+
+    def _entry(self, feature_name: str) -> _FlagEntry:
+        """The entry of a name first evaluated since the last swap: the flag compiled now,
+        or, for a name the snapshot does not know, an entry that answers the fallback."""
+        # Read the table before the snapshot: apply_payload stores them in the other order,
+        # so an entry is never added to a newer table than its snapshot.
+        if self._pid != os.getpid():  # forked without Python's at-fork hook (uWSGI)
+            processes.check_pid()
+        if self._resume_pending:
+            self._resume_background_work()
+        entries = self._entries
+        snapshot = self._snapshot
+        feature = snapshot.features.get(feature_name)
+        if not isinstance(feature_name, str):
+            return _FlagEntry(snapshot, None, FlagCounters(repr(feature_name)))
+        counters = self.metrics.counters(feature_name, known=feature is not None)
+        if counters is None:  # past the cap on counted unknown names: answer, don't keep
+            return _FlagEntry(snapshot, None, FlagCounters(feature_name))
+        entry = _FlagEntry(snapshot, feature, counters)
+        if not self._resume_pending:  # until the work starts, every call comes through here
+            entries[feature_name] = entry
+        return entry
+
+    def is_ready(self) -> bool:
+        """Whether the client holds flags (from the server, the disk cache or a bootstrap)."""
+        return self._ready.is_set()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _impression(
+        self, kind: UnleashEventType, feature_name: str, enabled: bool, context: Any, variant: str
+    ) -> None:
+        if self._events is not None:
+            self._events.emit(
+                UnleashEvent(
+                    event_type=kind,
+                    event_id=uuid.uuid4(),
+                    context=self._static.merged_with(_as_context(context)),
+                    enabled=enabled,
+                    feature_name=feature_name,
+                    variant=variant,
+                )
+            )
+
+    def _mark_ready(self) -> None:
+        if self._ready.is_set():
+            return
+        self._ready.set()
+        self._became_ready()
+        if self._events is not None:
+            self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
+
+    def _fetched(self, raw_features: str) -> None:
+        if self._events is not None:
+            self._events.emit(
+                UnleashFetchedEvent(UnleashEventType.FETCHED, uuid.uuid4(), raw_features)
+            )
+
+    def _release(self) -> None:
+        """What ending a client means here, whatever its kind: the event thread ends, and
+        the client no longer counts as an instance (once, however often it is called)."""
+        self.is_initialized = False
+        if self._events is not None:
+            self._events.close(timeout=1.0)
+        if self._counted_instance:
+            self._counted_instance = False
+            _instances[self._identifier] -= 1
+            if _instances[self._identifier] <= 0:
+                del _instances[self._identifier]
+
+    def _became_ready(self) -> None:
+        """Called once, by whichever thread installed the first flags."""
+
+    def _resume_background_work(self) -> None:
+        """Start the background work left for the first use (see ``_resume_pending``)."""
+        self._resume_pending = False
+
+
+_instances: Counter[str] = Counter()
+
+
+def _register_instance(config: ClientConfig, mode: InstanceAllowType) -> str:
+    """Count clients per configuration and warn (or refuse) duplicates, as the official SDK."""
+    # The digest tells apart URLs that differ only in masked credentials; never shown as is.
+    secrets = f"{config.authorization}\0{config.url}"
+    digest = hashlib.sha256(secrets.encode()).hexdigest()[:12]
+    identifier = (
+        f"url={config.display_url} app={config.app_name} instance={config.instance_id} "
+        f"credentials#{digest}"
+    )
+    if _instances[identifier] and mode is not InstanceAllowType.SILENTLY_ALLOW:
+        message = (
+            f"{_instances[identifier]} Unleash client(s) already exist for {identifier}; "
+            "create one client per process and share it"
+        )
+        if mode is InstanceAllowType.BLOCK:
+            raise RuntimeError(message)
+        LOGGER.warning(message)
+    _instances[identifier] += 1
+    return identifier
+
+
+def _cache_name(config: ClientConfig) -> str:
+    """A cache file name unique to everything that selects the flag set: the app, the server
+    URL, the project, the environment and the token (only inside a digest)."""
+    identity = "\0".join(
+        (config.api_url, config.project_name or "", config.environment, config.authorization)
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"{config.app_name}-{config.environment}-{digest}"
+
+
+def _unknown_flag(context: Mapping[str, Any]) -> None:
+    return None
+
+
+def _override_definition(name: str, value: OverrideValue) -> dict[str, Any]:
+    """A flag definition that answers ``value`` for every context."""
+    if isinstance(value, bool):
+        return {"name": name, "enabled": value, "strategies": [{"name": "default"}]}
+    variant: dict[str, Any] = {"name": value} if isinstance(value, str) else dict(value)
+    if not isinstance(variant.get("name"), str):
+        raise ValueError(f"override for {name!r}: a variant needs a 'name' string")
+    variant.update(weight=1000, weightType="fix", stickiness="default")
+    return {
+        "name": name,
+        "enabled": True,
+        "strategies": [{"name": "default"}],
+        "variants": [variant],
+    }
+
+
+def _as_context(context: Any) -> Mapping[str, Any]:
+    """Any context argument as a mapping; ``None`` and non-mappings become empty."""
+    if isinstance(context, Mapping):
+        return context
+    if context is not None:
+        LOGGER.debug("ignoring a context of type %s: contexts are mappings", type(context).__name__)
+    return _EMPTY_CONTEXT
+
+
+def _fallback(feature_name: Any, context: Any, fallback_function: FallbackFunction | None) -> bool:
+    if fallback_function is None:
+        return False
+    try:
+        return bool(fallback_function(feature_name, _as_context(context)))
+    except Exception:
+        LOGGER.debug(
+            "the fallback function for %r raised; answering False", feature_name, exc_info=True
+        )
+        return False
