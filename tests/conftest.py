@@ -41,3 +41,14 @@ def _no_client_outlives_its_test() -> Iterator[None]:
     next test and no atexit flush tries the network when the interpreter exits."""
     with stopping_leftover_clients():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _each_test_counts_its_own_clients() -> Iterator[None]:
+    """Start every test with no client counted for the duplicate-client check: a client an
+    earlier test built and never destroyed must not make this test's first one a duplicate."""
+    from unleash_lite import core
+
+    with core._instances_lock:
+        core._instances.clear()
+    yield

@@ -486,7 +486,9 @@ print(client.is_enabled("r", context), client.get_variant("v", context)["enabled
 # -- fallback ---------------------------------------------------------------------------------
 
 
-def test_fallback_is_used_for_unknown_flags_with_name_and_context() -> None:
+def test_fallback_is_used_for_unknown_flags_with_name_and_enriched_context() -> None:
+    """As the official SDK: the fallback sees the static fields, ``currentTime`` and the
+    custom fields gathered under ``properties``; the caller's dict is left as it was."""
     client = offline()
     calls: list[tuple[str, Any]] = []
 
@@ -494,12 +496,23 @@ def test_fallback_is_used_for_unknown_flags_with_name_and_context() -> None:
         calls.append((name, context))
         return True
 
-    context = {"userId": "1"}
+    context = {"userId": "1", "plan": "pro", "properties": {"region": "eu"}}
     assert client.is_enabled("unknown", context, fallback_function=fallback) is True
-    assert calls == [("unknown", context)]
-    assert calls[0][1] is context
+    ((name, seen),) = calls
+    assert name == "unknown"
+    assert datetime.fromisoformat(seen.pop("currentTime")).tzinfo is not None
+    assert seen == {
+        "appName": client.config.app_name,
+        "environment": "default",
+        "userId": "1",
+        "properties": {"plan": "pro", "region": "eu"},
+    }
+    assert context == {"userId": "1", "plan": "pro", "properties": {"region": "eu"}}
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    assert client.is_enabled("unknown", {"currentTime": at}, fallback_function=fallback)
+    assert calls[-1][1]["currentTime"] is at  # a time the caller gave is kept
     assert client.is_enabled("unknown", None, fallback_function=fallback) is True
-    assert calls[-1] == ("unknown", {})
+    assert set(calls[-1][1]) == {"appName", "environment", "currentTime", "properties"}
 
 
 def test_fallback_is_not_used_for_known_flags() -> None:
@@ -751,6 +764,6 @@ def test_destroying_a_client_twice_keeps_counting_its_duplicates(
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="unleash_lite"):
         third = offline(instance_id="twice")
-    assert any("already exist" in record.getMessage() for record in caplog.records)
+    assert any("already have" in record.getMessage() for record in caplog.records)
     second.destroy()
     third.destroy()

@@ -21,6 +21,7 @@ from unleash_lite.config import (
     ClientConfig,
     redact_url,
 )
+from unleash_lite.errors import MultipleInstancesNotAllowedError
 
 TOKEN = "default:production.9f8e7d6c5b4a"
 API = "https://unleash.example.com/api"
@@ -93,7 +94,7 @@ def test_credentials_in_the_url_never_show_in_reprs_or_the_duplicate_warning(
     caplog.set_level(logging.DEBUG)
     first = client(url, tmp_path, instance_id="one")
     second = client(url, tmp_path, instance_id="one")  # the same configuration: warned about
-    (duplicate,) = [m for m in unleash_warnings(caplog) if "already exist" in m]
+    (duplicate,) = [r.getMessage() for r in caplog.records if "already have" in r.getMessage()]
     shown = [repr(first), repr(first.config), repr(first.cache), duplicate]
     shown += [record.getMessage() for record in caplog.records]
     for text in shown:
@@ -102,8 +103,9 @@ def test_credentials_in_the_url_never_show_in_reprs_or_the_duplicate_warning(
     for text in (repr(first), repr(first.config), duplicate):
         assert "https://***@unleash.example.com/api" in text
     assert first.config.url == url  # the requests themselves still carry the credentials
-    with pytest.raises(RuntimeError) as blocked:
+    with pytest.raises(MultipleInstancesNotAllowedError) as blocked:
         client(url, tmp_path, instance_id="one", multiple_instance_mode=InstanceAllowType.BLOCK)
+    assert isinstance(blocked.value, RuntimeError)  # what unleash_lite raised before
     assert all(secret not in str(blocked.value) for secret in secrets)
     for made in (first, second):
         made.destroy()
@@ -115,7 +117,7 @@ def test_urls_differing_only_in_credentials_are_not_duplicates(
     with caplog.at_level(logging.WARNING, logger="unleash_lite"):
         one = client("https://one:pw@unleash.example.com/api", tmp_path, instance_id="same")
         two = client("https://two:pw@unleash.example.com/api", tmp_path, instance_id="same")
-    assert not [m for m in unleash_warnings(caplog) if "already exist" in m]
+    assert not [m for m in unleash_warnings(caplog) if "already have" in m]
     one.destroy()
     two.destroy()
 

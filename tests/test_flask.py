@@ -363,7 +363,7 @@ def test_destroying_an_app_twice_keeps_duplicate_detection(
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="unleash_lite"):
         make_app(same_instance)  # the second one is still alive: a duplicate again
-    assert any("already exist" in record.getMessage() for record in caplog.records)
+    assert any("already have" in record.getMessage() for record in caplog.records)
 
 
 # -- the per-request context -----------------------------------------------------------------

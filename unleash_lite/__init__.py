@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .client import UnleashClient
     from .config import InstanceAllowType
     from .context import Context
-    from .engine import CustomStrategy, PayloadError, Snapshot
+    from .engine import CustomStrategy, PayloadError, Snapshot, Variant
     from .engine.explain import EvaluationDetail, Explanation, Reason, StrategyTrace
     from .engine.validate import Problem, payload_format, validate
     from .events import (
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
+    "AsyncUnleashClient": ".async_client",
+    "MultipleInstancesNotAllowedError": ".errors",
     "BaseCache": ".cache",
     "FileCache": ".cache",
     "MemoryCache": ".cache",
@@ -37,6 +39,7 @@ _HOMES = {
     "CustomStrategy": ".engine",
     "PayloadError": ".engine",
     "Snapshot": ".engine",
+    "Variant": ".engine",
     "EvaluationDetail": ".engine.explain",
     "Explanation": ".engine.explain",
     "Reason": ".engine.explain",
@@ -52,6 +55,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "AsyncUnleashClient",
     "BaseCache",
     "BaseEvent",
     "Context",
@@ -61,6 +65,7 @@ __all__ = [
     "FileCache",
     "InstanceAllowType",
     "MemoryCache",
+    "MultipleInstancesNotAllowedError",
     "PayloadError",
     "Problem",
     "Reason",
@@ -71,6 +76,7 @@ __all__ = [
     "UnleashEventType",
     "UnleashFetchedEvent",
     "UnleashReadyEvent",
+    "Variant",
     "__version__",
     "payload_format",
     "validate",

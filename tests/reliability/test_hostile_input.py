@@ -543,6 +543,7 @@ def test_an_enormous_body_is_never_held_in_memory(
 def cache_path_of(client_of: Callable[..., UnleashClient], url: str) -> Path:
     probe = client_of(url)
     assert isinstance(probe.cache, FileCache)
+    probe.destroy()  # only its cache path was needed: the test's own client is not a duplicate
     return probe.cache.path
 
 

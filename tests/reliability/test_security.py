@@ -140,7 +140,6 @@ def test_the_token_never_leaks(
             UnleashClient(
                 server.url,
                 "secret-app",
-                instance_id=client.config.instance_id,
                 custom_headers={"Authorization": TOKEN},
                 multiple_instance_mode=InstanceAllowType.BLOCK,
                 cache_directory=str(tmp_path / "cache"),

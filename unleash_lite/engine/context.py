@@ -56,6 +56,22 @@ class StaticContext:
         merged.update(context)
         return merged
 
+    def enriched(self, context: Context) -> dict[str, Any]:
+        """The context as the official SDK hands it to a fallback function: the static
+        fields, the caller's standard fields, ``currentTime`` (now, ISO 8601, when absent)
+        and ``properties`` gathering the caller's ``properties`` and any other top-level
+        field."""
+        merged = self.merged_with(context)
+        if merged.get("currentTime") is None:
+            merged["currentTime"] = self.clock().isoformat()
+        given = merged.get("properties")
+        properties = {key: value for key, value in merged.items() if key not in STANDARD_FIELDS}
+        if isinstance(given, Mapping):
+            properties.update(given)
+        enriched = {key: value for key, value in merged.items() if key in STANDARD_FIELDS}
+        enriched["properties"] = properties
+        return enriched
+
 
 def always_true(_context: Context) -> bool:
     """A check that every context passes."""

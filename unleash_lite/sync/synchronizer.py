@@ -58,6 +58,13 @@ class Operations:
         # "fetch-mode: streaming" header hands the flags back to the stream.
         self.stream_state: StreamingState | None = None
 
+    def reconfigure(self, config: ClientConfig) -> None:
+        """Use ``config`` from the next request and the next interval on."""
+        self.config = config
+        self.calls.config = config
+        self.features_backoff.interval = config.refresh_interval
+        self.metrics_backoff.interval = config.metrics_interval
+
     def poll_steps(self, retries: int | None = None) -> Steps[None]:
         """Fetch the flags once and install them when they changed. Never raises: whatever
         happens is classified, logged once per change of state, and the job goes on."""
@@ -110,6 +117,7 @@ class Operations:
                 "instanceId": self.config.instance_id,
                 "connectionId": self.calls.connection_id,
                 "environment": self.config.environment,
+                **self.config.sdk_metadata,
             }
             outcome, done = yield from send_unsent(
                 self.metrics,
@@ -136,6 +144,7 @@ class Operations:
                 "started": iso_utc(self.started_at),
                 "interval": int(self.config.metrics_interval * 1000),
                 "environment": self.config.environment,
+                **self.config.sdk_metadata,
                 **platform_fields(),
             }
         )
