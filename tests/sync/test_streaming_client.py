@@ -284,3 +284,34 @@ def test_an_idle_stream_is_reopened_and_never_falls_back(
         message="reconnects after silences",
     )
     assert client._sync.stream.streaming and server.feature_gets() == []
+
+
+@pytest.mark.parametrize("mode", [DELTA, STREAMING])
+def test_the_async_client_polls_delta_or_full_flags(
+    server: FakeUnleashServer, tmp_path: Any, mode: dict[str, str]
+) -> None:
+    import asyncio
+
+    from unleash_lite import AsyncUnleashClient
+
+    async def run() -> bool:
+        client = AsyncUnleashClient(
+            server.url,
+            "async-app",
+            custom_headers={"Authorization": TOKEN},
+            cache_directory=str(tmp_path),
+            request_timeout=2,
+            disable_metrics=True,
+            disable_registration=True,
+            experimental_mode=mode,
+        )
+        await client.initialize_client()
+        try:
+            return client.is_enabled("only-a")
+        finally:
+            await client.destroy()
+
+    assert asyncio.run(run())
+    route = "/client/delta" if mode is DELTA else "/client/features"
+    assert len(server.recorded(route)) == 1
+    assert server.recorded("/client/streaming") == []
