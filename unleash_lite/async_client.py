@@ -75,6 +75,7 @@ class AsyncUnleashClient(ClientCore):
         sdk_flavor_version: str | None = None,
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        experimental_mode: Mapping[str, str] | None = None,
     ) -> None:
         self._ready_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         config = config_from_keywords(locals())

@@ -73,6 +73,7 @@ class UnleashClient(ClientCore):
         sdk_flavor_version: str | None = None,
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        experimental_mode: Mapping[str, str] | None = None,
     ) -> None:
         config = config_from_keywords(locals())
         super().__init__(
