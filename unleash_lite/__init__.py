@@ -13,12 +13,14 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .cache import BaseCache, FileCache, MemoryCache
+    from .async_client import AsyncUnleashClient
     from .client import UnleashClient
-    from .config import InstanceAllowType
+    from .config import ExperimentalMode, InstanceAllowType
     from .context import Context
     from .engine import CustomStrategy, PayloadError, Snapshot, Variant
     from .engine.explain import EvaluationDetail, Explanation, Reason, StrategyTrace
     from .engine.validate import Problem, payload_format, validate
+    from .errors import MultipleInstancesNotAllowedError
     from .events import (
         BaseEvent,
         UnleashEvent,
@@ -36,6 +38,7 @@ _HOMES = {
     "MemoryCache": ".cache",
     "UnleashClient": ".client",
     "InstanceAllowType": ".config",
+    "ExperimentalMode": ".config",
     "Context": ".context",
     "CustomStrategy": ".engine",
     "PayloadError": ".engine",
@@ -64,6 +67,7 @@ __all__ = [
     "Context",
     "CustomStrategy",
     "EvaluationDetail",
+    "ExperimentalMode",
     "Explanation",
     "FileCache",
     "ImpactMetrics",

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -241,6 +241,14 @@ def check_custom_strategies(strategies: Any) -> dict[str, CustomStrategy]:
 
 
 EXPERIMENTAL_MODES = {"streaming": ("",), "polling": ("", "full", "delta")}
+
+
+class ExperimentalMode(TypedDict, total=False):
+    """The shape of ``experimental_mode``: ``{"type": "streaming"}``, ``{"type": "polling"}``
+    or ``{"type": "polling", "format": "delta"}`` (see docs/streaming.md)."""
+
+    type: Literal["streaming", "polling"]
+    format: Literal["full", "delta"]
 
 
 def check_experimental_mode(mode: Any) -> dict[str, str] | None:

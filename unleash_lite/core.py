@@ -669,6 +669,11 @@ class ClientCore:
         return str(int(self.config.metrics_interval * 1000))
 
     @property
+    def connector_mode(self) -> Mapping[str, str] | None:
+        """The ``experimental_mode`` the client runs in (``None``: polling)."""
+        return self.config.experimental_mode
+
+    @property
     def connection_id(self) -> str | None:
         """This client's connection id (the ``unleash-connection-id`` header and the
         ``connectionId`` of its bodies); ``None`` offline."""
