@@ -12,8 +12,8 @@ from ._lazy import lazy_names
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .cache import BaseCache, FileCache, MemoryCache
     from .async_client import AsyncUnleashClient
+    from .cache import BaseCache, FileCache, MemoryCache
     from .client import UnleashClient
     from .config import ExperimentalMode, InstanceAllowType
     from .context import Context
