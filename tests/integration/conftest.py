@@ -15,11 +15,13 @@ import os
 import re
 import shutil
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from unleash_lite import UnleashClient
 
@@ -66,6 +68,26 @@ def keep_logs() -> bool:
     return os.environ.get("UNLEASH_LITE_KEEP_LOGS") == "1"
 
 
+def answers_health(server: UnleashServer) -> bool:
+    try:
+        return requests.get(f"{server.url}/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def stop_session_server(server: UnleashServer) -> None:
+    """Stop a server this suite started; if it had died during the run, keep its logs
+    (unleash.log, postgres.log) and say where, so the failures it caused can be explained."""
+    died = not answers_health(server)
+    stop_server(server, keep_logs=keep_logs() or died)
+    if died:
+        warnings.warn(
+            f"the Unleash {server.version} server at {server.url} was not answering at the "
+            f"end of its tests; logs kept in {server.state_dir}",
+            stacklevel=1,
+        )
+
+
 def server_versions() -> list[str]:
     """The versions to run: each of SERVER_VERSIONS, or "existing" for UNLEASH_URL & co."""
     try:
@@ -96,7 +118,7 @@ def unleash_server(server_version: str) -> Iterator[UnleashServer]:
     try:
         yield server
     finally:
-        stop_server(server, keep_logs=keep_logs())
+        stop_session_server(server)
 
 
 @pytest.fixture(scope="session")

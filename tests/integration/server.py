@@ -82,7 +82,9 @@ def start_server(version: str = SERVER_VERSIONS[0]) -> UnleashServer:
     """Run ``scripts/unleash-server start --version VERSION`` and describe the server."""
     try:
         result = subprocess.run(
-            [sys.executable, str(SCRIPT), "start", "--version", version],
+            # --no-record: a `scripts/unleash-server stop` run by hand (no --state-dir,
+            # so "the last started") must not stop a server a test run is using.
+            [sys.executable, str(SCRIPT), "start", "--version", version, "--no-record"],
             capture_output=True,
             text=True,
             timeout=START_TIMEOUT_S,
