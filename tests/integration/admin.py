@@ -8,7 +8,8 @@ body, on a non-2xx answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -177,14 +178,38 @@ class AdminApi:
 
     def archive_flag(self, name: str) -> None:
         self.request("DELETE", self._feature_path(name))
+        self._wait_for_lifecycle(name, lambda stages: "archived" in stages)
 
     def delete_flag(self, name: str) -> None:
         """Archive the flag, then delete it for good (the name can then be reused)."""
+        self._wait_for_lifecycle(name, lambda stages: "initial" in stages)
         self.archive_flag(name)
         self.request("DELETE", f"/admin/archive/{_segment(name)}")
 
     def revive_flag(self, name: str) -> None:
         self.request("POST", f"/admin/archive/revive/{_segment(name)}")
+        self._wait_for_lifecycle(name, lambda stages: stages == {"initial"})
+
+    def lifecycle_stages(self, name: str) -> set[str]:
+        """The flag's lifecycle stages (``initial``, ``archived``, ...)."""
+        result = self.request("GET", f"{self._feature_path(name)}/lifecycle")
+        return {entry["stage"] for entry in result}
+
+    def _wait_for_lifecycle(
+        self, name: str, settled: Callable[[set[str]], bool], timeout: float = 15.0
+    ) -> None:
+        """Wait until the server has handled the flag's last event.
+
+        Unleash (7.5.1 and 8.2.0) writes lifecycle stages in listeners of the flag's
+        events, which it announces up to a second later; a listener that runs after the
+        flag was deleted violates a foreign key, and the unhandled rejection ends the
+        server process. So a flag is deleted only once those writes are done.
+        """
+        deadline = time.monotonic() + timeout
+        while not settled(stages := self.lifecycle_stages(name)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"lifecycle of {name} still {sorted(stages)} after {timeout}s")
+            time.sleep(0.05)
 
     # ------------------------------------------------------------ strategies
 
