@@ -9,10 +9,16 @@ scripts/unleash-server turns on; 8.2.0 by default).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
+
+from unleash_lite import AsyncUnleashClient, MetricFlagContext, UnleashClient
 
 from .admin import AdminApi, ImpactMetric
 from .polling import wait_for
@@ -145,3 +151,75 @@ def test_a_body_without_bucket(unleash_server: UnleashServer, admin: AdminApi) -
     else:
         assert status == 202
         assert stored(admin, name).value() == 4
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_clients_impact_metrics_reach_the_server(
+    kind: str,
+    unleash_server: UnleashServer,
+    admin: AdminApi,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """``client.impact_metrics`` of both clients, flag context as labels, as the server keeps
+    them after the client's last send (``destroy()``): counters summed, the gauge's last
+    value, the histogram's cumulative buckets."""
+    suffix = uuid.uuid4().hex[:8]
+    counter, gauge, histogram = (f"it_sdk_{kind}_{n}_{suffix}" for n in ("orders", "cart", "pay"))
+    flag = unique_name("labels")
+    admin.create_flag(flag)
+    admin.enable(flag)
+    settings: dict[str, Any] = {
+        "url": unleash_server.api_url,
+        "app_name": unique_name("app"),
+        "custom_headers": {"Authorization": unleash_server.client_token},
+        "metrics_interval": 3600,  # only destroy() sends
+        "cache_directory": str(tmp_path / "cache"),
+        "request_timeout": 5,
+    }
+
+    def record(client: UnleashClient | AsyncUnleashClient) -> None:
+        impact = client.impact_metrics
+        impact.define_counter(counter, "orders placed")
+        impact.define_gauge(gauge, "items in the cart")
+        impact.define_histogram(histogram, "payment seconds", [0.5, 1.0])
+        labelled = MetricFlagContext([flag], {"userId": "7"})
+        impact.increment_counter(counter)
+        impact.increment_counter(counter, 4, flag_context=labelled)
+        impact.increment_counter(counter, 2, flag_context=labelled)
+        impact.update_gauge(gauge, 3)
+        impact.update_gauge(gauge, 5)
+        for seconds in (0.2, 0.7, 3.0):
+            impact.observe_histogram(histogram, seconds)
+
+    if kind == "sync":
+        sync_client = UnleashClient(**settings)
+        sync_client.initialize_client()
+        wait_for(lambda: sync_client.explain(flag).enabled, timeout=10, what="the flag on")
+        record(sync_client)
+        sync_client.destroy()
+    else:
+
+        async def run() -> None:
+            async with AsyncUnleashClient(**settings) as async_client:
+                for _ in range(200):  # the flag may need a poll: wait without blocking the loop
+                    if async_client.explain(flag).enabled:
+                        break
+                    await asyncio.sleep(0.05)
+                record(async_client)
+
+        asyncio.run(run())
+
+    environment = unleash_server.client_token.split(":", 1)[1].split(".", 1)[0]
+    base = {"appName": settings["app_name"], "environment": environment}
+    orders = stored(admin, counter)
+    assert orders.type == "counter" and orders.help == "orders placed"
+    assert orders.value(**base) == 1
+    assert orders.value(**base, **{flag.replace("-", "_"): "enabled"}) == 6
+    assert stored(admin, gauge).value(**base) == 5
+    payments = stored(admin, histogram)
+    assert payments.value("_count", **base) == 3
+    assert payments.value("_sum", **base) == pytest.approx(3.9)
+    assert payments.value("_bucket", **base, le="0.5") == 1
+    assert payments.value("_bucket", **base, le="1") == 2
+    assert payments.value("_bucket", **base, le="+Inf") == 3
