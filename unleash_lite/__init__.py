@@ -12,13 +12,15 @@ from ._lazy import lazy_names
 from .version import __version__
 
 if TYPE_CHECKING:
+    from .async_client import AsyncUnleashClient
     from .cache import BaseCache, FileCache, MemoryCache
     from .client import UnleashClient
-    from .config import InstanceAllowType
+    from .config import ExperimentalMode, InstanceAllowType
     from .context import Context
-    from .engine import CustomStrategy, PayloadError, Snapshot
+    from .engine import CustomStrategy, PayloadError, Snapshot, Variant
     from .engine.explain import EvaluationDetail, Explanation, Reason, StrategyTrace
     from .engine.validate import Problem, payload_format, validate
+    from .errors import MultipleInstancesNotAllowedError
     from .events import (
         BaseEvent,
         UnleashEvent,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         UnleashFetchedEvent,
         UnleashReadyEvent,
     )
+    from .impact_metrics import ImpactMetrics, MetricFlagContext
 
 _HOMES = {
     "AsyncUnleashClient": ".async_client",
@@ -35,10 +38,12 @@ _HOMES = {
     "MemoryCache": ".cache",
     "UnleashClient": ".client",
     "InstanceAllowType": ".config",
+    "ExperimentalMode": ".config",
     "Context": ".context",
     "CustomStrategy": ".engine",
     "PayloadError": ".engine",
     "Snapshot": ".engine",
+    "Variant": ".engine",
     "EvaluationDetail": ".engine.explain",
     "Explanation": ".engine.explain",
     "Reason": ".engine.explain",
@@ -51,6 +56,8 @@ _HOMES = {
     "UnleashEventType": ".events",
     "UnleashFetchedEvent": ".events",
     "UnleashReadyEvent": ".events",
+    "ImpactMetrics": ".impact_metrics",
+    "MetricFlagContext": ".impact_metrics",
 }
 
 __all__ = [
@@ -60,10 +67,13 @@ __all__ = [
     "Context",
     "CustomStrategy",
     "EvaluationDetail",
+    "ExperimentalMode",
     "Explanation",
     "FileCache",
+    "ImpactMetrics",
     "InstanceAllowType",
     "MemoryCache",
+    "MetricFlagContext",
     "MultipleInstancesNotAllowedError",
     "PayloadError",
     "Problem",
@@ -75,6 +85,7 @@ __all__ = [
     "UnleashEventType",
     "UnleashFetchedEvent",
     "UnleashReadyEvent",
+    "Variant",
     "__version__",
     "payload_format",
     "validate",

@@ -27,7 +27,7 @@ from .config import (
     DEFAULT_REQUEST_TIMEOUT,
     InstanceAllowType,
 )
-from .core import ClientCore, config_from_keywords
+from .core import KEYWORDS_DOC, ClientCore, config_from_keywords
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
 from .sync.async_synchronizer import AsyncSynchronizer
@@ -75,15 +75,14 @@ class AsyncUnleashClient(ClientCore):
         sdk_flavor_version: str | None = None,
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        experimental_mode: Mapping[str, str] | None = None,
     ) -> None:
+        self._ready_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         config = config_from_keywords(locals())
         if not config.offline:
             from .sync.aiohttp_transport import check_options
 
             check_options({k: v for k, v in config.custom_options.items() if k != "timeout"})
-        # before the core's start-up: a bootstrap makes the client ready (_became_ready) there
-        self._ready_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._closed = False
         super().__init__(
             config,
             custom_strategies=custom_strategies,
@@ -101,6 +100,7 @@ class AsyncUnleashClient(ClientCore):
                 self.metrics,
                 (*BUILTIN_STRATEGIES, *self.custom_strategies),
             )
+        self._closed = False
 
     async def initialize_client(self, fetch_toggles: bool = True) -> None:
         """Read the disk cache (off the loop), fetch the flags once (awaited, bounded by
@@ -120,8 +120,7 @@ class AsyncUnleashClient(ClientCore):
             )
             return
         self.is_initialized = True
-        if self._events is not None:
-            self._events.open()
+        self._open_events()
         if self._sync is None:
             return
         loop = asyncio.get_running_loop()
@@ -202,3 +201,6 @@ class AsyncUnleashClient(ClientCore):
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+AsyncUnleashClient.__doc__ = (AsyncUnleashClient.__doc__ or "") + KEYWORDS_DOC

@@ -6,6 +6,7 @@ import atexit
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -20,7 +21,7 @@ from .config import (
     DEFAULT_REQUEST_TIMEOUT,
     InstanceAllowType,
 )
-from .core import ClientCore, FallbackFunction, OverrideValue, config_from_keywords
+from .core import KEYWORDS_DOC, ClientCore, FallbackFunction, OverrideValue, config_from_keywords
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
 from .sync import processes
@@ -72,6 +73,7 @@ class UnleashClient(ClientCore):
         sdk_flavor_version: str | None = None,
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        experimental_mode: Mapping[str, str] | None = None,
     ) -> None:
         config = config_from_keywords(locals())
         super().__init__(
@@ -83,6 +85,8 @@ class UnleashClient(ClientCore):
             bootstrap=bootstrap,
         )
         self._resume_lock = threading.Lock()
+        self._scheduler = scheduler
+        self._scheduler_executor = scheduler_executor
         self._sync: Synchronizer | None = None
         if self.cache is not None and not self.config.offline:
             self._sync = Synchronizer(
@@ -94,6 +98,17 @@ class UnleashClient(ClientCore):
                 scheduler_executor,
             )
         processes.watch(self)
+
+    @property
+    def unleash_scheduler(self) -> Any | None:
+        """The APScheduler scheduler passed as ``scheduler=``; ``None`` when the client runs
+        its jobs on its own thread (the default)."""
+        return self._scheduler
+
+    @property
+    def unleash_executor_name(self) -> str | None:
+        """The ``scheduler_executor`` passed with ``scheduler=``."""
+        return self._scheduler_executor
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
         """Block until the client holds flags, or ``timeout`` seconds; returns ``is_ready()``."""
@@ -111,11 +126,13 @@ class UnleashClient(ClientCore):
         with backoff while the client answers from its last good flags.
         """
         if self.is_initialized:
-            LOGGER.warning("Unleash client %r is already initialized", self.config.app_name)
+            warnings.warn(
+                f"Unleash client {self.config.app_name!r} is already initialized",
+                stacklevel=2,
+            )
             return
         self.is_initialized = True
-        if self._events is not None:
-            self._events.open()
+        self._open_events()
         if self._sync is not None:
             defer = processes.under_uwsgi_master()
             self._sync.start(fetch_toggles, have_flags=self.is_ready(), defer=defer)
@@ -198,3 +215,11 @@ class UnleashClient(ClientCore):
             ):
                 self._resume_pending = False
                 self._sync.resume()
+
+
+_SCHEDULER_DOC = """\
+    scheduler: an APScheduler scheduler of yours to run the jobs on (default: one thread of
+        the client's own).
+    scheduler_executor: the executor of ``scheduler`` to run the jobs on.
+"""
+UnleashClient.__doc__ = (UnleashClient.__doc__ or "") + KEYWORDS_DOC + _SCHEDULER_DOC

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -97,8 +97,11 @@ class ClientConfig:
     # True when the user chose ``instance_id``: only then does it tell two clients apart in
     # the duplicate-client check (the generated default is unique to every client).
     instance_id_given: bool = False
+    experimental_mode: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
+        mode = check_experimental_mode(self.experimental_mode)
+        object.__setattr__(self, "experimental_mode", mode)  # a copy of the caller's dict
         for name in ("app_name", "environment", "instance_id"):
             _check_name(name, getattr(self, name))
         for name in ("project_name", "sdk_flavor", "sdk_flavor_version"):
@@ -135,6 +138,17 @@ class ClientConfig:
         """``url`` for logs, messages and ``repr()``: credentials masked (see
         :func:`redact_url`)."""
         return redact_url(self.url)
+
+    @property
+    def streaming(self) -> bool:
+        """``experimental_mode={"type": "streaming"}``: flags arrive over server-sent events."""
+        return (self.experimental_mode or {}).get("type") == "streaming"
+
+    @property
+    def delta_polling(self) -> bool:
+        """``experimental_mode={"type": "polling", "format": "delta"}``: polls fetch deltas."""
+        mode = self.experimental_mode or {}
+        return mode.get("type") == "polling" and mode.get("format") == "delta"
 
     @property
     def offline(self) -> bool:
@@ -224,6 +238,43 @@ def check_custom_strategies(strategies: Any) -> dict[str, CustomStrategy]:
                 f"-> bool; {_describe(strategy)} has none"
             )
     return dict(strategies)
+
+
+EXPERIMENTAL_MODES = {"streaming": ("",), "polling": ("", "full", "delta")}
+
+
+class ExperimentalMode(TypedDict, total=False):
+    """The shape of ``experimental_mode``: ``{"type": "streaming"}``, ``{"type": "polling"}``
+    or ``{"type": "polling", "format": "delta"}`` (see docs/streaming.md)."""
+
+    type: Literal["streaming", "polling"]
+    format: Literal["full", "delta"]
+
+
+def check_experimental_mode(mode: Any) -> dict[str, str] | None:
+    """``experimental_mode`` as a new dict (``None`` stays ``None``: polling), after checking
+    it is one of the official SDK's shapes (``{"type": "streaming"}``, ``{"type": "polling"}``)
+    or the Node SDK's delta polling (``{"type": "polling", "format": "delta"}``); raises
+    ``ValueError`` naming the keyword."""
+    if mode is None:
+        return None
+    shapes = (
+        'experimental_mode must be None, {"type": "polling"}, {"type": "streaming"} or '
+        '{"type": "polling", "format": "delta"}'
+    )
+    if not isinstance(mode, Mapping):
+        raise ValueError(f"{shapes}; got {_describe(mode)}")
+    unknown = sorted(str(key) for key in mode if key not in ("type", "format"))
+    if unknown:
+        raise ValueError(f"{shapes}; got the unknown key(s) {', '.join(map(repr, unknown))}")
+    kind = mode.get("type", "polling")
+    formats = EXPERIMENTAL_MODES.get(kind) if isinstance(kind, str) else None
+    if formats is None:
+        raise ValueError(f"{shapes}; got type {_describe(kind)}")
+    fmt = mode.get("format", "")
+    if not isinstance(fmt, str) or fmt not in formats:
+        raise ValueError(f"{shapes}; got format {_describe(fmt)} with type {kind!r}")
+    return dict(mode)
 
 
 def check_url(url: Any) -> None:

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .bootstrap import BootstrapSource, require_bootstrap
 from .cache import BaseCache, FileCache
@@ -34,6 +34,7 @@ from .engine import (
     FlagState,
     Snapshot,
     StaticContext,
+    Variant,
     compile_snapshot,
     disabled_variant,
     flag_project,
@@ -44,10 +45,14 @@ from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .errors import MultipleInstancesNotAllowedError
 from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
+from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
 from .sync.events import EventDispatcher
 from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
+
+if TYPE_CHECKING:
+    from .sync.synchronizer import Operations
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -95,6 +100,48 @@ class _FlagEntry:
         self.variants = counters.variants
 
 
+KEYWORDS_DOC = """
+    Keywords (``help()`` shows them; ``docs/compatibility.md`` compares each with 6.9.1):
+
+    url: the Unleash API URL, ending in ``/api`` (or an Unleash Edge URL); ``""`` runs
+        offline from ``bootstrap``.
+    app_name: your application's name, sent to Unleash and given to every evaluation.
+    environment: the ``environment`` context field (the token decides which flags).
+    instance_id: this process's id in Unleash; a random one by default.
+    refresh_interval: seconds between flag fetches (15).
+    refresh_jitter: up to this many extra seconds per fetch, so a fleet spreads out.
+    metrics_interval: seconds between metrics sends (60).
+    metrics_jitter: up to this many extra seconds per send.
+    disable_metrics: send no usage counts (and count nothing).
+    disable_registration: do not register the client with Unleash.
+    custom_headers: headers for every request; the API token goes in ``Authorization``.
+    custom_options: ``requests`` options for every request (``verify``, ``cert``,
+        ``proxies``, ``timeout``); the async client takes the same keys.
+    request_timeout: seconds one call may take, retries and reading included (30).
+    request_retries: how often a connection that could not be made is tried again (3).
+    custom_strategies: ``{name: strategy}``, each with ``apply(parameters, context)``.
+    cache_directory: where the default file cache lives (the platform's cache dir).
+    project_name: fetch only this project's flags.
+    verbose_log_level: the level for the "unknown flag" message (30: WARNING).
+    cache: a ``BaseCache`` to use instead of the file cache (``MemoryCache`` keeps none on
+        disk); a cache passed here is destroyed with the client, as in 6.9.1.
+    multiple_instance_mode: ``InstanceAllowType.WARN`` (default), ``BLOCK`` (raise
+        ``MultipleInstancesNotAllowedError``) or ``SILENTLY_ALLOW`` for a second client of
+        the same server, app name and token.
+    event_callback: called, off the caller's thread, with READY, FETCHED and impression
+        events.
+    sdk_flavor: names an integration built on this SDK, sent to Unleash.
+    sdk_flavor_version: that integration's version.
+    bootstrap: flags to answer from before (or without) a server: a dict, JSON text or a
+        JSON file path (a client API payload or an ``export_payload()``).
+    max_payload_bytes: the largest flags payload read from the server or the cache (64 MiB).
+    experimental_mode: how flags arrive: ``None`` or ``{"type": "polling"}`` (polling),
+        ``{"type": "streaming"}`` (server-sent events, falling back to polling; the async
+        client polls, as 6.9.1's does) or ``{"type": "polling", "format": "delta"}``; see
+        ``docs/streaming.md``.
+"""
+
+
 def config_from_keywords(keywords: Mapping[str, Any]) -> ClientConfig:
     """The :class:`ClientConfig` of a client's constructor keywords (its ``locals()``):
     each keyword the config knows, under the same name, validated there."""
@@ -110,9 +157,44 @@ def config_from_keywords(keywords: Mapping[str, Any]) -> ClientConfig:
     return ClientConfig(**settings)
 
 
+def _setting(name: str) -> Any:
+    """A client attribute ``unleash_<name>`` over ``config.<name>``, as the official SDK's:
+    readable, and writable (checked like the keyword; see :meth:`ClientCore._reconfigure`)."""
+
+    def read(client: ClientCore) -> Any:
+        return getattr(client.config, name)
+
+    def write(client: ClientCore, value: Any) -> None:
+        client._reconfigure(**{name: value})
+
+    return property(read, write, doc=f"The ``{name}`` setting (writable, as in the official SDK).")
+
+
 class ClientCore:
     """Evaluation and flag state, shared by :class:`~unleash_lite.UnleashClient` and
     :class:`~unleash_lite.AsyncUnleashClient`; see those for the keywords."""
+
+    _sync: Operations | None = None  # how each kind of client talks to the server
+
+    unleash_url = _setting("url")
+    unleash_app_name = _setting("app_name")
+    unleash_environment = _setting("environment")
+    unleash_instance_id = _setting("instance_id")
+    unleash_project_name = _setting("project_name")
+    unleash_refresh_interval = _setting("refresh_interval")
+    unleash_refresh_jitter = _setting("refresh_jitter")
+    unleash_metrics_interval = _setting("metrics_interval")
+    unleash_metrics_jitter = _setting("metrics_jitter")
+    unleash_request_timeout = _setting("request_timeout")
+    unleash_request_retries = _setting("request_retries")
+    unleash_disable_metrics = _setting("disable_metrics")
+    unleash_disable_registration = _setting("disable_registration")
+    unleash_custom_headers = _setting("custom_headers")
+    unleash_custom_options = _setting("custom_options")
+    unleash_verbose_log_level = _setting("verbose_log_level")
+    unleash_sdk_flavor = _setting("sdk_flavor")
+    unleash_sdk_flavor_version = _setting("sdk_flavor_version")
+    unleash_event_callback = _setting("event_callback")
 
     def __init__(
         self,
@@ -132,6 +214,7 @@ class ClientCore:
         for warning in self.config.warnings():
             LOGGER.warning(warning)
         self.cache: BaseCache | None = cache
+        self._user_cache = cache is not None and not isinstance(cache, FileCache)
         if cache is None and not self.config.offline:
             self.cache = FileCache(
                 _cache_name(self.config),
@@ -148,10 +231,17 @@ class ClientCore:
         self._snapshot = compile_snapshot(FlagState(), self._static, self.custom_strategies)
         self._entries: dict[str, _FlagEntry] = {}
         self._overrides: list[Snapshot] = []  # innermost last; see override()
-        self.metrics = MetricsRegistry()
+        self.impact_metrics = ImpactMetrics(
+            config.app_name,
+            environment_of(config.authorization, config.environment),
+            self._uncounted_variant,
+        )
+        self.metrics = MetricsRegistry(self.impact_metrics)
         self._counting = not config.disable_metrics
         self._events = EventDispatcher(event_callback) if event_callback else None
         self._ready = threading.Event()
+        self._announce_lock = threading.Lock()
+        self._ready_announced = False
         self._pid = os.getpid()
         self._resume_pending = False  # background work to start on first use after a fork
         self.is_initialized = False
@@ -209,9 +299,7 @@ class ClientCore:
             LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
             return self._fallback(feature_name, context, fallback_function)
 
-    def get_variant(
-        self, feature_name: str, context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def get_variant(self, feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
         """The variant of ``feature_name`` for ``context``, as the official SDK's dict:
         ``{"name", "enabled", "feature_enabled", "payload"?}``. Never raises."""
         try:
@@ -243,6 +331,14 @@ class ClientCore:
                 "get_variant(%r) failed; answering 'disabled'", feature_name, exc_info=True
             )
             return disabled_variant(False)
+
+    def _uncounted_variant(self, feature_name: str, context: dict[str, Any]) -> Variant:
+        """What get_variant answers, neither counted nor raising an impression event (the
+        labels of impact metrics). May raise."""
+        entry = self._entries.get(feature_name) or self._entry(feature_name)
+        if entry.feature is None:
+            return disabled_variant(False)
+        return entry.snapshot.variant_of(entry.feature, context)
 
     def evaluate(
         self,
@@ -502,8 +598,23 @@ class ClientCore:
             return
         self._ready.set()
         self._became_ready()
+        if self.is_initialized:
+            self._announce_ready()
+
+    def _open_events(self) -> None:
+        """Deliver events from now on (``initialize_client``), READY first if the client
+        already holds flags: as in the official SDK, READY is never announced before."""
         if self._events is not None:
-            self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
+            self._events.open()
+            if self._ready.is_set():
+                self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        with self._announce_lock:
+            if self._events is None or self._ready_announced:
+                return
+            self._ready_announced = True
+        self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
 
     def _fetched(self, raw_features: str) -> None:
         if self._events is not None:
@@ -512,9 +623,16 @@ class ClientCore:
             )
 
     def _release(self) -> None:
-        """What ending a client means here, whatever its kind: the event thread ends, and
-        the client no longer counts as an instance (once, however often it is called)."""
+        """What ending a client means here, whatever its kind: the event thread ends, a
+        cache the user passed is destroyed (as the official SDK does; the default file
+        cache is kept for other processes), and the client no longer counts as an instance
+        (once, however often it is called)."""
         self.is_initialized = False
+        if self._counted_instance and self._user_cache and self.cache is not None:
+            try:
+                self.cache.destroy()
+            except Exception as error:  # a user-provided cache must not break the shutdown
+                LOGGER.warning("Unleash could not destroy the cache: %s", error)
         if self._events is not None:
             self._events.close(timeout=1.0)
         with _instances_lock:
@@ -540,6 +658,39 @@ class ClientCore:
                 "the fallback function for %r raised; answering False", feature_name, exc_info=True
             )
             return False
+
+    @property
+    def unleash_static_context(self) -> dict[str, Any]:
+        """The fields every evaluation gets: ``{"appName", "environment"}``."""
+        return {"appName": self._static.app_name, "environment": self._static.environment}
+
+    @property
+    def unleash_metrics_interval_str_millis(self) -> str:
+        """``metrics_interval`` in milliseconds, as the ``unleash-interval`` header sends it."""
+        return str(int(self.config.metrics_interval * 1000))
+
+    @property
+    def connector_mode(self) -> Mapping[str, str] | None:
+        """The ``experimental_mode`` the client runs in (``None``: polling)."""
+        return self.config.experimental_mode
+
+    @property
+    def connection_id(self) -> str | None:
+        """This client's connection id (the ``unleash-connection-id`` header and the
+        ``connectionId`` of its bodies); ``None`` offline."""
+        return None if self._sync is None else self._sync.calls.connection_id
+
+    def _reconfigure(self, **changes: Any) -> None:
+        """Change settings after construction (the writable ``unleash_*`` attributes): the
+        new values are checked as keywords are, and reach the next request (headers,
+        timeouts, retries, intervals from the next run). What was derived once at
+        construction stays: the cache file's name, and the app name and environment that
+        evaluations see (``unleash_static_context``)."""
+        config = dataclasses.replace(self.config, **changes)
+        self.config = config
+        self._counting = not config.disable_metrics
+        if self._sync is not None:
+            self._sync.reconfigure(config)
 
     def _became_ready(self) -> None:
         """Called once, by whichever thread installed the first flags."""

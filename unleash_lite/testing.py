@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from . import EvaluationDetail, Reason
+from . import EvaluationDetail, Reason, Variant
 from .bootstrap import BootstrapSource, load_bootstrap
 from .client import FallbackFunction, OverrideValue, UnleashClient
 from .config import InstanceAllowType
@@ -293,9 +293,7 @@ class FakeUnleash(UnleashClient):
         )
         return enabled
 
-    def get_variant(
-        self, feature_name: str, context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def get_variant(self, feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
         """As :meth:`UnleashClient.get_variant`, and recorded in :attr:`evaluations`."""
         variant = super().get_variant(feature_name, context)
         if self._default and not self._knows(feature_name):
@@ -449,7 +447,7 @@ def _applied(base: Mapping[str, Any], payload: Any, owned: bool) -> dict[str, An
         folder.destroy()
 
 
-def _disabled_variant(feature_enabled: bool) -> dict[str, Any]:
+def _disabled_variant(feature_enabled: bool) -> Variant:
     """The official SDK's variant answer when no variant applies."""
     return {"name": "disabled", "enabled": False, "feature_enabled": feature_enabled}
 

@@ -73,7 +73,7 @@ try:
     from yggdrasil_engine.engine import UnleashEngine
 except ImportError as missing:  # a reference engine we cannot run is a failure, not a skip
     pytest.fail(
-        f"yggdrasil-engine is needed (pip install -e '.[test]'): {missing}", pytrace=False
+        f"yggdrasil-engine is needed (pip install -e . --group test): {missing}", pytrace=False
     )
 
 APP = "differential"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from unleash_lite import UnleashClient
 from unleash_lite.sync.http import Outcome, Result
+from unleash_lite.sync.steps import Steps
 
 from .admin import AdminApi
 from .conftest import ClientFactory
@@ -28,12 +29,12 @@ class Fetch:
 def record_fetches(client: UnleashClient) -> list[Fetch]:
     """Wrap the client's feature fetch (internal API) and log every call."""
     assert client._sync is not None
-    api = client._sync.api
+    api = client._sync.calls  # the protocol's fetch, as steps
     fetch = api.fetch_features
     fetches: list[Fetch] = []
 
-    def recording(etag: str | None, retries: int | None = None) -> Outcome:
-        outcome = fetch(etag, retries)
+    def recording(etag: str | None, retries: int | None = None) -> Steps[Outcome]:
+        outcome = yield from fetch(etag, retries)
         fetches.append(Fetch(etag, outcome))
         return outcome
 

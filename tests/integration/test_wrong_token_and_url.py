@@ -37,6 +37,7 @@ import requests
 
 from unleash_lite import UnleashClient
 from unleash_lite.sync.http import Outcome
+from unleash_lite.sync.steps import Steps
 
 from .admin import AdminApi
 from .conftest import ClientFactory
@@ -74,12 +75,12 @@ def token_refresh_delay(server: UnleashServer) -> float:
 def fetch_times(client: UnleashClient) -> list[tuple[float, Outcome]]:
     """Record when each feature fetch happened and how it went (internal API)."""
     assert client._sync is not None
-    api = client._sync.api
+    api = client._sync.calls  # the protocol's fetch, as steps
     fetch = api.fetch_features
     calls: list[tuple[float, Outcome]] = []
 
-    def recording(etag: str | None, retries: int | None = None) -> Outcome:
-        outcome = fetch(etag, retries)
+    def recording(etag: str | None, retries: int | None = None) -> Steps[Outcome]:
+        outcome = yield from fetch(etag, retries)
         calls.append((time.monotonic(), outcome))
         return outcome
 

@@ -13,12 +13,12 @@ from .harness import executable, redis_server
 
 @pytest.fixture(scope="session")
 def uwsgi() -> str:
-    return executable("uwsgi", "pip install -e '.[test]' (it builds uWSGI with a C compiler)")
+    return executable("uwsgi", "pip install -e . --group test (it builds uWSGI with a C compiler)")
 
 
 @pytest.fixture(scope="session")
 def celery() -> str:
-    return executable("celery", "pip install -e '.[test]'")
+    return executable("celery", "pip install -e . --group test")
 
 
 @pytest.fixture

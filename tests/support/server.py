@@ -3,7 +3,8 @@
 client). A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer``, port 0), not a mock of
 ``requests``.
 
-Each endpoint (flags GET, registration POST, metrics POST) answers from its own
+Each endpoint (flags GET, registration POST, metrics POST, and the streaming and delta
+routes of experimental_mode) answers from its own
 :class:`Script`: one-shot replies queued with ``then(...)``, and a standing reply set with
 ``always(...)``. A reply is a function writing the answer on the raw exchange, so it can do
 what a real network does: answer late, answer part of a body, reset the connection, stream
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import select
 import socket
 import ssl
 import struct
@@ -34,10 +36,19 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from queue import Empty, Queue
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support.payloads import encode, etag_of, feature, payload, variants
+from tests.support.payloads import (
+    delta,
+    encode,
+    etag_of,
+    feature,
+    hydration,
+    payload,
+    variants,
+)
 
 TOKEN = "default:development.s3cr3t-t0ken-4b1d9f"  # must never show up in any log record
 # An address for the tests that mock the HTTP layer (``responses``) instead of serving.
@@ -122,16 +133,123 @@ Reply = Callable[[Exchange], None]
 # -- replies ---------------------------------------------------------------------------------
 
 
-def serve_payload(data: Any = None) -> Reply:
-    """200 with the server's current payload (or ``data``) and its ETag; 304 on a match."""
+def serve_payload(data: Any = None, headers: Mapping[str, str] | None = None) -> Reply:
+    """200 with the server's current payload (or ``data``) and its ETag; 304 on a match;
+    ``headers`` added to either (``{"fetch-mode": "streaming"}``, say)."""
 
     def reply(exchange: Exchange) -> None:
         current = exchange.server.payload if data is None else data
         etag = etag_of(current)
         if exchange.header("If-None-Match") == etag:
-            exchange.send(304, headers={"ETag": etag})
+            exchange.send(304, headers={"ETag": etag, **(headers or {})})
             return
-        exchange.send(200, encode(current), {"ETag": etag, "Content-Type": "application/json"})
+        exchange.send(
+            200,
+            encode(current),
+            {"ETag": etag, "Content-Type": "application/json", **(headers or {})},
+        )
+
+    return reply
+
+
+def hydrated(data: Any) -> dict[str, Any]:
+    """A full payload as the delta protocol sends it: one ``hydration`` event."""
+    return delta(hydration(*data.get("features", []), segments=data.get("segments", [])))
+
+
+def sse(event: str, data: Any, event_id: str | None = None) -> bytes:
+    """One server-sent event (``data`` JSON-encoded unless bytes or text)."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    lines = [f"event: {event}"] + ([f"id: {event_id}"] if event_id is not None else [])
+    lines += [f"data: {line}" for line in text.split("\n")]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+CLOSE = b""  # queued in an EventFeed: end the stream
+
+
+class EventFeed:
+    """What the server writes on its open event streams, queued by the test: events, raw
+    bytes (garbage, enormous lines) or :data:`CLOSE`. The open stream takes them (a stream
+    the client dropped stops taking them within 50 ms)."""
+
+    def __init__(self) -> None:
+        self._queue: Queue[bytes] = Queue()
+        self.opened = threading.Event()  # a stream is open (cleared by the test)
+
+    def send(self, event: str, data: Any, event_id: str | None = None) -> None:
+        self._queue.put(sse(event, data, event_id))
+
+    def raw(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def close(self) -> None:
+        self._queue.put(CLOSE)
+
+    def take(self, timeout: float) -> bytes | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except Empty:
+            return None
+
+
+def event_stream(connected: bool = True) -> Reply:
+    """200 ``text/event-stream``: ``unleash-connected`` with the server's payload (id
+    ``"1"``) unless ``connected=False``, then whatever the test queues in
+    ``server.stream_feed``, until it queues :data:`CLOSE` or the server stops. The body is
+    delimited by closing the connection, as an endless stream is."""
+
+    def reply(exchange: Exchange) -> None:
+        handler = exchange.handler
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        exchange.close()
+        server = exchange.server
+        if connected:
+            handler.wfile.write(sse("unleash-connected", hydrated(server.payload), "1"))
+        handler.wfile.flush()
+        server.stream_feed.opened.set()
+        while not server.stopping.is_set() and not _hung_up(handler.connection):
+            data = server.stream_feed.take(0.05)
+            if data is None:
+                continue
+            if data == CLOSE:
+                return
+            handler.wfile.write(data)
+            handler.wfile.flush()
+
+    return reply
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether the client closed its end (so a stream stops taking the feed's items)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def serve_delta(headers: Mapping[str, str] | None = None) -> Reply:
+    """``/client/delta``: the server's payload as one hydration event, its ETag, 304 on a
+    match (a real server answers the events since the revision the ETag names; a test
+    changing the payload gets a hydration of the new one, which is what a client must
+    apply too)."""
+
+    def reply(exchange: Exchange) -> None:
+        current = exchange.server.payload
+        etag = '"delta-' + etag_of(current).strip('"') + '"'
+        if exchange.header("If-None-Match") == etag:
+            exchange.send(304, headers={"ETag": etag, **(headers or {})})
+            return
+        exchange.send(
+            200,
+            encode(hydrated(current)),
+            {"ETag": etag, "Content-Type": "application/json", **(headers or {})},
+        )
 
     return reply
 
@@ -408,6 +526,9 @@ class FakeUnleashServer:
         self.features = Script(serve_payload())
         self.register = Script(accept())
         self.metrics = Script(accept())
+        self.streaming = Script(event_stream())
+        self.delta = Script(serve_delta())
+        self.stream_feed = EventFeed()
         self.stopping = threading.Event()
         self.hanging = threading.Event()
         self.stream_bytes_sent: list[int] = []
@@ -579,6 +700,10 @@ class FakeUnleashServer:
             return
         if method == "GET" and route == "/api/client/features":
             script = self.features
+        elif method == "GET" and route == "/api/client/streaming":
+            script = self.streaming
+        elif method == "GET" and route == "/api/client/delta":
+            script = self.delta
         elif method == "POST" and route == "/api/client/register":
             script = self.register
         elif method == "POST" and route == "/api/client/metrics":

@@ -134,7 +134,7 @@ def test_ready_once_from_bootstrap_then_fetches_add_no_ready() -> None:
                            cache=DictCache(), scheduler=StubScheduler(), disable_metrics=True)
     assert client.is_ready()
     drain(client)
-    assert collector.kinds() == [UnleashEventType.READY]
+    assert collector.kinds() == []  # as 6.9.1: READY is announced by initialize_client()
     client.initialize_client()
     drain(client)
     assert collector.kinds() == [UnleashEventType.READY, UnleashEventType.FETCHED]
@@ -148,6 +148,23 @@ def test_ready_once_from_the_cache() -> None:
                            scheduler=StubScheduler())
     assert client.is_ready()
     client.apply_payload(payload(feature("x")))
+    drain(client)
+    assert collector.kinds() == []  # not before initialize_client(), as 6.9.1
+    client.initialize_client()
+    client.apply_payload(payload(feature("y")))
+    drain(client)
+    assert collector.kinds() == [UnleashEventType.READY]
+    client.destroy()
+
+
+def test_ready_when_the_first_flags_arrive_after_initialize_client() -> None:
+    collector = Collector()
+    client = UnleashClient("", "events", event_callback=collector)
+    client.initialize_client()
+    drain(client)
+    assert collector.kinds() == []
+    client.apply_payload(payload(feature("x")))
+    client.apply_payload(payload(feature("y")))
     drain(client)
     assert collector.kinds() == [UnleashEventType.READY]
 
@@ -244,6 +261,7 @@ def test_a_slow_callback_does_not_slow_evaluation() -> None:
         delivered.append(event)
 
     client = UnleashClient("", "slow", bootstrap=FLAGS, event_callback=slow)
+    client.initialize_client()
     assert started.wait(5)  # the callback is now stuck on the READY event
     for _ in range(1000):
         assert client.is_enabled("tracked", {"userId": "1"})
@@ -262,6 +280,7 @@ def test_a_raising_callback_breaks_nothing() -> None:
         raise ValueError("user bug")
 
     client = UnleashClient("", "broken", bootstrap=FLAGS, event_callback=broken)
+    client.initialize_client()
     for _ in range(5):
         assert client.is_enabled("tracked")
         assert client.get_variant("tracked")["name"] == "green"
@@ -277,6 +296,7 @@ def test_a_raising_callback_breaks_nothing() -> None:
 def test_ready_fires_once_when_payloads_are_applied_concurrently() -> None:
     collector = Collector()
     client = UnleashClient("", "race", event_callback=collector)
+    client.initialize_client()
     together = threading.Barrier(2, timeout=0.5)
 
     class ReadTogether(threading.Event):

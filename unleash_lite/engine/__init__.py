@@ -10,6 +10,7 @@ from .context import StaticContext, utc_now
 from .snapshot import Snapshot, compile_snapshot, disabled_variant
 from .state import FlagState, PayloadError
 from .strategies import BUILTIN_STRATEGIES, CustomStrategy
+from .variants import Variant
 
 __all__ = [
     "BUILTIN_STRATEGIES",
@@ -19,6 +20,7 @@ __all__ = [
     "PayloadError",
     "Snapshot",
     "StaticContext",
+    "Variant",
     "compile_snapshot",
     "disabled_variant",
     "flag_project",

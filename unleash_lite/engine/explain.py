@@ -9,13 +9,13 @@ to ``is_enabled``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from .compiler import CompiledFeature, Dependency
 from .context import Context
 from .reasons import Reason
 from .snapshot import Snapshot, disabled_variant
 from .strategies import StrategyTrace
+from .variants import Variant
 
 __all__ = ["EvaluationDetail", "Explanation", "Reason", "StrategyTrace", "explain"]
 
@@ -33,7 +33,7 @@ class EvaluationDetail:
 
     feature_name: str
     enabled: bool
-    variant: dict[str, Any]
+    variant: Variant
     reason: Reason
     message: str
     strategy: StrategyTrace | None = None  # the strategy that decided, when one did

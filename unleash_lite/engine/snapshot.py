@@ -20,14 +20,14 @@ from .context import Context, StaticContext
 from .reasons import Reason
 from .state import FlagState, RawFeature
 from .strategies import CustomStrategy, StrategyTrace
-from .variants import VariantSet
+from .variants import Variant, VariantSet
 
 LOGGER = logging.getLogger("unleash_lite")
 
 Check = Callable[[Context], bool]
 
 
-def disabled_variant(feature_enabled: bool) -> dict[str, Any]:
+def disabled_variant(feature_enabled: bool) -> Variant:
     """The official SDK's variant result when no variant applies."""
     return {"name": "disabled", "enabled": False, "feature_enabled": feature_enabled}
 
@@ -148,14 +148,14 @@ class Snapshot:
             return feature.matches
         return functools.partial(self.evaluate, feature)
 
-    def get_variant(self, name: str, context: Context) -> dict[str, Any] | None:
+    def get_variant(self, name: str, context: Context) -> Variant | None:
         """The variant dict for ``context``; ``None`` when the flag is unknown."""
         feature = self.features.get(name)
         if feature is None:
             return None
         return self.variant_of(feature, context)
 
-    def variant_of(self, feature: CompiledFeature, context: Context) -> dict[str, Any]:
+    def variant_of(self, feature: CompiledFeature, context: Context) -> Variant:
         """The variant dict of a known feature for ``context``."""
         if not feature.enabled or (
             feature.dependencies and not self.dependencies_met(feature, context)

@@ -8,7 +8,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from .constraints import as_number
 from .context import Context, Getter, StaticContext, field_getter, stickiness_getter
@@ -16,15 +16,27 @@ from .hashing import VARIANT_SEED, bucket_function
 from .problems import FLAG_UNCOMPILABLE, DefinitionError, Problems, kind, quote, strings
 
 
+class Variant(TypedDict):
+    """What ``get_variant`` answers, the official SDK's variant dict: the variant's ``name``
+    (``"disabled"`` when none applies), whether one was chosen (``enabled``), whether the
+    flag is on for the context (``feature_enabled``), and the variant's ``payload``
+    (``{"type": ..., "value": ...}`` as configured in Unleash) when it has one."""
+
+    name: str
+    enabled: bool
+    feature_enabled: bool
+    payload: NotRequired[dict[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
-class Variant:
+class ConfiguredVariant:
     """One variant as configured in Unleash."""
 
     name: str
     weight: int
     payload: Mapping[str, Any] | None
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> Variant:
         """The official SDK's variant dict for this variant (a fresh copy every call)."""
         if self.payload is None:
             return {"name": self.name, "enabled": True, "feature_enabled": True}
@@ -52,10 +64,10 @@ class VariantSet:
 
     def __init__(
         self,
-        variants: Sequence[Variant],
+        variants: Sequence[ConfiguredVariant],
         group_id: str,
         stickiness: str | None,
-        overrides: Sequence[tuple[Getter, frozenset[str], Variant]],
+        overrides: Sequence[tuple[Getter, frozenset[str], ConfiguredVariant]],
         static: StaticContext,
     ) -> None:
         self.variants = tuple(variants)
@@ -71,7 +83,7 @@ class VariantSet:
         self._seed = stickiness_getter(stickiness, static)
         self._bucket = bucket_function(group_id, max(total, 1), VARIANT_SEED)
 
-    def select(self, context: Context) -> Variant | None:
+    def select(self, context: Context) -> ConfiguredVariant | None:
         """The variant for this context, or ``None`` when the weights add up to nothing."""
         for read, values, variant in self._overrides:
             if read(context) in values:
@@ -103,8 +115,8 @@ def compile_variants(
     if not isinstance(raw_variants, list):
         problems.warning(f"expected a list, got {kind(raw_variants)}; ignored")
         return None
-    variants: list[Variant] = []
-    overrides: list[tuple[Getter, frozenset[str], Variant]] = []
+    variants: list[ConfiguredVariant] = []
+    overrides: list[tuple[Getter, frozenset[str], ConfiguredVariant]] = []
     for position, raw in enumerate(raw_variants):
         at = problems.at(position)
         if not isinstance(raw, Mapping):
@@ -113,7 +125,7 @@ def compile_variants(
         if not isinstance(raw.get("name"), str):
             at.warning(f"expected a name, got {quote(raw.get('name'))}; ignored", "name")
             continue
-        variant = Variant(raw["name"], _weight(raw.get("weight"), at), _payload(raw, at))
+        variant = ConfiguredVariant(raw["name"], _weight(raw.get("weight"), at), _payload(raw, at))
         variants.append(variant)
         if raw.get("overrides"):
             for read, wanted in _overrides(raw["overrides"], static, at.at("overrides")):

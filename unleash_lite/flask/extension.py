@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
+from .. import Variant
 from ..client import UnleashClient
 from .commands import unleash_cli
 from .config import CONFIG_KEYS, DEFAULT_SESSION_KEY, client_options, unknown_keys
@@ -160,9 +161,7 @@ class Unleash:
             LOGGER.debug("Unleash: is_enabled(%r) failed", feature_name, exc_info=True)
         return False
 
-    def get_variant(
-        self, feature_name: str, context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def get_variant(self, feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
         """``client.get_variant`` with the request's context (``context`` merged over it).
         Never raises; without a client it answers the ``disabled`` variant."""
         try:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 if TYPE_CHECKING:
+    from .. import Variant
     from .extension import Unleash
 
 
@@ -19,9 +20,7 @@ def add_template_globals(app: Flask, extension: Unleash) -> None:
     def feature_enabled(feature_name: str, context: Mapping[str, Any] | None = None) -> bool:
         return extension.is_enabled(feature_name, context)
 
-    def feature_variant(
-        feature_name: str, context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def feature_variant(feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
         return extension.get_variant(feature_name, context)
 
     app.add_template_global(feature_enabled, "feature_enabled")

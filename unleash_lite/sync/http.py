@@ -15,6 +15,7 @@ server that hangs, refuses or trickles bytes holds a poll for about ``request_ti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import platform
@@ -38,6 +39,7 @@ LOGGER = logging.getLogger("unleash_lite")
 SDK_NAME = "unleash-lite"
 SPEC_VERSION = "6.1.0"
 FEATURES_PATH = "/client/features"
+DELTA_PATH = "/client/delta"
 REGISTER_PATH = "/client/register"
 METRICS_PATH = "/client/metrics"
 CHUNK_BYTES = 64 * 1024
@@ -80,6 +82,8 @@ class Outcome:
     body: str = ""
     etag: str | None = None
     retry_after: float | None = None
+    fetch_mode: str | None = None  # the server's "fetch-mode" header (streaming servers)
+    delta: bool = False  # the body is a /client/delta answer (delta events)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +102,7 @@ class ApiCalls:
         options = dict(config.custom_options)
         self.fixed_timeout: float | None = options.pop("timeout", None)
         self.transport_options: dict[str, Any] = options  # for the transport to apply
+        self.delta = config.delta_polling  # until the server answers 404 to /client/delta
         if "verify" in config.custom_options and not config.custom_options["verify"]:
             LOGGER.warning(
                 "Unleash: TLS certificate verification is OFF for %s (custom_options "
@@ -118,10 +123,37 @@ class ApiCalls:
         headers = self.headers(self.config.refresh_interval)
         if etag:
             headers["If-None-Match"] = etag
-        path = FEATURES_PATH
-        if self.config.project_name:
-            path += "?" + urlencode({"project": self.config.project_name})
-        return self._call("GET", path, headers, self.config.max_payload_bytes, retries=retries)
+        query = self.project_query()
+        if self.delta:
+            outcome = yield from self._call(
+                "GET", DELTA_PATH + query, headers, self.config.max_payload_bytes, retries=retries
+            )
+            if outcome.status != 404:
+                return dataclasses.replace(outcome, delta=True)
+            self.delta = False  # an older server: full payloads from now on
+            LOGGER.warning(
+                "Unleash: %s answers 404 to %s (a server without delta polling); polling %s "
+                "instead",
+                urlsplit(self.config.display_url).netloc or self.config.display_url,
+                DELTA_PATH,
+                FEATURES_PATH,
+            )
+            headers.pop("If-None-Match", None)  # the delta's ETag means nothing there
+        return (
+            yield from self._call(
+                "GET",
+                FEATURES_PATH + query,
+                headers,
+                self.config.max_payload_bytes,
+                retries=retries,
+            )
+        )
+
+    def project_query(self) -> str:
+        """``?project=...`` for the flag routes when ``project_name`` is set, else ``""``."""
+        if not self.config.project_name:
+            return ""
+        return "?" + urlencode({"project": self.config.project_name})
 
     def register(self, body: dict[str, Any], budget: float | None = None) -> Steps[Outcome]:
         """POST the client's registration."""
@@ -275,7 +307,8 @@ def _classify(reply: Reply, url: str, body_limit: int | None, deadline: float) -
             return Outcome(Result.TOO_LARGE, status, str(error), etag=etag)
         except (_TooSlow, TransportError) as error:
             return Outcome(Result.UNAVAILABLE, status, _body_failure(error))
-        return Outcome(Result.OK, status, body=_text(data, reply), etag=etag)
+        fetch_mode = reply.headers.get("fetch-mode")
+        return Outcome(Result.OK, status, body=_text(data, reply), etag=etag, fetch_mode=fetch_mode)
     if status in (401, 403, 404):
         said = _server_message((yield from _small_body(reply, deadline, unannounced=True)))
         advice = (
@@ -289,7 +322,8 @@ def _classify(reply: Reply, url: str, body_limit: int | None, deadline: float) -
         return Outcome(Result.REJECTED, status, f"HTTP {status} for {shown}{said}: {advice}")
     yield from _small_body(reply, deadline)  # read to the end: the connection can be reused
     if status == 304:
-        return Outcome(Result.NOT_MODIFIED, status, etag=etag)
+        fetch_mode = reply.headers.get("fetch-mode")
+        return Outcome(Result.NOT_MODIFIED, status, etag=etag, fetch_mode=fetch_mode)
     if 200 <= status < 300:
         return Outcome(Result.OK, status, etag=etag)
     if status == 429 or status >= 500:

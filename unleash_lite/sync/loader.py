@@ -49,6 +49,7 @@ class FlagLoader:
         self.etag: str | None = None  # of the flags installed from the server or the cache
         self.bootstrapped = False  # started from a bootstrap, or a bootstrapped cache
         self._unusable_etag: str | None = None  # an entry already reported unusable
+        self.installed: Snapshot | None = None  # the snapshot of the last install
 
     def start(self, bootstrap: BootstrapSource | None, use_cache: bool = True) -> None:
         """Install the first flags: ``bootstrap``, else (unless not ``use_cache``) the
@@ -118,6 +119,24 @@ class FlagLoader:
         self.on_fetched(body)
         return None
 
+    def install_delta(self, body: str, etag: str | None = None) -> str | None:
+        """Install a streamed event's data or a delta poll's answer (full state or delta
+        events), keep the resulting full state in the cache and announce it (FETCHED); the
+        reason it is unusable, if it is. ``etag``: the delta's, sent with the next delta poll
+        (never stored: the cache holds the full state, not the delta it came from)."""
+        problem = self.install_entry(body)
+        if problem is not None:
+            return problem
+        self.etag = etag
+        state = json.dumps(self.installed.state.to_payload()) if self.installed else body
+        if self.cache is not None:
+            try:
+                self.cache.mset({FEATURES_URL: state, ETAG: ""})
+            except Exception as error:  # a user-provided cache must not stop the stream
+                LOGGER.warning("Unleash could not write the flags to the cache: %s", error)
+        self.on_fetched(state)
+        return None
+
     def install_entry(self, entry: Any) -> str | None:
         """Install a payload kept as JSON text (``str`` or ``bytes``) or as a dict (copied);
         the reason it is unusable, if it is."""
@@ -144,7 +163,8 @@ class FlagLoader:
     def install(self, payload: Any, owned: bool = False) -> Snapshot:
         """Compile ``payload`` against the client's current flags and swap it in. Raises
         :class:`~unleash_lite.engine.PayloadError` when it is not a payload."""
-        return self.swap(lambda current: compile_payload(current, payload, owned))
+        self.installed = self.swap(lambda current: compile_payload(current, payload, owned))
+        return self.installed
 
 
 # A text shorter than this parses at once (a few milliseconds); a longer one in pieces.

@@ -11,6 +11,10 @@ Unleash answers 413 to a JSON body over 100 KB, so a bucket is sent as parts, ea
 body of at most ``body_budget`` bytes, each marked sent when the server accepts it. Counts the
 server refuses for good (400, 422...) or that fit in no body are dropped, with one ERROR line,
 so one bad body never blocks the others.
+
+Impact metrics (:mod:`unleash_lite.impact_metrics`) ride in the same bodies, after the
+usage counts, under the same rules: each sample is marked sent when a body holding it is
+accepted, and dropped with it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..impact_metrics import ImpactMetrics, ImpactSample, wire_metrics
 from .http import Outcome, Result, iso_utc, platform_fields
 from .steps import Steps
 
@@ -39,6 +44,7 @@ MAX_POSTS_PER_SEND = 10  # the most one send asks of the server (about 900 KB)
 # headers): the counts are kept, as for 401/403/404. Any other 4xx refuses them for good.
 KEPT_4XX = frozenset({405, 407, 408, 425, 431})
 _SEPARATOR = len(", ")  # between two members of a JSON object, as json.dumps writes them
+_IMPACT_MEMBER = len(', "impactMetrics": []')  # what the first impact sample adds to a body
 
 
 @dataclass(slots=True)
@@ -97,17 +103,19 @@ class FlagCounters:
 
 @dataclass(frozen=True)
 class Bucket:
-    """Counts not yet sent, and the readings that mark them sent once the server has them."""
+    """Counts not yet sent, and the readings that mark them sent once the server has them;
+    and impact metrics samples not yet sent (each marks itself)."""
 
     start: datetime
     stop: datetime
     toggles: dict[str, dict[str, Any]]
     readings: dict[str, Counts]
+    impact: tuple[ImpactSample, ...] = ()
 
     def body(self, identity: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON body of ``POST /client/metrics``; ``identity``: appName, instanceId,
         connectionId and environment."""
-        return {
+        body = {
             **identity,
             **platform_fields(),
             "bucket": {
@@ -116,6 +124,9 @@ class Bucket:
                 "toggles": self.toggles,
             },
         }
+        if self.impact:
+            body["impactMetrics"] = wire_metrics(self.impact)
+        return body
 
     @property
     def evaluations(self) -> int:
@@ -134,11 +145,13 @@ class Bucket:
         A flag too big for one body by itself has its variants spread over several parts,
         each with a share of its yes/no counts (Unleash ignores an entry whose yes and no
         are both 0, variants included). A flag name or variant too long for any body is
-        left over.
+        left over. Impact samples follow the counts, in order; one too big for any body is
+        left over too.
         """
         room = budget - _json_size(self._part({}, {}).body(identity))
         parts: list[Bucket] = []
         left = self._part({}, {})
+        left_impact: list[ImpactSample] = []
         toggles: dict[str, dict[str, Any]] = {}
         readings: dict[str, Counts] = {}
         used = 0
@@ -157,18 +170,39 @@ class Bucket:
                 parts.append(self._part({name: piece}, {name: reading}))
             if lost is not None:
                 left.toggles[name], left.readings[name] = lost
-        if toggles:
-            parts.append(self._part(toggles, readings))
+        impact: list[ImpactSample] = []
+        for sample in self.impact:
+            size = _impact_size(sample, impact)
+            if (toggles or impact) and used + size > room:
+                parts.append(self._part(toggles, readings, impact))
+                toggles, readings, impact, used = {}, {}, [], 0
+                size = _impact_size(sample, impact)
+            if size > room:
+                left_impact.append(sample)
+                continue
+            impact.append(sample)
+            used += size
+        if toggles or impact:
+            parts.append(self._part(toggles, readings, impact))
+        if left_impact:
+            left = self._part(left.toggles, left.readings, left_impact)
         return parts, left
 
-    def _part(self, toggles: dict[str, dict[str, Any]], readings: dict[str, Counts]) -> Bucket:
-        return Bucket(self.start, self.stop, toggles, readings)
+    def _part(
+        self,
+        toggles: dict[str, dict[str, Any]],
+        readings: dict[str, Counts],
+        impact: Iterable[ImpactSample] = (),
+    ) -> Bucket:
+        return Bucket(self.start, self.stop, toggles, readings, tuple(impact))
 
 
 class MetricsRegistry:
-    """All flags' counters, the bucket of unsent counts, and fork handling."""
+    """All flags' counters, the bucket of unsent counts, and fork handling; and the impact
+    metrics sent with them, when given."""
 
-    def __init__(self) -> None:
+    def __init__(self, impact: ImpactMetrics | None = None) -> None:
+        self.impact = impact
         self._lock = threading.Lock()
         self._flags: dict[str, FlagCounters] = {}
         self._unknown = 0
@@ -243,9 +277,10 @@ class MetricsRegistry:
                 if yes or no or variants:
                     readings[name] = now
                     toggles[name] = {"yes": yes, "no": no, "variants": variants}
-        if not toggles:
+        impact = tuple(self.impact.collect()) if self.impact is not None else ()
+        if not toggles and not impact:
             return None
-        return Bucket(self.bucket_start, stop, toggles, readings)
+        return Bucket(self.bucket_start, stop, toggles, readings, impact)
 
     def mark_sent(self, bucket: Bucket) -> None:
         """Record that the server accepted ``bucket`` (or a part of one), or that its counts
@@ -253,17 +288,25 @@ class MetricsRegistry:
         with self._lock:
             for name, reading in bucket.readings.items():
                 self._flags[name].mark(reading)
+        if bucket.impact and self.impact is not None:
+            self.impact.mark_sent(bucket.impact)
 
     def drop(self, bucket: Bucket, reason: str) -> None:
         """Mark ``bucket``'s counts handled without the server having them; one ERROR."""
         self.mark_sent(bucket)
+        what = []
+        if bucket.toggles:
+            flags = len(bucket.toggles)
+            what.append(
+                f"{bucket.evaluations} evaluations (yes + no) and {bucket.variant_counts} "
+                f"variant counts of {flags} flag{'' if flags == 1 else 's'}"
+            )
+        if bucket.impact:
+            samples = len(bucket.impact)
+            what.append(f"{samples} impact metrics sample{'' if samples == 1 else 's'}")
         LOGGER.error(
-            "Unleash metrics: dropped %d evaluations (yes + no) and %d variant counts of %d "
-            "flag%s: %s; they will not be sent again",
-            bucket.evaluations,
-            bucket.variant_counts,
-            len(bucket.toggles),
-            "" if len(bucket.toggles) == 1 else "s",
+            "Unleash metrics: dropped %s: %s; they will not be sent again",
+            " and ".join(what),
             reason,
         )
 
@@ -273,7 +316,8 @@ class MetricsRegistry:
         the first flag not handled (and the bucket keeps its start)."""
         with self._lock:
             if unsent:
-                self._resume_at = next(iter(unsent[0].toggles))
+                counts = next((part.toggles for part in unsent if part.toggles), None)
+                self._resume_at = next(iter(counts)) if counts else None
             else:
                 self._resume_at = None
                 self.bucket_start = bucket.stop
@@ -286,6 +330,8 @@ class MetricsRegistry:
             counters.mark(counters.reading())
         self._resume_at = None
         self.bucket_start = datetime.now(UTC)
+        if self.impact is not None:
+            self.impact.forget_unsent()
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """All counts ever made, per flag, as ``{"yes", "no", "variants": {name: count}}``
@@ -321,7 +367,7 @@ def send_unsent(
             return answer, True
         size = registry.body_budget
         parts, left = bucket.split(identity, size)
-        if left.toggles:
+        if left.toggles or left.impact:
             registry.drop(left, _too_big(left, size))
         for index, part in enumerate(parts):
             remaining = deadline - time.monotonic()
@@ -367,6 +413,9 @@ def _refused(outcome: Outcome) -> bool:
 
 def _too_big(left: Bucket, budget: int) -> str:
     flags = [name for name, counts in left.toggles.items() if counts["yes"] or counts["no"]]
+    if not left.toggles:
+        what = f"impact metric {left.impact[0].metric.name!r}"
+        return f"an impact metrics sample does not fit in a body of {budget:,} bytes ({what})"
     if flags:
         what = f"flag name of {max(map(len, flags)):,} characters"
     else:
@@ -383,6 +432,15 @@ def _json_size(data: Any) -> int:
 def _entry_size(name: str, counts: Mapping[str, Any]) -> int:
     """Bytes of ``"name": {...}`` inside the toggles object."""
     return _json_size(name) + len(": ") + _json_size(counts)
+
+
+def _impact_size(sample: ImpactSample, before: list[ImpactSample]) -> int:
+    """Bytes ``sample`` adds to a body whose impact samples are ``before``."""
+    size = _json_size(sample.sample)
+    if before and before[-1].metric is sample.metric:
+        return _SEPARATOR + size  # one more sample in the metric's list
+    header = _json_size(sample.metric.header())
+    return (_SEPARATOR if before else _IMPACT_MEMBER) + header + size
 
 
 Piece = tuple[dict[str, Any], Counts]  # a flag's entry in the toggles, its readings

@@ -18,6 +18,8 @@ from .loader import FlagLoader
 from .metrics import MetricsRegistry, send_unsent
 from .scheduler import ApschedulerRunner, Job, Runner, ThreadRunner
 from .steps import Offload, Steps
+from .stream_thread import StreamThread
+from .streaming import StreamingState
 from .transport import Transport
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -52,6 +54,16 @@ class Operations:
         self.registered = False
         self.started_at = datetime.now(UTC)
         self.fetch_toggles = True
+        # Streaming mode's state, set by the driver of the stream: a poll answer's
+        # "fetch-mode: streaming" header hands the flags back to the stream.
+        self.stream_state: StreamingState | None = None
+
+    def reconfigure(self, config: ClientConfig) -> None:
+        """Use ``config`` from the next request and the next interval on."""
+        self.config = config
+        self.calls.config = config
+        self.features_backoff.interval = config.refresh_interval
+        self.metrics_backoff.interval = config.metrics_interval
 
     def poll_steps(self, retries: int | None = None) -> Steps[None]:
         """Fetch the flags once and install them when they changed. Never raises: whatever
@@ -74,7 +86,11 @@ class Operations:
             )
             return
         problem = None
-        if outcome.result is Result.OK:
+        if self.stream_state is not None:
+            self.stream_state.poll_answered(outcome.fetch_mode)
+        if outcome.result is Result.OK and outcome.delta:
+            problem = yield Offload(self.loader.install_delta, (outcome.body, outcome.etag))
+        elif outcome.result is Result.OK:
             problem = yield Offload(self.loader.install_fetched, (outcome.body, outcome.etag))
         elif outcome.result is Result.NOT_MODIFIED:
             LOGGER.debug("Unleash flags unchanged (304)")
@@ -166,6 +182,8 @@ class Synchronizer(Operations):
         self.runner: Runner = self._new_runner()
         self._send_lock = threading.Lock()
         self._poll_lock = threading.Lock()
+        self._transport = transport
+        self.stream = self._new_stream()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -183,7 +201,11 @@ class Synchronizer(Operations):
         self.fetch_toggles = fetch_toggles
         self.active = True
         if fetch_toggles:
-            self.poll(retries=0 if have_flags else None, reschedule=False)
+            if self.stream is not None and not defer:
+                self.stream.start()  # its first state, else its fallback, in request_timeout
+                self.stream.wait_settled(0.0 if have_flags else self.config.request_timeout)
+            if self.stream is None or not (self.stream.connected and self.stream.streaming):
+                self.poll(retries=0 if have_flags else None, reschedule=False)
         else:
             self.reload_cache()
         if defer:
@@ -196,6 +218,8 @@ class Synchronizer(Operations):
         first use in the child)."""
         if not self.active or self.runner.running:
             return
+        if self.stream is not None and self.fetch_toggles:
+            self.stream.start()
         jobs = [
             Job(
                 "poll",
@@ -224,10 +248,15 @@ class Synchronizer(Operations):
         flush), and wait for a job in progress for what is left of that budget."""
         self.active = False
         deadline = time.monotonic() + (flush_budget or 0.0)
+        if self.stream is not None:
+            self.stream.stop(timeout=0)  # ends an open stream at once
         self.runner.stop(timeout=0)
         if flush_budget is not None and not self.config.disable_metrics:
             self.send_metrics(budget=flush_budget)
         self.runner.stop(timeout=max(deadline - time.monotonic(), 0.0))
+        if self.stream is not None:  # a connection still being made ends in request_timeout
+            left = deadline - time.monotonic() if flush_budget is not None else None
+            self.stream.stop(timeout=self.config.request_timeout if left is None else max(left, 0))
         self.api.close()
 
     def after_fork(self) -> None:
@@ -241,6 +270,7 @@ class Synchronizer(Operations):
         if callable(cache_after_fork):
             cache_after_fork()
         self.api.reset_after_fork()
+        self.stream = self._new_stream()  # the parent's thread does not exist here
         if self._user_scheduler is None:
             self.runner = self._new_runner()  # the parent's thread does not exist here
         elif self.active:
@@ -254,6 +284,8 @@ class Synchronizer(Operations):
 
     def poll(self, retries: int | None = None, reschedule: bool = True) -> None:
         """:meth:`Operations.poll_steps`, now; then the poll job's next interval."""
+        if reschedule and self.stream is not None and self.stream.streaming:
+            return  # the job is paused while the flags stream
         with self._poll_lock:
             self.api.run(self.poll_steps(retries))
             if reschedule:
@@ -280,6 +312,14 @@ class Synchronizer(Operations):
         self.api.run(self.register_steps())
 
     # -- internals ------------------------------------------------------------------------
+
+    def _new_stream(self) -> StreamThread | None:
+        if not self.config.streaming:
+            self.stream_state = None
+            return None
+        stream = StreamThread(self.config, self.api, self.loader, self._transport)
+        self.stream_state = stream.state
+        return stream
 
     def _new_runner(self) -> Runner:
         if self._user_scheduler is not None:

@@ -1,0 +1,1 @@
+"""A FastAPI service using ``AsyncUnleashClient`` (see README.md)."""
