@@ -26,6 +26,7 @@ from tests.support.clients import client_settings
 from tests.support.doubles import StubScheduler
 from tests.support.helpers import stop_without_flush
 from unleash_lite import AsyncUnleashClient, UnleashClient
+from unleash_lite.sync.synchronizer import Synchronizer
 
 KINDS = ("sync", "async")
 T = TypeVar("T")
@@ -121,24 +122,26 @@ class Driven:
         """One poll, as the periodic job makes it (never raises)."""
         sync = self.client._sync
         assert sync is not None
-        if isinstance(self.client, UnleashClient):
-            self.client._sync.poll()  # type: ignore[union-attr]
+        if isinstance(sync, Synchronizer):
+            sync.poll()
         else:
-            self._run(self.client._sync.poll())  # type: ignore[union-attr]
+            self._run(sync.poll())
 
     def send_metrics(self) -> bool:
         """One metrics send, as the periodic job makes it (never raises)."""
-        if isinstance(self.client, UnleashClient):
-            return self.client._sync.send_metrics()  # type: ignore[union-attr]
-        return self._run(self.client._sync.send_metrics())  # type: ignore[union-attr]
+        sync = self.client._sync
+        assert sync is not None
+        if isinstance(sync, Synchronizer):
+            return sync.send_metrics()
+        return self._run(sync.send_metrics())
 
     def register(self) -> None:
         """The registration, now (never raises)."""
-        if isinstance(self.client, UnleashClient):
-            self.client._sync.register()  # type: ignore[union-attr]
+        sync = self.client._sync
+        assert sync is not None
+        if isinstance(sync, Synchronizer):
+            sync.register()
         else:
-            sync = self.client._sync
-            assert sync is not None
             self._run(sync.run(sync.register_steps()))
 
     def interval(self, job: str) -> float:
@@ -150,10 +153,10 @@ class Driven:
         assert sync is not None
         if self.scheduler is not None:
             return self.scheduler.interval(job)
-        if isinstance(self.client, UnleashClient):
-            seconds = self.client._sync.runner.interval(job)  # type: ignore[union-attr]
+        if isinstance(sync, Synchronizer):
+            seconds = sync.runner.interval(job)  # type: ignore[attr-defined]  # a ThreadRunner
             assert seconds is not None, f"no {job} job"
-            return seconds
+            return float(seconds)
         backoff = sync.features_backoff if job == "poll" else sync.metrics_backoff
         return backoff.delay
 
