@@ -1,6 +1,7 @@
 """Suite-wide settings and fixtures (the helpers they use are in ``tests/support``): the
-Hypothesis profile of ``tests/support/fuzz.py``, a fake Unleash server, a client factory, and
-no client left running after its test.
+Hypothesis profile of ``tests/support/fuzz.py``, a fake Unleash server, a client factory (and
+one for tests of both clients, parametrized by ``kind``), and no client left running after
+its test.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hypothesis import settings
 from tests.support.clients import ClientFactory
 from tests.support.fuzz import PROFILE
 from tests.support.helpers import stopping_leftover_clients
+from tests.support.kinds import KINDS, DrivenFactory
 from tests.support.server import FakeUnleashServer
 
 settings.load_profile(PROFILE)
@@ -31,6 +33,23 @@ def make_client(tmp_path: Path) -> Iterator[ClientFactory]:
     """Build clients pointed at a fake server (``make_client(server.url, **options)``), with
     the defaults of ``tests.support.clients``; each is stopped at the end of the test."""
     factory = ClientFactory(tmp_path / "cache")
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which client a test of both runs: "sync" (``UnleashClient``) or "async"
+    (``AsyncUnleashClient``); see ``tests.support.kinds``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_driven(kind: str, tmp_path: Path) -> Iterator[DrivenFactory]:
+    """As ``make_client``, for a test parametrized over both clients: builds ``Driven``
+    clients of this test's ``kind`` (blocking lifecycle calls for either); each is stopped
+    at the end of the test."""
+    factory = DrivenFactory(kind, tmp_path / "cache")
     yield factory
     factory.close()
 

@@ -1,7 +1,8 @@
 """``UnleashClient`` with the sync layer: start-up, disk cache, fork, threads.
 
 Runs against ``FakeUnleashServer``, a real HTTP server on 127.0.0.1 (no ``responses``), so the
-requests, the scheduler threads and the fork are the real ones.
+requests, the scheduler threads and the fork are the real ones. The tests taking
+``make_either`` run for both clients (``kind``: ``UnleashClient`` and ``AsyncUnleashClient``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.forking import run_in_child
 from tests.support.clients import ClientFactory
 from tests.support.doubles import DictCache
 from tests.support.helpers import free_port, frequent_thread_switches, messages, wait_for
+from tests.support.kinds import DrivenFactory
 from tests.support.payloads import body_of, etag_of, feature, payload, variants
 from tests.support.server import TOKEN, FakeUnleashServer, hang, serve_payload, status
 from unleash_lite import BaseCache, FileCache, UnleashClient, UnleashEventType
@@ -48,6 +50,11 @@ def make_client(make_client: ClientFactory) -> ClientFactory:
     return make_client.with_defaults(app_name="shop")
 
 
+@pytest.fixture
+def make_either(make_driven: DrivenFactory) -> DrivenFactory:
+    return make_driven.with_defaults(app_name="shop")
+
+
 def unreachable_url() -> str:
     return f"http://127.0.0.1:{free_port()}/api"
 
@@ -60,8 +67,8 @@ def warnings_about(records: list[logging.LogRecord], *words: str) -> list[str]:
 
 
 def test_initialize_client_returns_with_the_flags_ready(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
-    client = make_client(server.url)
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
+    client = make_either(server.url)
     assert not client.is_ready() and not client.is_enabled("alpha")
     client.initialize_client()
     assert client.is_ready() and client.is_initialized
@@ -71,10 +78,10 @@ def test_initialize_client_returns_with_the_flags_ready(
 
 
 def test_initialize_client_with_a_hanging_server_returns_after_the_timeout(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     release = threading.Event()
     server.features.always(hang(release, serve_payload()))  # waits for release (or the end)
-    client = make_client(server.url, request_timeout=0.3)
+    client = make_either(server.url, request_timeout=0.3)
     started = time.monotonic()
     client.initialize_client()
     elapsed = time.monotonic() - started
@@ -92,10 +99,10 @@ NO_FLAGS = "has no flags yet"
 
 
 def test_one_warning_when_the_first_fetch_fails_and_nothing_else_has_flags(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_either: DrivenFactory,
         caplog: pytest.LogCaptureFixture) -> None:
     server.features.always(status(503, b"{}"))
-    client = make_client(server.url, refresh_interval=0.05)
+    client = make_either(server.url, refresh_interval=0.05)
     client.initialize_client()
     assert len(warnings_about(caplog.records, NO_FLAGS)) == 1
     server.features.always(serve_payload())
@@ -105,7 +112,7 @@ def test_one_warning_when_the_first_fetch_fails_and_nothing_else_has_flags(
 
 @pytest.mark.parametrize("source", ["fetch", "bootstrap", "cache"])
 def test_no_such_warning_when_flags_are_there(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_either: DrivenFactory,
         caplog: pytest.LogCaptureFixture, source: str) -> None:
     if source != "fetch":
         server.features.always(status(503, b"{}"))
@@ -114,7 +121,7 @@ def test_no_such_warning_when_flags_are_there(
         options["bootstrap"] = BOOT
     if source == "cache":
         options["cache"] = DictCache({FEATURES_URL: body_of(OTHER), ETAG: '"c"'})
-    client = make_client(server.url, **options)
+    client = make_either(server.url, **options)
     client.initialize_client()
     assert client.is_ready()
     assert warnings_about(caplog.records, NO_FLAGS) == []
@@ -163,9 +170,9 @@ def test_initialize_client_again_after_destroy_keeps_polling(
 
 
 def test_wait_until_ready(server: FakeUnleashServer,
-                          make_client: Callable[..., UnleashClient]) -> None:
+                          make_either: DrivenFactory) -> None:
     server.features.always(status(503, b"{}"))
-    client = make_client(server.url, refresh_interval=0.05)
+    client = make_either(server.url, refresh_interval=0.05)
     client.initialize_client()
     assert not client.wait_until_ready(0.05)
     server.features.always(serve_payload())
@@ -188,8 +195,8 @@ def test_wait_until_ready_in_another_thread(
 
 
 def test_a_fetch_writes_the_cache_file(server: FakeUnleashServer, tmp_path: Path,
-                                       make_client: Callable[..., UnleashClient]) -> None:
-    client = make_client(server.url, app_name="my app/1")
+                                       make_either: DrivenFactory) -> None:
+    client = make_either(server.url, app_name="my app/1")
     client.initialize_client()
     assert isinstance(client.cache, FileCache)
     path = client.cache.path
@@ -234,27 +241,29 @@ def test_clients_for_another_flag_set_never_read_each_others_cache_file(
 
 
 def test_a_new_client_answers_from_the_cache_while_the_server_is_down(
-        tmp_path: Path, make_client: Callable[..., UnleashClient]) -> None:
+        tmp_path: Path, make_either: DrivenFactory) -> None:
     with FakeUnleashServer(payload=FLAGS) as fake:
         url = fake.url
-        first = make_client(url)
+        first = make_either(url)
         first.initialize_client()
         first.destroy()
     # same url, app and directory; the server is gone
-    second = make_client(url)
-    assert second.is_ready()  # at construction, before initialize_client
-    assert second.is_enabled("alpha") and second.get_variant("gamma")["name"] == "one"
+    second = make_either(url)
+    if second.kind == "sync":  # at construction; the async client reads it off the loop
+        assert second.is_ready()
+        assert second.is_enabled("alpha") and second.get_variant("gamma")["name"] == "one"
     second.initialize_client()  # the fetch fails (connection refused): flags stay
-    assert second.is_enabled("alpha")
+    assert second.is_ready()
+    assert second.is_enabled("alpha") and second.get_variant("gamma")["name"] == "one"
     assert second._sync is not None
     assert second._sync.features_backoff.failures == 1
 
 
 def test_cached_etag_makes_the_first_fetch_conditional(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     events: list[Any] = []
-    make_client(server.url).initialize_client()
-    client = make_client(server.url, event_callback=events.append)
+    make_either(server.url).initialize_client()
+    client = make_either(server.url, event_callback=events.append)
     client.initialize_client()
     first_get, second_get = server.feature_gets()
     assert first_get.header("If-None-Match") is None
@@ -401,9 +410,9 @@ def test_apps_urls_and_projects_never_share_a_cache_file(
 
 
 def test_a_user_cache_is_honoured(server: FakeUnleashServer,
-                                  make_client: Callable[..., UnleashClient]) -> None:
+                                  make_either: DrivenFactory) -> None:
     cache = DictCache()
-    client = make_client(server.url, cache=cache)
+    client = make_either(server.url, cache=cache)
     assert client.cache is cache
     client.initialize_client()
     assert client.is_enabled("alpha")
@@ -427,20 +436,20 @@ class BrokenCache(DictCache):
 
 
 def test_a_failing_user_cache_does_not_stop_the_client(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
+        server: FakeUnleashServer, make_either: DrivenFactory,
         caplog: pytest.LogCaptureFixture) -> None:
     events: list[Any] = []
     cache = BrokenCache()
-    client = make_client(server.url, cache=cache, event_callback=events.append)
+    client = make_either(server.url, cache=cache, event_callback=events.append)
     assert not client.is_ready()
-    assert len(warnings_about(caplog.records, "cannot be read")) == 1
     client.initialize_client()
+    assert len(warnings_about(caplog.records, "cannot be read")) == 1
     assert client.is_enabled("alpha")
     assert len(cache.mset_calls) == 1
     assert len(warnings_about(caplog.records, "could not write the flags")) == 1
     assert client._sync is not None
     server.payload = payload(feature("next"))
-    client._sync.poll()  # the poller goes on
+    client.poll()  # the poller goes on
     assert client.is_enabled("next")
     assert client._events is not None and client._events.drain(5)
     assert [e.event_type for e in events] == [UnleashEventType.READY,
@@ -449,17 +458,18 @@ def test_a_failing_user_cache_does_not_stop_the_client(
 
 
 def test_a_bootstrapped_user_cache_is_used_before_the_server(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     cache = DictCache({FEATURES_URL: body_of(BOOT)}, bootstrapped=True)
     server.features.always(status(503, b"{}"))
-    client = make_client(server.url, cache=cache)
-    assert client.is_ready() and client.unleash_bootstrapped
-    assert client.is_enabled("from-bootstrap")
+    client = make_either(server.url, cache=cache)
+    if client.kind == "sync":  # at construction; the async client reads it off the loop
+        assert client.is_ready() and client.unleash_bootstrapped
     client.initialize_client()
+    assert client.is_ready() and client.unleash_bootstrapped
     assert client.is_enabled("from-bootstrap")
     server.features.always(serve_payload())
     assert client._sync is not None
-    client._sync.poll()
+    client.poll()
     assert client.is_enabled("alpha") and not client.is_enabled("from-bootstrap")
     assert json.loads(cache.mset_calls[-1][FEATURES_URL]) == FLAGS
     # a bootstrapped cache's contents are not a server answer: the first fetch is unconditional
@@ -476,17 +486,17 @@ def test_a_file_cache_bootstrapped_by_hand(server: FakeUnleashServer, tmp_path: 
 
 
 def test_fetch_toggles_false_rereads_the_cache_another_client_writes(
-        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
-    writer = make_client(server.url, refresh_interval=0.05)
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
+    writer = make_either(server.url, refresh_interval=0.05)
     writer.initialize_client()
-    reader = make_client(server.url, refresh_interval=0.05)
+    reader = make_either(server.url, refresh_interval=0.05)
     reader.initialize_client(fetch_toggles=False)
     assert reader.is_enabled("alpha")
     server.payload = payload(feature("fresh"))
     wait_for(lambda: reader.is_enabled("fresh"), message="the reader to see the new cache")
     assert not reader.is_enabled("alpha")
     assert writer._sync is not None and reader._sync is not None
-    reader_connection = reader._sync.api.connection_id
+    reader_connection = reader._sync.calls.connection_id
     assert [g for g in server.feature_gets()
             if g.header("unleash-connection-id") == reader_connection] == []
 

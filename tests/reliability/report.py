@@ -13,6 +13,7 @@ from typing import Any
 
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "fetch": [
+        ("client", "client"),
         ("fault", "fault"),
         ("polls", "polls"),
         ("requests", "requests sent"),
@@ -23,12 +24,14 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("seconds_per_poll", "s per poll"),
     ],
     "recovery": [
+        ("client", "client"),
         ("fault", "fault"),
         ("requests", "requests in 0.6 s"),
         ("requests_without_backoff", "without backoff"),
         ("recover_s", "time to recover (s)"),
     ],
     "metrics": [
+        ("client", "client"),
         ("fault", "fault"),
         ("evaluations", "evaluations"),
         ("counts_made", "counts made"),

@@ -11,8 +11,10 @@ of polls, then answers payload B. The test proves, per class:
 * one log line says what happened (one per change of state), never with the token;
 * the next good answer is installed at once, the interval resets and one line says so.
 
-The polls are driven by hand (a stub scheduler) so the counts are exact; the second half of
-the file runs a few classes on the real scheduler and measures the time to recover.
+The polls are driven by hand (a stub scheduler, or the async client's tasks held) so the
+counts are exact; the second half of the file runs a few classes on the real scheduler and
+measures the time to recover. The cases that hold for both clients run for each
+(``kind``: ``UnleashClient`` over ``requests``, ``AsyncUnleashClient`` over aiohttp).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 
 from tests.support.clients import ClientFactory
 from tests.support.helpers import app_log_lines, full_text, wait_for
+from tests.support.kinds import Driven, DrivenFactory
 from tests.support.payloads import encode, etag_of, feature, payload
 from tests.support.server import (
     PAYLOAD_A,
@@ -317,19 +320,27 @@ def summary(multipliers: list[float]) -> str:
     return f"{multipliers[0]:g}x→{multipliers[-1]:g}x"
 
 
+DEFAULTS: dict[str, Any] = {
+    "app_name": "fault-app",
+    "refresh_interval": INTERVAL,
+    "request_timeout": TIMEOUT,
+    "request_retries": DEFAULT_REQUEST_RETRIES,  # as in production: faults are retried
+    "disable_metrics": True,
+    "disable_registration": True,
+}
+
+
 @pytest.fixture
 def make_client(make_client: ClientFactory) -> ClientFactory:
-    return make_client.with_defaults(
-        app_name="fault-app",
-        refresh_interval=INTERVAL,
-        request_timeout=TIMEOUT,
-        request_retries=DEFAULT_REQUEST_RETRIES,  # as in production: faults are retried
-        disable_metrics=True,
-        disable_registration=True,
-    )
+    return make_client.with_defaults(**DEFAULTS)
 
 
-def answers_a(client: UnleashClient) -> bool:
+@pytest.fixture
+def make_either(make_driven: DrivenFactory) -> DrivenFactory:
+    return make_driven.with_defaults(**DEFAULTS)
+
+
+def answers_a(client: UnleashClient | Driven) -> bool:
     return (
         client.is_enabled("shared")
         and client.is_enabled("only-a")
@@ -339,7 +350,7 @@ def answers_a(client: UnleashClient) -> bool:
     )
 
 
-def answers_b(client: UnleashClient) -> bool:
+def answers_b(client: UnleashClient | Driven) -> bool:
     return (
         client.is_enabled("shared")
         and client.is_enabled("only-b")
@@ -354,15 +365,14 @@ def test_fault_class(
     fault: Fault,
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: ClientFactory,
+    make_either: DrivenFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # every logger, ours, urllib3's and requests'
-    client, scheduler = make_client.stubbed(server.url, **fault.options)
+    caplog.set_level(logging.DEBUG)  # every logger, ours, urllib3's, requests', aiohttp's
+    client = make_either.stubbed(server.url, **fault.options)
     client.initialize_client()
     assert answers_a(client)
-    sync = client._sync
-    assert sync is not None and isinstance(client.cache, FileCache)
+    assert isinstance(client.cache, FileCache)
 
     # the fault
     server.features.always(fault.reply())
@@ -371,8 +381,8 @@ def test_fault_class(
     seen = []
     started = time.monotonic()
     for _ in range(fault.polls):
-        sync.poll()  # never raises
-        seen.append(scheduler.interval("poll") / INTERVAL)
+        client.poll()  # never raises
+        seen.append(client.interval("poll") / INTERVAL)
         if fault.answers == "kept":
             assert answers_a(client), "the last good flags must keep answering"
         else:
@@ -397,10 +407,10 @@ def test_fault_class(
     server.features.always(serve_payload())
     mark = len(caplog.records)
     before = len(server.feature_gets())
-    sync.poll()
+    client.poll()
     assert answers_b(client)
     assert len(server.feature_gets()) - before == 1
-    assert scheduler.interval("poll") == INTERVAL
+    assert client.interval("poll") == INTERVAL
     recovered = app_log_lines(caplog.records, mark)
     if fault.level is None:
         assert recovered == []
@@ -414,6 +424,7 @@ def test_fault_class(
 
     figures.add(
         "fetch",
+        client=client.kind,
         fault=fault.name,
         polls=fault.polls,
         requests=requests,
@@ -426,36 +437,40 @@ def test_fault_class(
     )
 
 
+# what each transport's "connection refused" is called in the log line
+REFUSED = {"sync": "ConnectionError", "async": "ClientConnectorError"}
+
+
 def test_server_down_connection_refused(
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: ClientFactory,
+    make_either: DrivenFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The server is gone (connection refused), with the default ``request_retries=3``."""
-    client, scheduler = make_client.stubbed(server.url, request_retries=3)
+    client = make_either.stubbed(server.url, request_retries=3)
     client.initialize_client()
-    assert client._sync is not None
     server.go_down()
     mark = len(caplog.records)
     seen = []
     started = time.monotonic()
     for _ in range(2):
-        client._sync.poll()
-        seen.append(scheduler.interval("poll") / INTERVAL)
+        client.poll()
+        seen.append(client.interval("poll") / INTERVAL)
         assert answers_a(client)
     per_poll = (time.monotonic() - started) / 2
     assert seen == [2.0, 3.0]
     lines = app_log_lines(caplog.records, mark)
     assert [r.levelno for r in lines] == [logging.WARNING]
-    assert "connection failed (ConnectionError)" in lines[0].getMessage()
+    assert f"connection failed ({REFUSED[client.kind]})" in lines[0].getMessage()
     server.payload = PAYLOAD_B
     server.come_back()
-    client._sync.poll()
+    client.poll()
     assert answers_b(client)
-    assert scheduler.interval("poll") == INTERVAL
+    assert client.interval("poll") == INTERVAL
     figures.add(
         "fetch",
+        client=client.kind,
         fault="server down (connection refused)",
         polls=2,
         requests=0,
@@ -470,20 +485,19 @@ def test_server_down_connection_refused(
 
 def test_a_fault_in_the_very_first_fetch_leaves_defaults_then_recovers(
     server: FakeUnleashServer,
-    make_client: ClientFactory,
+    make_either: DrivenFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No last good flags yet: the documented defaults answer, nothing raises."""
     server.features.always(status(503))
-    client, _ = make_client.stubbed(server.url)
+    client = make_either.stubbed(server.url)
     client.initialize_client()
     assert not client.is_ready()
     assert client.is_enabled("shared") is False
     assert client.is_enabled("shared", fallback_function=lambda name, context: True) is True
     assert client.get_variant("colour")["name"] == "disabled"
     server.features.always(serve_payload())
-    assert client._sync is not None
-    client._sync.poll()
+    client.poll()
     assert answers_a(client)
 
 
@@ -525,20 +539,21 @@ TIMED = [
 ]
 
 
-def run_timed(timed: Timed, directory: Path) -> dict[str, Any]:
-    """One scenario on the real scheduler, with its own server: the fault for WINDOW
-    seconds, then payload B; returns what was measured (or the error)."""
+def run_timed(timed: Timed, directory: Path, make: DrivenFactory) -> dict[str, Any]:
+    """One scenario on the real scheduler (the async client's real tasks), with its own
+    server: the fault for WINDOW seconds, then payload B; returns what was measured (or the
+    error)."""
     options: dict[str, Any] = {
-        "custom_headers": {"Authorization": TOKEN},
         "refresh_interval": REAL_INTERVAL,
         "cache_directory": str(directory),
         "request_timeout": 1.0,
+        "request_retries": DEFAULT_REQUEST_RETRIES,
         "disable_metrics": True,
         "disable_registration": True,
     }
     options.update(timed.options)
     with FakeUnleashServer() as server:
-        client = UnleashClient(server.url, f"timed-{directory.name}", **options)
+        client = make(server.url, f"timed-{directory.name}", **options)
         try:
             client.initialize_client()
             if not answers_a(client):
@@ -566,7 +581,9 @@ def run_timed(timed: Timed, directory: Path) -> dict[str, Any]:
             client.destroy()
 
 
-def test_real_scheduler_backs_off_and_recovers(figures: Figures, tmp_path: Path) -> None:
+def test_real_scheduler_backs_off_and_recovers(
+    figures: Figures, tmp_path: Path, make_driven: DrivenFactory
+) -> None:
     """Each scenario on its own server and client, all at once (their windows overlap, so
     the whole takes about one scenario's time). Only upper bounds on request counts are
     asserted: a loaded machine can only make the poller slower, never faster."""
@@ -574,7 +591,7 @@ def test_real_scheduler_backs_off_and_recovers(figures: Figures, tmp_path: Path)
 
     def run(index: int, timed: Timed) -> None:
         try:
-            results[timed.name] = run_timed(timed, tmp_path / str(index))
+            results[timed.name] = run_timed(timed, tmp_path / str(index), make_driven)
         except Exception as error:  # reported below, with the scenario's name
             results[timed.name] = {"error": f"{type(error).__name__}: {error}"}
 
@@ -595,6 +612,7 @@ def test_real_scheduler_backs_off_and_recovers(figures: Figures, tmp_path: Path)
         assert result["recover_s"] < 15, (timed.name, result)
         figures.add(
             "recovery",
+            client=make_driven.kind,
             fault=timed.name,
             window_s=WINDOW,
             interval_s=REAL_INTERVAL,

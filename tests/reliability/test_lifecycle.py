@@ -3,7 +3,8 @@ exits, how long its calls may take when the server hangs or refuses, and how man
 an outage costs a host application that configured ``logging.basicConfig(level=WARNING)``.
 
 Every case runs a real client against a real HTTP server on 127.0.0.1 (the fake control
-service), and the exit cases in a real child interpreter.
+service), and the exit cases in a real child interpreter. The destroy and time-bound cases
+run for both clients (``kind``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import free_port, wait_for
+from tests.support.kinds import Driven, DrivenFactory
 from tests.support.server import PAYLOAD_A, TOKEN, FakeUnleashServer, accept, hang
 from unleash_lite import FileCache, UnleashClient, UnleashEventType
 
@@ -35,6 +37,12 @@ def our_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("unleash-lite")}
 
 
+def threads_but_the_loops() -> list[threading.Thread]:
+    """Every thread but an asyncio loop's default executor's (the async client runs its file
+    I/O there: those threads are the loop's, and end with it)."""
+    return [t for t in threading.enumerate() if not t.name.startswith("asyncio_")]
+
+
 @pytest.fixture
 def threads_before() -> set[threading.Thread]:
     """Threads of ours left by clients of earlier tests (not this test's to judge)."""
@@ -45,16 +53,27 @@ def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+SETTINGS: dict[str, Any] = {
+    "request_timeout": 2,
+    "refresh_interval": 60,
+    "metrics_interval": 60,
+}
+
+
 def make(url: str, tmp_path: Path, **options: Any) -> UnleashClient:
     settings: dict[str, Any] = {
         "custom_headers": {"Authorization": TOKEN},
         "cache_directory": str(tmp_path),
-        "request_timeout": 2,
-        "refresh_interval": 60,
-        "metrics_interval": 60,
+        **SETTINGS,
     }
     settings.update(options)
     return UnleashClient(url, "lifecycle", **settings)
+
+
+@pytest.fixture
+def make_either(make_driven: DrivenFactory) -> DrivenFactory:
+    """Clients of the test's ``kind`` with :data:`SETTINGS` (and the factory's defaults)."""
+    return make_driven.with_defaults(app_name="lifecycle", request_retries=3, **SETTINGS)
 
 
 @pytest.fixture
@@ -78,7 +97,7 @@ def caught_thread_errors() -> Iterator[list[str]]:
 
 def test_destroy_ends_every_thread_and_connection_the_client_started(
     server: FakeUnleashServer,
-    tmp_path: Path,
+    make_either: DrivenFactory,
     figures: Figures,
     threads_before: set[threading.Thread],
 ) -> None:
@@ -86,11 +105,10 @@ def test_destroy_ends_every_thread_and_connection_the_client_started(
     200 event threads behind."""
     events: list[Any] = []
     gc.collect()
-    count_before, fds_before = threading.active_count(), open_descriptors()
+    count_before, fds_before = len(threads_but_the_loops()), open_descriptors()
     for _ in range(200):
-        client = make(
+        client = make_either(
             server.url,
-            tmp_path,
             event_callback=events.append,
             multiple_instance_mode=_silent(),
         )
@@ -102,11 +120,11 @@ def test_destroy_ends_every_thread_and_connection_the_client_started(
     gc.collect()
     figures.add(
         "lifecycle",
-        case="200 create/destroy cycles with event_callback",
-        threads_left=threading.active_count() - count_before,
+        case=f"200 create/destroy cycles with event_callback ({make_either.kind})",
+        threads_left=len(threads_but_the_loops()) - count_before,
         descriptors_left=open_descriptors() - fds_before,
     )
-    assert threading.active_count() <= count_before
+    assert len(threads_but_the_loops()) <= count_before
     assert len([e for e in events if e.event_type is UnleashEventType.READY]) == 200
 
 
@@ -148,7 +166,7 @@ def test_destroy_called_from_the_event_callback_during_start_up(
 
 @pytest.mark.parametrize("source", ["bootstrap", "disk cache"])
 def test_with_flags_at_hand_a_refusing_server_costs_initialize_client_nothing(
-    source: str, tmp_path: Path, figures: Figures
+    source: str, tmp_path: Path, figures: Figures, make_either: DrivenFactory
 ) -> None:
     """It took 1.2 s (a refused connection retried with backoff); the official SDK returns
     at once. The background poll keeps trying."""
@@ -160,12 +178,16 @@ def test_with_flags_at_hand_a_refusing_server_costs_initialize_client_nothing(
         cache = FileCache("lifecycle-cache", directory=str(tmp_path))
         cache.mset({"/client/features": json.dumps(PAYLOAD_A), "etag": '"e1"'})
         options["cache"] = cache
-    client = make(url, tmp_path, **options)
+    client = make_either(url, **options)
     started = time.monotonic()
     client.initialize_client()
     elapsed = time.monotonic() - started
     try:
-        figures.add("time bounds", case=f"initialize_client, {source}, refused", seconds=elapsed)
+        figures.add(
+            "time bounds",
+            case=f"initialize_client, {source}, refused ({client.kind})",
+            seconds=elapsed,
+        )
         assert client.is_enabled("shared")
         assert elapsed < 0.2
     finally:
@@ -179,12 +201,13 @@ def test_a_server_that_never_answers_holds_initialize_and_destroy_for_the_timeou
     figures: Figures,
     retries: int,
     threads_before: set[threading.Thread],
+    make_either: DrivenFactory,
 ) -> None:
     """One poll used to last (1 + retries) x request_timeout."""
     release = threading.Event()
     server.features.always(hang(release, accept()))
     server.metrics.always(hang(release, accept()))
-    client = make(server.url, tmp_path, request_timeout=0.5, request_retries=retries)
+    client: Driven = make_either(server.url, request_timeout=0.5, request_retries=retries)
     try:
         started = time.monotonic()
         client.initialize_client()
@@ -197,7 +220,7 @@ def test_a_server_that_never_answers_holds_initialize_and_destroy_for_the_timeou
         release.set()
     figures.add(
         "time bounds",
-        case=f"hanging server, request_timeout=0.5, request_retries={retries}",
+        case=f"hanging server, request_timeout=0.5, request_retries={retries} ({client.kind})",
         initialize_seconds=initialize,
         destroy_seconds=destroy,
     )

@@ -2,8 +2,9 @@
 the evaluations made (none lost, none doubled), except where the server kept a send whose
 answer never reached the client, which is then sent again (at least once, as documented).
 
-Sends are driven by hand (a stub scheduler) against a real HTTP server, so request counts
-and the metrics job's interval are exact.
+Sends are driven by hand (a stub scheduler, or the async client's tasks held) against a real
+HTTP server, so request counts and the metrics job's interval are exact. The fault classes
+and the long outage run for both clients (``kind``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from tests.support.clients import ClientFactory
 from tests.support.doubles import StubScheduler
 from tests.support.helpers import app_log_lines, full_text
+from tests.support.kinds import Driven, DrivenFactory
 from tests.support.payloads import feature, payload, variants
 from tests.support.server import (
     TOKEN,
@@ -113,7 +115,7 @@ FAULTS = [
 class Workload:
     """Evaluations of every kind, with the totals the server must end up with."""
 
-    def __init__(self, client: UnleashClient) -> None:
+    def __init__(self, client: UnleashClient | Driven) -> None:
         self.client = client
         self.expected: Counter[tuple[str, str]] = Counter()
         self.calls = 0
@@ -133,14 +135,22 @@ class Workload:
         return made
 
 
+DEFAULTS: dict[str, Any] = {
+    "app_name": "metrics-fault-app",
+    "metrics_interval": INTERVAL,
+    "request_timeout": TIMEOUT,
+    "disable_registration": True,
+}
+
+
 @pytest.fixture
 def make_client(make_client: ClientFactory) -> ClientFactory:
-    return make_client.with_defaults(
-        app_name="metrics-fault-app",
-        metrics_interval=INTERVAL,
-        request_timeout=TIMEOUT,
-        disable_registration=True,
-    )
+    return make_client.with_defaults(**DEFAULTS)
+
+
+@pytest.fixture
+def make_either(make_driven: DrivenFactory) -> DrivenFactory:
+    return make_driven.with_defaults(**DEFAULTS)
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
@@ -148,14 +158,12 @@ def test_no_count_is_lost(
     fault: MetricsFault,
     server: FakeUnleashServer,
     figures: Figures,
-    make_client: ClientFactory,
+    make_either: DrivenFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client, scheduler = make_client.stubbed(server.url)
+    client = make_either.stubbed(server.url)
     client.initialize_client()
-    sync = client._sync
-    assert sync is not None
     work = Workload(client)
 
     # the fault: evaluations between failing sends
@@ -170,8 +178,8 @@ def test_no_count_is_lost(
         made = work.run(50 + round_number)
         if fault.duplicated:
             duplicate.update(made)  # everything unsent so far goes out, and is kept
-        sync.send_metrics()  # never raises
-        seen.append(scheduler.interval("metrics") / INTERVAL)
+        client.send_metrics()  # never raises
+        seen.append(client.interval("metrics") / INTERVAL)
     fault_lines = app_log_lines(caplog.records, mark)
 
     # the server answers again
@@ -181,15 +189,15 @@ def test_no_count_is_lost(
     mark = len(caplog.records)
     for _ in range(2):
         work.run(7)
-        sync.send_metrics()
-    sync.send_metrics()  # nothing new: no POST
+        client.send_metrics()
+    client.send_metrics()  # nothing new: no POST
     recovery_lines = app_log_lines(caplog.records, mark)
 
     assert client.metrics.collect() is None  # everything counted was accepted
     delivered = server.accepted_counts()
     assert delivered == work.expected + duplicate
     assert seen == fault.intervals
-    assert scheduler.interval("metrics") == INTERVAL
+    assert client.interval("metrics") == INTERVAL
     posts = len(server.metrics_posts())
     sends = fault.failing_sends + 2
     assert posts == (2 if fault.reply is None else sends)  # one POST per send, never retried
@@ -210,6 +218,7 @@ def test_no_count_is_lost(
     made_total = sum(work.expected.values())
     figures.add(
         "metrics",
+        client=client.kind,
         fault=fault.name,
         evaluations=work.calls,
         counts_made=made_total,
@@ -224,28 +233,27 @@ def test_no_count_is_lost(
 
 def test_counts_survive_a_long_outage_in_bounded_memory(
     server: FakeUnleashServer,
-    make_client: ClientFactory,
+    make_either: DrivenFactory,
     figures: Figures,
 ) -> None:
     """Hundreds of failed sends: the unsent counts are one set of counters per flag (memory
     does not grow with the outage), and the first good send delivers them all, once."""
-    client, _ = make_client.stubbed(server.url)
+    client = make_either.stubbed(server.url)
     client.initialize_client()
-    sync = client._sync
-    assert sync is not None
     work = Workload(client)
     server.metrics.always(status(503))
     for _ in range(300):
         work.run(20)
-        sync.send_metrics()
+        client.send_metrics()
     bucket = client.metrics.collect()
     assert bucket is not None and len(bucket.toggles) == 4  # one entry per flag, not per send
     server.metrics.always(accept())
-    sync.send_metrics()
+    client.send_metrics()
     assert server.accepted_counts() == work.expected
     assert len([p for p in server.metrics_posts() if p.accepted]) == 1
     figures.add(
         "metrics",
+        client=client.kind,
         fault="HTTP 503 for 300 sends in a row",
         evaluations=work.calls,
         counts_made=sum(work.expected.values()),
@@ -551,14 +559,14 @@ def test_a_flag_name_longer_than_a_body_is_dropped_with_one_error(
 
 def test_one_send_of_many_parts_keeps_to_its_time_budget(
     server: FakeUnleashServer,
-    make_client: ClientFactory,
+    make_either: DrivenFactory,
 ) -> None:
     """The budget covers the whole send, not each POST: a slow first part leaves the second
     only what remains; the parts not sent go out with the next send, once."""
     server.max_body_bytes = UNLEASH_BODY_LIMIT
     release = threading.Event()
     server.metrics.then(slow(0.6, accept()), hang(release, status(503)))
-    client, _ = make_client.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
+    client = make_either.stubbed(server.url, request_timeout=SPLIT_TIMEOUT)
     client.initialize_client()
     work = Workload(client)
     evaluate_unknown(work, burst_names(BURST))

@@ -29,6 +29,7 @@ import pytest
 
 from tests.support.clients import ClientFactory
 from tests.support.helpers import full_text
+from tests.support.kinds import DrivenFactory
 from tests.support.server import (
     PAYLOAD_B,
     TOKEN,
@@ -173,31 +174,34 @@ def test_the_token_never_leaks(
     )
 
 
+# how each client's HTTP library refuses a header value with a line break in it
+HEADER_REFUSED = {"sync": "InvalidHeader", "async": "ValueError"}
+
+
 def test_a_token_requests_refuses_is_not_echoed(
-    server: FakeUnleashServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+    server: FakeUnleashServer, make_driven: DrivenFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """requests puts an invalid header's value in its exception message; the client only
-    ever reports the exception's class."""
+    """requests (and aiohttp) put an invalid header's value in its exception message; the
+    client only ever reports the exception's class."""
     caplog.set_level(logging.DEBUG)
     bad = TOKEN + "\r\nX-Injected: 1"
-    client, _ = make_client.stubbed(server.url, "bad-token", token=bad, request_timeout=1)
+    client = make_driven.stubbed(server.url, "bad-token", token=bad, request_timeout=1)
     client.initialize_client()
-    assert client._sync is not None
     client.is_enabled("shared")
-    client._sync.send_metrics()
+    client.send_metrics()
     assert server.requests == []  # nothing was sent, no header injected
     messages = [full_text(record) for record in caplog.records]
-    assert any("InvalidHeader" in message for message in messages)
+    assert any(HEADER_REFUSED[client.kind] in message for message in messages), messages
     for message in messages:
         assert not leaks(message), message
     client.destroy()
 
 
-def test_a_redirect_to_another_host_does_not_carry_the_token(make_client: ClientFactory) -> None:
+def test_a_redirect_to_another_host_does_not_carry_the_token(make_driven: DrivenFactory) -> None:
     with FakeUnleashServer() as elsewhere, FakeUnleashServer() as server:
         target = elsewhere.url.replace("127.0.0.1", "localhost") + "/client/features"
         server.features.always(status(302, headers={"Location": target}))
-        client, _ = make_client.stubbed(server.url, "redirected", disable_metrics=True)
+        client = make_driven.stubbed(server.url, "redirected", disable_metrics=True)
         client.initialize_client()
         assert client.is_enabled("only-a")  # the redirect was followed
         (followed,) = elsewhere.feature_gets()
@@ -355,62 +359,67 @@ def tls_warnings(records: list[logging.LogRecord]) -> list[str]:
     ]
 
 
+# how each client's transport names a certificate it refused
+CERTIFICATE_REFUSED = {"sync": "SSLError", "async": "ClientConnectorCertificateError"}
+
+
 def test_tls_verification_is_on_by_default(
     certificate: tuple[str, str],
-    make_client: ClientFactory,
+    make_driven: DrivenFactory,
     caplog: pytest.LogCaptureFixture,
     figures: Figures,
 ) -> None:
     with FakeUnleashServer(tls=certificate) as server:
-        client, _ = make_client.stubbed(server.url, "tls", disable_metrics=True)
+        client = make_driven.stubbed(server.url, "tls", disable_metrics=True)
         client.initialize_client()
         assert not client.is_ready()  # a self-signed certificate is refused
-        assert client._sync is not None
-        outcome = client._sync.api.fetch_features(None)
-        assert outcome.result is Result.UNAVAILABLE and "SSLError" in outcome.detail
+        (line,) = [r.getMessage() for r in caplog.records if "flags fetch" in r.getMessage()]
+        assert CERTIFICATE_REFUSED[client.kind] in line
+        if client.kind == "sync":
+            outcome = client._sync.api.fetch_features(None)
+            assert outcome.result is Result.UNAVAILABLE and "SSLError" in outcome.detail
         assert server.requests == []  # the token never left over an unverified channel
         assert tls_warnings(caplog.records) == []
         client.destroy()
     figures.add(
         "security",
-        check="TLS, default options, self-signed server",
-        result="refused (SSLError), no request reached the server",
+        check=f"TLS, default options, self-signed server ({client.kind})",
+        result=f"refused ({CERTIFICATE_REFUSED[client.kind]}), no request reached the server",
     )
 
 
 def test_turning_verification_off_works_and_warns_once(
     certificate: tuple[str, str],
-    make_client: ClientFactory,
+    make_driven: DrivenFactory,
     caplog: pytest.LogCaptureFixture,
     figures: Figures,
 ) -> None:
     with FakeUnleashServer(tls=certificate) as server:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning, per request
-            client, _ = make_client.stubbed(
+            client = make_driven.stubbed(
                 server.url, "tls", custom_options={"verify": False}, disable_metrics=True
             )
             assert len(tls_warnings(caplog.records)) == 1  # at start-up, before any request
             client.initialize_client()
-            assert client._sync is not None
             for _ in range(3):
-                client._sync.poll()
+                client.poll()
         assert client.is_enabled("only-a")
         (line,) = tls_warnings(caplog.records)
         assert f"127.0.0.1:{server.port}" in line and not leaks(line)
         client.destroy()
     figures.add(
         "security",
-        check="TLS with custom_options={'verify': False}",
+        check=f"TLS with custom_options={{'verify': False}} ({client.kind})",
         result="works; 1 WARNING at start-up naming the host",
     )
 
 
 def test_a_ca_bundle_verifies_without_a_warning(
-    certificate: tuple[str, str], make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+    certificate: tuple[str, str], make_driven: DrivenFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     with FakeUnleashServer(tls=certificate) as server:
-        client, _ = make_client.stubbed(
+        client = make_driven.stubbed(
             server.url, "tls", custom_options={"verify": certificate[0]}, disable_metrics=True
         )
         client.initialize_client()

@@ -32,11 +32,18 @@ def new_client(url: str, cache_directory: Path | str | None = None, token: str =
     """A client for ``url`` with the test defaults; ``options`` override them. Without a
     ``cache_directory``, pass a ``cache`` (a ``DictCache``): the default directory is the
     user's own."""
+    settings = client_settings(cache_directory, token, **options)
+    return UnleashClient(url, settings.pop("app_name"), **settings)
+
+
+def client_settings(cache_directory: Path | str | None = None, token: str = TOKEN,
+                  **options: Any) -> dict[str, Any]:
+    """The keywords of :func:`new_client` (``app_name`` included), for a client of any kind."""
     settings: dict[str, Any] = {**DEFAULTS, "custom_headers": {"Authorization": token}}
     if cache_directory is not None:
         settings["cache_directory"] = str(cache_directory)
     settings.update(options)
-    return UnleashClient(url, settings.pop("app_name"), **settings)
+    return settings
 
 
 class ClientFactory:

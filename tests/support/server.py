@@ -15,7 +15,9 @@ Authorization, as Unleash does, and ``max_body_bytes`` answers 413 to a larger r
 as Unleash's JSON body parser does (its limit is 100 KB, :data:`UNLEASH_BODY_LIMIT`).
 
 ``PUT /_admin/payload`` (outside the API, not recorded) replaces the payload, so another
-process (a forked child, a worker) can change what the server serves.
+process (a forked child, a worker) can change what the server serves. A request in absolute
+form (what a client sends to an HTTP proxy) is served as its path, so the fake can stand for
+a proxy too; it is recorded with the full target.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from queue import Empty, Queue
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.support.payloads import (
     delta,
@@ -355,6 +358,25 @@ def trickle(data: bytes, every: float) -> Reply:
     return reply
 
 
+def trickled_headers(every: float, count: int = 30) -> Reply:
+    """A status line, then ``count`` header lines one every ``every`` seconds (each within
+    the read timeout, all of them far beyond it), then hang up: the answer never starts."""
+
+    def reply(exchange: Exchange) -> None:
+        handler = exchange.handler
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        handler.wfile.flush()
+        for _ in range(count):
+            if exchange.server.stopping.is_set():
+                break
+            handler.wfile.write(b"X-Slow: a\r\n")
+            handler.wfile.flush()
+            exchange.wait(every)
+        exchange.close()
+
+    return reply
+
+
 def enormous(total: int, announce: bool = True, gzipped: bool = False) -> Reply:
     """200 with a body of ``total`` bytes (decompressed), streamed until the client hangs
     up; ``announce``: with its Content-Length, else chunked; ``gzipped``: a gzip bomb, a
@@ -644,7 +666,10 @@ class FakeUnleashServer:
             data = json.loads(raw) if raw else None
         except ValueError:
             data = raw.decode("utf-8", "replace")
-        route = handler.path.split("?")[0]
+        # A request in absolute form (``GET http://host/api/...``), as a client sends it to a
+        # proxy, is served as its path: the fake is then the proxy too (recorded as sent).
+        route = urlsplit(handler.path).path if "://" in handler.path else handler.path
+        route = route.split("?")[0]
         if route.startswith("/_admin/"):
             self._admin(Exchange(handler, self, method, handler.path, {}, data), route)
             return

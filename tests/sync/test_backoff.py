@@ -1,4 +1,7 @@
-"""Backoff: what each failure class does to the polling schedule, and what gets logged."""
+"""Backoff: what each failure class does to the polling schedule, and what gets logged.
+
+The tests against ``FakeUnleashServer`` run for both clients (``kind``); those on
+``responses`` (which mocks ``requests``) for the sync client only."""
 
 from __future__ import annotations
 
@@ -17,11 +20,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tests.support.clients import new_client
 from tests.support.doubles import DictCache, StubScheduler
 from tests.support.helpers import full_text, messages
+from tests.support.kinds import Driven, DrivenFactory
 from tests.support.payloads import body_of, feature, payload
 from tests.support.server import (
     FEATURES,
-    METRICS,
-    REGISTER,
     TOKEN,
     URL,
     FakeUnleashServer,
@@ -58,7 +60,14 @@ def poll(client: UnleashClient) -> None:
     client._sync.poll()
 
 
-def delay(client: UnleashClient) -> float:
+@pytest.fixture
+def make_stub(make_driven: DrivenFactory) -> DrivenFactory:
+    """As ``client_with_stub``, for the tests of both clients (against a real server)."""
+    return make_driven.with_defaults(app_name="backoff-app", refresh_interval=INTERVAL,
+                                     metrics_interval=5, request_timeout=5)
+
+
+def delay(client: UnleashClient | Driven) -> float:
     assert client._sync is not None
     return client._sync.features_backoff.delay
 
@@ -175,66 +184,65 @@ def test_transient_failures_grow_the_schedule_and_success_resets_it(
 
 
 @pytest.mark.parametrize("status", [429, 503])
-@responses.activate
-def test_retry_after_sets_the_next_poll(status: int) -> None:
-    responses.get(FEATURES, body=body_of(GOOD))
-    client, scheduler = client_with_stub()
+def test_retry_after_sets_the_next_poll(
+        status: int, server: FakeUnleashServer, make_stub: DrivenFactory) -> None:
+    server.payload = GOOD
+    client = make_stub.stubbed(server.url)
     client.initialize_client()
 
-    responses.replace(responses.GET, FEATURES, status=status, headers={"Retry-After": "45"})
-    poll(client)
+    server.features.always(answer(status, headers={"Retry-After": "45"}))
+    client.poll()
     assert delay(client) == 45
-    assert scheduler.interval("poll") == 45
+    assert client.interval("poll") == 45
 
     later = datetime.now(UTC) + timedelta(seconds=100)
-    responses.replace(responses.GET, FEATURES, status=status,
-                      headers={"Retry-After": format_datetime(later, usegmt=True)})
-    poll(client)
+    server.features.always(
+        answer(status, headers={"Retry-After": format_datetime(later, usegmt=True)}))
+    client.poll()
     assert 90 <= delay(client) <= 100
-    assert scheduler.interval("poll") == delay(client)
+    assert client.interval("poll") == delay(client)
 
-    responses.replace(responses.GET, FEATURES, status=status)  # no hint: backoff only
-    poll(client)
+    server.features.always(answer(status))  # no hint: backoff only
+    client.poll()
     assert delay(client) == 4 * INTERVAL
 
-    responses.replace(responses.GET, FEATURES, body=body_of(GOOD))
-    poll(client)
+    server.features.always(serve_payload())
+    client.poll()
     assert delay(client) == INTERVAL
-    assert scheduler.interval("poll") == INTERVAL
-    client.destroy()
+    assert client.interval("poll") == INTERVAL
 
 
 @pytest.mark.parametrize("status", [401, 403, 404])
-@responses.activate
 def test_rejection_polls_at_the_slowest_rate_with_one_error(
-        status: int, caplog: pytest.LogCaptureFixture) -> None:
+        status: int, server: FakeUnleashServer, make_stub: DrivenFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    responses.get(FEATURES, status=status)
-    client, scheduler = client_with_stub()
+    server.payload = GOOD
+    server.features.always(answer(status))
+    client = make_stub.stubbed(server.url)
     client.initialize_client()  # the first fetch is already rejected
     assert delay(client) == 10 * INTERVAL
-    assert scheduler.interval("poll") == 10 * INTERVAL
+    assert client.interval("poll") == 10 * INTERVAL
     for _ in range(5):
-        poll(client)
+        client.poll()
         assert delay(client) == 10 * INTERVAL
-        assert scheduler.interval("poll") == 10 * INTERVAL
+        assert client.interval("poll") == 10 * INTERVAL
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert str(status) in errors[0].getMessage()
     assert not client.is_ready()
 
     # the token is fixed on the server: no restart needed
-    responses.replace(responses.GET, FEATURES, body=body_of(GOOD))
-    poll(client)
+    server.features.always(serve_payload())
+    client.poll()
     assert client.is_enabled("kept")
     assert delay(client) == INTERVAL
-    assert scheduler.interval("poll") == INTERVAL
+    assert client.interval("poll") == INTERVAL
     assert messages(caplog.records, logging.INFO) == [
         "Unleash flags fetch: the server answers again"]
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
     for record in caplog.records:
         assert TOKEN not in full_text(record)
-    client.destroy()
 
 
 @responses.activate
@@ -350,25 +358,22 @@ def test_bad_payload_warnings_once_per_state_change(caplog: pytest.LogCaptureFix
 # -- metrics backoff ---------------------------------------------------------------------------
 
 
-@responses.activate
-def test_metrics_failures_back_off_the_metrics_job() -> None:
-    responses.get(FEATURES, body=body_of(GOOD))
-    responses.post(REGISTER, status=202)
-    responses.post(METRICS, status=500)
-    client, scheduler = client_with_stub(metrics_interval=3)
+def test_metrics_failures_back_off_the_metrics_job(
+        server: FakeUnleashServer, make_stub: DrivenFactory) -> None:
+    server.payload = GOOD
+    server.metrics.always(answer(500))
+    client = make_stub.stubbed(server.url, metrics_interval=3)
     client.initialize_client()
-    assert client._sync is not None
-    assert scheduler.interval("metrics") == 3
+    assert client.interval("metrics") == 3
     for step in range(2, 5):
         client.is_enabled("kept")
-        client._sync.send_metrics()
+        client.send_metrics()
         assert client._sync.metrics_backoff.delay == 3 * step
-        assert scheduler.interval("metrics") == 3 * step
-    assert scheduler.interval("poll") == INTERVAL  # the flags poll is unaffected
-    responses.replace(responses.POST, METRICS, status=202)
-    client._sync.send_metrics()
-    assert scheduler.interval("metrics") == 3
-    client.destroy()
+        assert client.interval("metrics") == 3 * step
+    assert client.interval("poll") == INTERVAL  # the flags poll is unaffected
+    server.metrics.always(accept())
+    client.send_metrics()
+    assert client.interval("metrics") == 3
 
 
 # -- the real scheduler -------------------------------------------------------------------------
@@ -418,45 +423,41 @@ def test_backoff_reschedules_the_real_poll_job(own_scheduler: bool) -> None:
 
 
 def test_token_never_logged_over_a_failing_and_recovering_sequence(
-        caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
-    caplog.set_level(logging.DEBUG)  # every logger: ours, requests, urllib3, apscheduler
+        caplog: pytest.LogCaptureFixture, make_driven: DrivenFactory) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: ours, requests, urllib3, aiohttp, apscheduler
     server = FakeUnleashServer(payload=GOOD).start()
     try:
-        scheduler = StubScheduler()
-        client = UnleashClient(server.url, "token-app", refresh_interval=1,
-                               metrics_interval=1, custom_headers={"Authorization": TOKEN},
-                               cache_directory=str(tmp_path), scheduler=scheduler,
-                               request_timeout=0.5, request_retries=1)
+        client = make_driven.stubbed(server.url, app_name="token-app", refresh_interval=1,
+                                     metrics_interval=1, request_timeout=0.5, request_retries=1)
         client.initialize_client()
-        sync = client._sync
-        assert sync is not None
         for code in (401, 403, 404, 429, 500, 503, None):
             server.features.always(serve_payload() if code is None else answer(code, b"{}"))
-            sync.poll()
+            client.poll()
             client.is_enabled("kept")
             client.get_variant("unknown-flag")
             server.metrics.always(accept() if code is None else answer(code))
-            sync.send_metrics()
+            client.send_metrics()
         server.features.always(serve_payload())
         server.payload = "<html>not json</html>"
-        sync.poll()
+        client.poll()
         server.payload = payload(feature("recovered"))
-        sync.poll()
+        client.poll()
         assert client.is_enabled("recovered")
         release = threading.Event()
         server.features.always(hang(release, serve_payload()))  # a timeout
-        sync.poll()
+        client.poll()
         release.set()
         server.features.always(serve_payload())
-        client.destroy()
         server.stop()
-        sync.poll()  # connection refused
-        sync.send_metrics()
-        sync.register()
+        client.poll()  # connection refused
+        client.send_metrics()
+        client.register()
+        client.destroy()
     finally:
         server.stop()
     assert len(caplog.records) > 10
-    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    if client.kind == "sync":
+        assert any(r.name.startswith("urllib3") for r in caplog.records)
     for record in caplog.records:
         assert TOKEN not in full_text(record), record
         assert "s3cr3t" not in full_text(record), record

@@ -7,8 +7,11 @@ import json
 import logging
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support.doubles import DictCache
 from tests.support.helpers import messages
@@ -16,6 +19,7 @@ from tests.support.payloads import body_of, feature, payload
 from tests.support.sync import Installs, names
 from unleash_lite.cache import ETAG, FEATURES_URL
 from unleash_lite.engine import Snapshot
+from unleash_lite.sync import loader as loader_module
 from unleash_lite.sync.loader import FlagLoader
 
 FIRST = payload(feature("a"))
@@ -164,3 +168,65 @@ def test_the_collector_is_paused_during_the_compile_and_on_again_after(
     loader.install(FIRST)
     assert compiling == [False] and swapping == [True] and gc.isenabled()
     assert installs.applied == [names(FIRST)]
+
+
+# -- parsing large payloads in pieces ------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=12,
+)
+TOP_LEVEL = st.dictionaries(st.text(max_size=8), JSON_VALUES | st.lists(JSON_VALUES), max_size=5)
+
+
+def parsed_in_pieces(text: str) -> Any:
+    """``parse_json`` as it parses a large text, whatever the length of this one."""
+    with mock.patch.object(loader_module, "PIECEWISE_FROM", 0):
+        return loader_module.parse_json(text)
+
+
+def outcome(parse: Any, text: str) -> Any:
+    try:
+        return ("value", parse(text))
+    except (ValueError, RecursionError) as error:
+        return ("error", type(error), str(error))
+
+
+@given(TOP_LEVEL, st.sampled_from([None, 0, 2]), st.sampled_from([(",", ":"), (", ", " : ")]))
+def test_parsing_in_pieces_gives_what_json_loads_gives(
+    value: dict[str, Any], indent: int | None, separators: tuple[str, str]
+) -> None:
+    text = json.dumps(value, indent=indent, separators=separators)
+    assert parsed_in_pieces(text) == json.loads(text)
+
+
+@given(TOP_LEVEL, st.data())
+def test_a_broken_text_fails_in_pieces_as_json_loads_fails(value: dict[str, Any],
+                                                           data: st.DataObject) -> None:
+    text = json.dumps(value)
+    cut = data.draw(st.integers(0, len(text)))
+    junk = data.draw(st.sampled_from(["", ",", "]", "}", "[", "x", '"', " ", "\ufeff"]))
+    broken = text[:cut] + junk + text[cut + 1:]
+    assert outcome(parsed_in_pieces, broken) == outcome(json.loads, broken)
+
+
+@pytest.mark.parametrize("text", [
+    "{}", " { } ", '{"a": []}', '{"a": [ ]}', '{"a": [1,]}', '{"a": [1 2]}', '{"a": 1,}',
+    '{"a": 1}{', '{"a": NaN, "b": [Infinity]}', '{"a": [1], "a": 2}', "[1, 2]", '"text"',
+    "\ufeff{}", '{"features": [' + "[" * 100_000 + "]}", "",
+])
+def test_parsing_in_pieces_at_the_edges(text: str) -> None:
+    assert outcome(parsed_in_pieces, text) == outcome(json.loads, text)
+
+
+def test_a_large_payload_is_parsed_in_pieces_and_a_small_one_at_once() -> None:
+    flags = payload(*(feature(f"flag-{index}") for index in range(3_000)))
+    text = body_of(flags)
+    assert len(text) > loader_module.PIECEWISE_FROM
+    with mock.patch.object(loader_module, "_object_in_pieces",
+                           wraps=loader_module._object_in_pieces) as pieces:
+        assert loader_module.parse_json(text) == flags
+        assert loader_module.parse_json(body_of(FIRST)) == FIRST
+    assert pieces.call_count == 1

@@ -68,7 +68,11 @@ class AiohttpTransport:
                 url,
                 headers=dict(headers),
                 data=body,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                # total: the whole call, pool wait, name lookup, headers and body included,
+                # so a server trickling its headers cannot hold the call past its budget
+                timeout=aiohttp.ClientTimeout(
+                    total=timeout, sock_connect=timeout, sock_read=timeout
+                ),
                 proxy=self._proxies.get(url.split(":", 1)[0].lower()),
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):

@@ -63,16 +63,11 @@ class AsyncSynchronizer(Operations):
         self._stopping = asyncio.Event()
         self._send_lock = asyncio.Lock()
         if fetch_toggles:
-            await self.run(self.poll_steps(retries=0 if have_flags else None))
+            await self.poll(retries=0 if have_flags else None)
         else:
-            await self.run(self.reload_cache_steps())
-        refresh = self.poll_steps if fetch_toggles else self.reload_cache_steps
-        self._spawn(
-            "poll",
-            self._every(
-                lambda: self.run(refresh()), self.features_backoff, self.config.refresh_jitter
-            ),
-        )
+            await self.reload_cache()
+        refresh = self.poll if fetch_toggles else self.reload_cache
+        self._spawn("poll", self._every(refresh, self.features_backoff, self.config.refresh_jitter))
         if not self.config.disable_metrics:
             self._spawn(
                 "metrics",
@@ -80,6 +75,14 @@ class AsyncSynchronizer(Operations):
             )
         if not self.config.disable_registration:
             self._spawn("register", self.run(self.register_steps()))
+
+    async def poll(self, retries: int | None = None) -> None:
+        """:meth:`~.synchronizer.Operations.poll_steps`, now (what the poll task runs)."""
+        await self.run(self.poll_steps(retries))
+
+    async def reload_cache(self) -> None:
+        """:meth:`~.synchronizer.Operations.reload_cache_steps`, now."""
+        await self.run(self.reload_cache_steps())
 
     async def send_metrics(self, budget: float | None = None) -> bool:
         """Send the counts not yet accepted by the server, waiting for a send in progress

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -141,7 +142,7 @@ class FlagLoader:
         the reason it is unusable, if it is."""
         try:
             if isinstance(entry, (str, bytes, bytearray)):
-                payload, owned = json.loads(entry), True
+                payload, owned = parse_json(entry), True
             elif isinstance(entry, Mapping):
                 payload, owned = entry, False
             else:
@@ -164,6 +165,94 @@ class FlagLoader:
         :class:`~unleash_lite.engine.PayloadError` when it is not a payload."""
         self.installed = self.swap(lambda current: compile_payload(current, payload, owned))
         return self.installed
+
+
+# A text shorter than this parses at once (a few milliseconds); a longer one in pieces.
+PIECEWISE_FROM = 256 * 1024
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+# The decoder's scanner: the value at an index of a text, and the index after it (raises
+# StopIteration when there is none); json.loads uses the same.
+Scan = Callable[[str, int], tuple[Any, int]]
+
+
+def parse_json(text: str | bytes | bytearray) -> Any:
+    """``json.loads(text)``, letting other threads run while a large payload parses.
+
+    ``json.loads`` holds the GIL for the whole text (tens of milliseconds per megabyte), so
+    an async client parsing flags in its loop's executor would stall the loop as long. In a
+    large top-level object, each array member (``features``, ``segments``) is parsed one
+    element at a time, with the interpreter free to switch threads between elements (and
+    the cyclic garbage collector, whose passes over a growing heap hold the GIL too, paused
+    meanwhile). Any
+    other text, or one that is not such a well-formed object, goes to ``json.loads``: the
+    result, or the error, is always ``json.loads``'s.
+    """
+    if not isinstance(text, str) or len(text) < PIECEWISE_FROM:
+        return json.loads(text)
+    try:
+        with collector_paused():  # nothing cyclic: its passes would hold the GIL as long
+            return _object_in_pieces(text)
+    except (_NotPlain, StopIteration, ValueError):  # json.loads says what is wrong
+        return json.loads(text)
+
+
+class _NotPlain(Exception):
+    """The text is not a well-formed object: left to ``json.loads``."""
+
+
+def _object_in_pieces(text: str) -> dict[str, Any]:
+    scan: Scan = _DECODER.scan_once  # type: ignore[attr-defined]
+    index = _skip(text, 0)
+    if text[index : index + 1] != "{":
+        raise _NotPlain
+    index = _skip(text, index + 1)
+    result: dict[str, Any] = {}
+    closing = text[index : index + 1] == "}"
+    index += closing
+    while not closing:
+        if text[index : index + 1] != '"':
+            raise _NotPlain
+        key, index = scan(text, index)
+        index = _skip(text, index)
+        if text[index : index + 1] != ":":
+            raise _NotPlain
+        index = _skip(text, index + 1)
+        if text[index : index + 1] == "[":
+            result[key], index = _array_in_pieces(text, index, scan)
+        else:
+            result[key], index = scan(text, index)
+        index = _skip(text, index)
+        separator = text[index : index + 1]
+        index = _skip(text, index + 1)
+        if separator not in (",", "}"):
+            raise _NotPlain
+        closing = separator == "}"
+    if _skip(text, index) != len(text):
+        raise _NotPlain
+    return result
+
+
+def _array_in_pieces(text: str, index: int, scan: Scan) -> tuple[list[Any], int]:
+    items: list[Any] = []
+    index = _skip(text, index + 1)
+    if text[index : index + 1] == "]":
+        return items, index + 1
+    while True:
+        item, index = scan(text, index)
+        items.append(item)
+        index = _skip(text, index)
+        separator = text[index : index + 1]
+        if separator == "]":
+            return items, index + 1
+        if separator != ",":
+            raise _NotPlain
+        index = _skip(text, index + 1)
+
+
+def _skip(text: str, index: int) -> int:
+    """The index of the first character at or after ``index`` that is not JSON whitespace."""
+    return _SPACE.match(text, index).end()  # type: ignore[union-attr]  # "*" always matches
 
 
 def _drops_every_feature(payload: Any) -> bool:
