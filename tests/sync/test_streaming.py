@@ -1,4 +1,5 @@
-"""``StreamingState``: the streaming protocol's decisions, driven without any I/O."""
+"""``StreamingState``: the streaming protocol's decisions, driven without any I/O (its
+installs are ``Offload`` steps, performed inline by ``drive``; no request is ever made)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from tests.support.helpers import messages
 from tests.support.payloads import delta, feature, feature_updated, hydration
 from tests.support.server import sse
+from tests.support.sync import MemoryTransport
+from unleash_lite.sync.steps import drive
 from unleash_lite.sync.streaming import (
     FAILURE_WINDOW,
     INITIAL_DELAY,
@@ -23,6 +26,11 @@ from unleash_lite.sync.streaming import (
 
 STREAM = {"Content-Type": "text/event-stream; charset=utf-8"}
 CONNECTED = sse("unleash-connected", delta(hydration(feature("a"))), "1")
+
+
+def received(state: StreamingState, chunk: bytes) -> bool:
+    """Feed ``chunk`` to ``state``, performing its installs; whether it keeps the stream."""
+    return drive(state.received(chunk), MemoryTransport())  # no script: a request would fail
 
 
 class Clock:
@@ -54,7 +62,7 @@ class Harness:
         return None
 
     def connect(self) -> bool:
-        return self.state.opened(200, STREAM) and self.state.received(CONNECTED)
+        return self.state.opened(200, STREAM) and received(self.state, CONNECTED)
 
 
 @pytest.fixture
@@ -79,7 +87,7 @@ def test_updates_install_in_order_even_split_anywhere(harness: Harness) -> None:
         "unleash-updated", delta(feature_updated(feature("c"))), "3"
     )
     for index in range(len(data)):
-        assert harness.state.received(data[index : index + 1])
+        assert received(harness.state, data[index : index + 1])
     assert [p["events"][0]["feature"]["name"] for p in harness.installed[1:]] == ["b", "c"]
     assert harness.state.last_event_id == "3"
 
@@ -88,7 +96,7 @@ def test_a_bad_update_drops_the_stream_and_keeps_the_last_installed_id(
     harness: Harness,
 ) -> None:
     harness.connect()
-    assert not harness.state.received(sse("unleash-updated", {"bad": 1}, "2"))
+    assert not received(harness.state, sse("unleash-updated", {"bad": 1}, "2"))
     assert harness.state.last_event_id == "1"  # the server resends from there
     assert harness.state.mode is Mode.STREAMING and not harness.state.connected
     assert harness.state.connect_delay() > 0
@@ -96,7 +104,7 @@ def test_a_bad_update_drops_the_stream_and_keeps_the_last_installed_id(
 
 def test_unknown_events_and_comments_are_ignored(harness: Harness) -> None:
     harness.connect()
-    assert harness.state.received(b": keep-alive\n\n" + sse("something-new", {"x": 1}))
+    assert received(harness.state, b": keep-alive\n\n" + sse("something-new", {"x": 1}))
     assert harness.state.connected and len(harness.installed) == 1
 
 
@@ -111,7 +119,7 @@ def test_statuses_meaning_no_streaming_here_fall_back_at_once(
 
 def test_the_server_asking_for_polling_falls_back_at_once(harness: Harness) -> None:
     harness.connect()
-    assert not harness.state.received(sse("fetch-mode", "polling"))
+    assert not received(harness.state, sse("fetch-mode", "polling"))
     assert harness.state.mode is Mode.POLLING
 
 
@@ -173,7 +181,7 @@ def test_a_healthy_stream_resets_the_backoff(harness: Harness) -> None:
 def test_a_stream_that_keeps_breaking_right_after_connecting_polls(harness: Harness) -> None:
     for _ in range(MAX_FAILURES):
         assert harness.connect()
-        harness.state.received(sse("unleash-updated", {"bad": 1}))
+        received(harness.state, sse("unleash-updated", {"bad": 1}))
     assert harness.state.mode is Mode.POLLING
 
 
@@ -188,7 +196,7 @@ def test_backoff_is_capped_and_jittered() -> None:
 
 def test_retry_field_sets_the_first_step(harness: Harness) -> None:
     harness.state.opened(200, STREAM)
-    harness.state.received(b"retry: 500\n\n")
+    received(harness.state, b"retry: 500\n\n")
     harness.state.failed("broke")
     assert harness.state.connect_delay() == 0.5
 
@@ -196,7 +204,7 @@ def test_retry_field_sets_the_first_step(harness: Harness) -> None:
 def test_a_huge_event_drops_the_stream_without_installing(harness: Harness) -> None:
     state = StreamingState(harness.install, max_event_bytes=1024)
     state.opened(200, STREAM)
-    assert not state.received(b"event: unleash-connected\ndata: " + b"x" * 2000)
+    assert not received(state, b"event: unleash-connected\ndata: " + b"x" * 2000)
     assert harness.installed == [] and not state.connected
 
 
