@@ -1,5 +1,6 @@
 """``StreamingState``: the streaming protocol's decisions, driven without any I/O (its
-installs are ``Offload`` steps, performed inline by ``drive``; no request is ever made)."""
+installs are ``Offload`` steps, performed inline by ``drive``), and ``connection_steps``,
+one connection, on an in-memory transport."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from tests.support.helpers import messages
 from tests.support.payloads import delta, feature, feature_updated, hydration
 from tests.support.server import sse
-from tests.support.sync import MemoryTransport
+from tests.support.sync import MemoryReply, MemoryTransport
+from unleash_lite.config import ClientConfig
+from unleash_lite.sync.http import ApiCalls
 from unleash_lite.sync.steps import drive
 from unleash_lite.sync.streaming import (
     FAILURE_WINDOW,
@@ -22,7 +25,9 @@ from unleash_lite.sync.streaming import (
     RETRY_STREAMING_AFTER,
     Mode,
     StreamingState,
+    connection_steps,
 )
+from unleash_lite.sync.transport import Failure
 
 STREAM = {"Content-Type": "text/event-stream; charset=utf-8"}
 CONNECTED = sse("unleash-connected", delta(hydration(feature("a"))), "1")
@@ -239,3 +244,51 @@ def test_a_stream_silent_before_its_state_counts_as_failing(harness: Harness) ->
         harness.state.opened(200, STREAM)
         harness.state.went_silent()
     assert harness.state.mode is Mode.POLLING
+
+
+# -- one connection, as steps (``connection_steps``), on an in-memory transport ------------------
+
+
+def connect(harness: Harness, *answers: Any, **config: Any) -> MemoryTransport:
+    """Perform one connection's steps against ``answers``; the transport, with its requests."""
+    transport = MemoryTransport()
+    transport.answer("/client/streaming", *answers)
+    settings = {"url": "http://unleash/api", "app_name": "steps", **config}
+    calls = ApiCalls(ClientConfig(**settings, custom_headers={"Authorization": "secret"}))
+    drive(connection_steps(harness.state, calls), transport)
+    return transport
+
+
+def test_a_connection_asks_for_events_and_feeds_them_as_they_come(harness: Harness) -> None:
+    update = sse("unleash-updated", delta(feature_updated(feature("b"))), "2")
+    transport = connect(harness, MemoryReply(200, CONNECTED + update, STREAM, chunk=7))
+    (request,) = transport.sent
+    assert request.url == "http://unleash/api/client/streaming"
+    assert request.headers["Accept"] == "text/event-stream"
+    assert request.headers["Authorization"] == "secret"
+    assert "Last-Event-ID" not in request.headers
+    assert len(harness.installed) == 2 and harness.state.last_event_id == "2"
+    assert harness.state.state == "interrupted"  # the stream ended: reconnect
+    transport = connect(harness, MemoryReply(200, CONNECTED, STREAM), project_name="web")
+    assert transport.sent[0].headers["Last-Event-ID"] == "2"
+    assert transport.sent[0].url.endswith("/client/streaming?project=web")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [Failure.NOT_CONNECTED, MemoryReply(200, CONNECTED * 3, STREAM, chunk=10, broken_after=20)],
+    ids=["refused", "broken"],
+)
+def test_a_connection_that_fails_counts_a_failure(harness: Harness, answer: Any) -> None:
+    for _ in range(MAX_FAILURES):
+        connect(harness, answer)
+    assert harness.state.mode is Mode.POLLING
+
+
+def test_an_install_that_raises_fails_the_connection_not_the_driver(harness: Harness) -> None:
+    def install(text: str) -> str | None:
+        raise RuntimeError("a bug")
+
+    harness.state.install = install
+    connect(harness, MemoryReply(200, CONNECTED, STREAM))
+    assert harness.state.state == "interrupted" and not harness.state.connected

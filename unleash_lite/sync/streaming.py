@@ -288,6 +288,20 @@ def connection_steps(
     server. ``hold``: told of the open answer, then of ``None`` once it is closed, so a
     blocking driver can end a read from another thread.
     """
+    try:
+        yield from _connection(state, calls, stopping, hold)
+    except Exception as error:  # a bug, or an install that raised: the driver goes on
+        if not stopping():
+            LOGGER.debug("Unleash streaming failed", exc_info=True)
+            state.failed(f"an error ({type(error).__name__})")
+
+
+def _connection(
+    state: StreamingState,
+    calls: ApiCalls,
+    stopping: Callable[[], bool],
+    hold: Callable[[Any], None],
+) -> Steps[None]:
     config = calls.config
     headers = {**calls.headers(config.refresh_interval), **state.request_headers()}
     url = config.api_url + STREAMING_PATH + calls.project_query()
@@ -297,9 +311,6 @@ def connection_steps(
     except TransportError as error:
         if not stopping():
             state.failed(f"connection failed ({error.reason})")
-        return
-    except Exception as error:  # a bug: this connection fails, the driver goes on
-        _failed_by(error, state, stopping)
         return
     hold(reply)
     try:
@@ -320,14 +331,6 @@ def connection_steps(
             state.went_silent()
         else:
             state.failed(f"the stream broke off ({error.reason})")
-    except Exception as error:  # a bug, or an install that raised
-        _failed_by(error, state, stopping)
     finally:
         hold(None)
         reply.close()
-
-
-def _failed_by(error: Exception, state: StreamingState, stopping: Callable[[], bool]) -> None:
-    if not stopping():
-        LOGGER.debug("Unleash streaming failed", exc_info=True)
-        state.failed(f"an error ({type(error).__name__})")
