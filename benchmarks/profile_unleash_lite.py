@@ -1,6 +1,6 @@
 """Profiles of unleash_lite for the targets the benchmark misses (see docs/performance.md).
 
-    python3 benchmarks/profile_unleash_lite.py [load] [memory] [hot] [eval]
+    python3 benchmarks/profile_unleash_lite.py [load] [memory] [hot] [eval] [ideas] [async]
 
 Runs in the benchmark's unleash_lite environment (re-executing itself with that Python when
 the current one cannot import unleash_lite). Sections:
@@ -9,7 +9,9 @@ the current one cannot import unleash_lite). Sections:
 * ``memory``: what the compiled snapshot of 10,000 flags is made of (tracemalloc, object counts);
 * ``hot``: the parts of an ``is_enabled`` call with metrics counting on and off;
 * ``eval``: cProfile of the per-call workloads that cost more than a microsecond;
-* ``ideas``: micro-measurements behind the suggestions in docs/performance.md.
+* ``ideas``: micro-measurements behind the suggestions in docs/performance.md;
+* ``async``: ``AsyncUnleashClient`` against ``UnleashClient`` per call, both in this process,
+  timed alternately (no process-to-process variation between the two).
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ from harness.workloads import (  # noqa: E402
 )
 
 N_FLAGS = 10_000
-SECTIONS = ("load", "memory", "hot", "eval", "ideas")
+SECTIONS = ("load", "memory", "hot", "eval", "ideas", "async")
 
 
-def client(payload: dict[str, Any], metrics: bool = False) -> Any:
-    from unleash_lite import InstanceAllowType, UnleashClient
+def client(payload: dict[str, Any], metrics: bool = False, kind: str = "UnleashClient") -> Any:
+    import unleash_lite
+    from unleash_lite import InstanceAllowType
 
-    return UnleashClient(
+    return getattr(unleash_lite, kind)(
         url="",
         app_name="bench",
         bootstrap=payload,
@@ -290,6 +293,31 @@ def section_ideas() -> None:
         print(f"{module:45s} {best.get(module, float('nan')):6.1f} ms")
 
 
+def section_async(rounds: int = 7) -> None:
+    """Per-call CPU ns of both clients built in this process from the same bootstrap, each
+    workload timed alternately sync, async, ``rounds`` times; the median of each."""
+    print("## async: AsyncUnleashClient vs UnleashClient in one process (CPU ns per call)\n")
+    print(f"{'workload':12s} {'metrics':7s} {'sync':>7s} {'async':>7s} {'async vs sync':>14s}")
+    for metrics in (False, True):
+        clients = [client(workload_payload(), metrics, kind) for kind in KINDS]
+        for workload in WORKLOADS:
+            calls = workload_calls(workload)
+            samples: list[list[float]] = [[], []]
+            for _ in range(rounds):
+                for index, subject in enumerate(clients):
+                    call = getattr(subject, workload.method)
+                    samples[index].append(per_call_ns(call, calls, int(100e6), 3)["ns"])
+            sync, asynchronous = (statistics.median(listed) for listed in samples)
+            mode = "on" if metrics else "off"
+            print(
+                f"{workload.name:12s} {mode:7s} {sync:7.0f} {asynchronous:7.0f} "
+                f"{(asynchronous / sync - 1) * 100:+13.1f}%"
+            )
+
+
+KINDS = ("UnleashClient", "AsyncUnleashClient")
+
+
 def main() -> None:
     try:
         import unleash_lite  # noqa: F401
@@ -304,6 +332,7 @@ def main() -> None:
             "hot": section_hot,
             "eval": section_eval,
             "ideas": section_ideas,
+            "async": section_async,
         }
         sections[name]()
         print()

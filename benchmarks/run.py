@@ -1,7 +1,7 @@
 """Benchmark unleash_lite against the official Unleash Python SDKs (6.9.x and 5.11.1).
 
-    python3 benchmarks/run.py            # full run (about 10 minutes on 2 cores)
-    python3 benchmarks/run.py --quick    # smoke test (under 2 minutes)
+    python3 benchmarks/run.py            # full run (about 20-25 minutes on 2 cores)
+    python3 benchmarks/run.py --quick    # smoke test (about 2 minutes)
     python3 benchmarks/run.py --only simple,spec --only threads
 
 Creates (once) a virtual environment per SDK under ``$UNLEASH_LITE_CACHE/bench-venvs``, runs

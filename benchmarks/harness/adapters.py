@@ -1,9 +1,10 @@
 """How each SDK is driven without a server: build a ready client, refresh it, read its metrics.
 
 Runs inside the worker, in the SDK's own virtual environment. Nothing here does network I/O or
-starts a background thread (the disk-cache start of the official SDKs is the one exception:
-their documented way to start from the cache, ``initialize_client(fetch_toggles=False)``,
-starts their scheduler).
+starts a background thread, with two exceptions: the disk-cache start of the official SDKs
+(their documented way to start from the cache, ``initialize_client(fetch_toggles=False)``,
+starts their scheduler), and the async clients' ``server_client``, which the async start-up and
+refresh measurements initialize against a (refusing or loopback) server.
 
 What the official SDKs do (read in their site-packages, see docs/performance.md):
 
@@ -112,7 +113,7 @@ class UnleashLite(Sdk):
 
     key = "unleash_lite"
     module = "unleash_lite"
-    imports = ("unleash_lite",)
+    imports: tuple[str, ...] = ("unleash_lite",)
 
     def versions(self) -> dict[str, str]:
         return _installed("unleash-lite", "mmh3", "google-re2")
@@ -304,4 +305,103 @@ class Official5(Official):
         return int(sum(f.yes_count + f.no_count for f in client.features.values()))
 
 
-SDKS: dict[str, type[Sdk]] = {sdk.key: sdk for sdk in (UnleashLite, Official6, Official5)}
+# -- the async clients ----------------------------------------------------------------------
+#
+# Built for the per-call workloads exactly as the sync clients above, from the same source of
+# flags and without a loop or a server: unleash_lite's from ``bootstrap`` (offline), 6.9's from
+# a bootstrapped ``FileCache`` handed to its engine by its own feature store, the first step
+# of its ``initialize_client()`` (its polling connector's ``start()`` loads the cache, then
+# awaits the first fetch; the fetch is the step left out, as the sync adapters leave out
+# ``initialize_client()``). ``server_client`` builds one with the default keywords for a real
+# server, for the start-up and refresh measurements, which await ``initialize_client()``.
+
+
+class AsyncSdk(Sdk):
+    """An async client: ``server_client`` is what an application builds."""
+
+    def server_client(self, url: str, refresh_interval: float) -> Any:
+        """A client for ``url`` with default keywords (registration and metrics on), its disk
+        cache in a fresh directory; ``initialize_client()`` not yet awaited."""
+        raise NotImplementedError
+
+    async def destroy(self, client: Any) -> None:
+        """``await client.destroy()``."""
+        await client.destroy()
+
+
+class UnleashLiteAsync(UnleashLite, AsyncSdk):
+    """unleash_lite's ``AsyncUnleashClient``: offline (``url=""``), bootstrap given as the dict."""
+
+    key = "unleash_lite_async"
+    imports = ("unleash_lite", "unleash_lite.async_client", "aiohttp")
+
+    def versions(self) -> dict[str, str]:
+        return _installed("unleash-lite", "mmh3", "google-re2", "aiohttp")
+
+    def client(self, payload: dict[str, Any], metrics: bool) -> Any:
+        from unleash_lite import AsyncUnleashClient, InstanceAllowType
+
+        return AsyncUnleashClient(
+            url="",
+            app_name=APP_NAME,
+            bootstrap=payload,
+            disable_metrics=not metrics,
+            disable_registration=True,
+            multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        )
+
+    def server_client(self, url: str, refresh_interval: float) -> Any:
+        from unleash_lite import AsyncUnleashClient, InstanceAllowType
+
+        return AsyncUnleashClient(
+            url=url,
+            app_name=APP_NAME,
+            refresh_interval=refresh_interval,
+            cache_directory=self.scratch_dir(),
+            multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        )
+
+
+class Official6Async(Official6, AsyncSdk):
+    """UnleashClient 6.9's ``AsyncUnleashClient`` (yggdrasil, aiohttp)."""
+
+    key = "official6_async"
+    imports = (*Official6.imports, "UnleashClient.clients.async_unleash_client", "aiohttp")
+
+    def versions(self) -> dict[str, str]:
+        return _installed("UnleashClient", "yggdrasil-engine", "aiohttp")
+
+    def _new_client(self, cache: Any, metrics: bool) -> Any:
+        from UnleashClient import AsyncUnleashClient
+        from UnleashClient.utils import InstanceAllowType
+
+        client = AsyncUnleashClient(
+            url=OFFLINE_URL,
+            app_name=APP_NAME,
+            cache=cache,
+            disable_metrics=not metrics,
+            disable_registration=True,
+            multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        )
+        client._store.load_from_cache()  # what its connector's start() does first
+        return client
+
+    def server_client(self, url: str, refresh_interval: float) -> Any:
+        from UnleashClient import AsyncUnleashClient
+        from UnleashClient.utils import InstanceAllowType
+
+        return AsyncUnleashClient(
+            url=url,
+            app_name=APP_NAME,
+            refresh_interval=int(refresh_interval),
+            cache_directory=self.scratch_dir(),
+            multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        )
+
+    def stop(self, client: Any) -> None:
+        """Nothing started: ``initialize_client()`` was not awaited."""
+
+
+SDKS: dict[str, type[Sdk]] = {
+    sdk.key: sdk for sdk in (UnleashLite, Official6, Official5, UnleashLiteAsync, Official6Async)
+}

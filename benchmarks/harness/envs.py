@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+CHECKOUT = "<this checkout>"
 
-# Exact pins: the newest 6.9.x and 5.11.1, plus the evaluation engine 6.9.1 runs on.
-OFFICIAL_6 = ("UnleashClient==6.9.1", "yggdrasil-engine==2.0.0")
+# Exact pins: the newest 6.9.x and 5.11.1, plus the evaluation engine 6.9.1 runs on, and
+# aiohttp, which both async clients (unleash_lite's and 6.9's) need to talk to a server.
+AIOHTTP = "aiohttp==3.14.5"
+OFFICIAL_6 = ("UnleashClient==6.9.1", "yggdrasil-engine==2.0.0", AIOHTTP)
 OFFICIAL_5 = ("UnleashClient==5.11.1",)
 
 
@@ -44,7 +47,7 @@ class Target:
 
 
 TARGETS = (
-    Target("unleash_lite", "unleash_lite", ("<this checkout>",)),
+    Target("unleash_lite", "unleash_lite", (CHECKOUT, AIOHTTP)),
     Target("official6", "UnleashClient 6.9", OFFICIAL_6),
     Target("official5", "UnleashClient 5.11", OFFICIAL_5),
 )
@@ -126,7 +129,8 @@ def ensure(target: Target, log: bool = True) -> Path:
         shutil.rmtree(target.venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(target.venv)], check=True)
         if target.key == "unleash_lite":
-            _pip(target.python, "setuptools>=68", "wheel")
+            extra = [item for item in target.requirements if item != CHECKOUT]
+            _pip(target.python, "setuptools>=68", "wheel", *extra)
             _install_checkout(target.python)
         else:
             _pip(target.python, *target.requirements)

@@ -8,19 +8,23 @@ orchestrator then takes the median over processes.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import math
 import os
 import resource
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
-from .adapters import SDKS, Sdk
+from .adapters import SDKS, AsyncSdk, Sdk
 from .payloads import flag_name, generate_payload, sample_contexts
 from .workloads import WORKLOADS, workload_calls, workload_payload
 
@@ -431,6 +435,106 @@ def task_from_cache(sdk: Sdk, request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# -- the async clients against a server -----------------------------------------------------
+
+
+def _async_sdk(sdk: Sdk) -> AsyncSdk:
+    if not isinstance(sdk, AsyncSdk):
+        raise TypeError(f"{sdk.key} is not an async client")
+    return sdk
+
+
+def task_async_init(sdk: Sdk, request: dict[str, Any]) -> dict[str, Any]:
+    """Wall time of ``await initialize_client()`` (default keywords, empty disk cache) against
+    ``url``, whose port refuses connections, then of ``await destroy()``."""
+    adapter = _async_sdk(sdk)
+
+    async def main() -> dict[str, Any]:
+        client = adapter.server_client(request["url"], refresh_interval=15)
+        clock = time.perf_counter_ns
+        start, cpu = clock(), time.process_time_ns()
+        await client.initialize_client()
+        init_ns, init_cpu = clock() - start, time.process_time_ns() - cpu
+        known = sdk.known_flags(client)
+        start = clock()
+        await adapter.destroy(client)
+        return {
+            "init_seconds": init_ns / 1e9,
+            "init_cpu_seconds": init_cpu / 1e9,
+            "destroy_seconds": (clock() - start) / 1e9,
+            "known_flags": known,
+        }
+
+    return asyncio.run(main())
+
+
+async def _ticker(seconds: float) -> list[int]:
+    """Gaps (ns) between the wake-ups of a task sleeping 1 ms at a time, for ``seconds``."""
+    clock = time.perf_counter_ns
+    gaps: list[int] = []
+    last = clock()
+    stop_at = last + int(seconds * 1e9)
+    while last < stop_at:
+        await asyncio.sleep(0.001)
+        now = clock()
+        gaps.append(now - last)
+        last = now
+    return gaps
+
+
+def _gap_summary(gaps: list[int], prefix: str) -> dict[str, Any]:
+    ordered = sorted(gaps)
+    return {
+        f"{prefix}_max_gap_ns": ordered[-1] if ordered else 0,
+        f"{prefix}_p99_gap_ns": ordered[int(0.99 * (len(ordered) - 1))] if ordered else 0,
+        f"{prefix}_gaps_over_10ms": sum(gap > 10_000_000 for gap in ordered),
+        f"{prefix}_ticks": len(ordered),
+    }
+
+
+def task_async_refresh(sdk: Sdk, request: dict[str, Any]) -> dict[str, Any]:
+    """Event-loop stalls while the client polls a loopback server (its own process) that
+    answers every poll with a full payload of ``n_flags`` flags, alternating two revisions:
+    the largest gap between the wake-ups of a 1 ms ticker, idle (no client) and during a
+    window of ``window_s`` seconds with ``refresh_interval`` 1 s (every poll a full refresh)."""
+    adapter = _async_sdk(sdk)
+    script = Path(__file__).with_name("payload_server.py")
+    server = subprocess.Popen(
+        [sys.executable, str(script), *request["paths"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base = f"http://127.0.0.1:{int(server.stdout.readline())}"
+
+        def served() -> int:
+            with urlopen(f"{base}/served", timeout=10) as response:
+                return int(response.read())
+
+        async def main() -> dict[str, Any]:
+            loop = asyncio.get_running_loop()
+            result = _gap_summary(await _ticker(request["idle_s"]), "idle")
+            client = adapter.server_client(f"{base}/api", refresh_interval=1)
+            start = time.perf_counter_ns()
+            await client.initialize_client()
+            result["init_seconds"] = (time.perf_counter_ns() - start) / 1e9
+            before = await loop.run_in_executor(None, served)
+            result.update(_gap_summary(await _ticker(request["window_s"]), "window"))
+            result["refreshes"] = await loop.run_in_executor(None, served) - before
+            await asyncio.sleep(0.5)  # let the executor finish a refresh in progress
+            result["known_flags"] = sdk.known_flags(client)
+            await adapter.destroy(client)
+            return result
+
+        return asyncio.run(main())
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()
+        server.wait(timeout=10)
+
+
 def task_versions(sdk: Sdk, request: dict[str, Any]) -> dict[str, Any]:
     """Nothing but the versions (added by ``run_task``)."""
     return {}
@@ -444,6 +548,8 @@ TASKS: dict[str, Callable[[Sdk, dict[str, Any]], dict[str, Any]]] = {
     "refresh": task_refresh,
     "write_cache": task_write_cache,
     "from_cache": task_from_cache,
+    "async_init": task_async_init,
+    "async_refresh": task_async_refresh,
 }
 
 

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,9 +32,23 @@ RESULT_MARKER = "@@bench-result@@"
 SDK_KEYS = tuple(target.key for target in TARGETS)
 METRICS_MODES = (("off", False), ("on", True))
 
-GROUPS = ("threads", "load", "refresh", "cache", "import")
+ASYNC_GROUPS = ("async_eval", "async_init", "async_refresh")
+GROUPS = ("threads", "load", "refresh", "cache", "import", *ASYNC_GROUPS)
 SELECTABLE = (*WORKLOAD_NAMES, "spec", *GROUPS)
-ALIASES = {"eval": (*WORKLOAD_NAMES, "spec"), "scale": ("load", "refresh", "cache")}
+ALIASES = {
+    "eval": (*WORKLOAD_NAMES, "spec"),
+    "scale": ("load", "refresh", "cache"),
+    "async": ASYNC_GROUPS,
+}
+# The async clients' runs: (environment, SDK), the sync client of each environment included so
+# that the async figures sit next to the sync ones measured in the same rounds.
+ASYNC_RUNS = (
+    ("unleash_lite", "unleash_lite"),
+    ("unleash_lite", "unleash_lite_async"),
+    ("official6", "official6"),
+    ("official6", "official6_async"),
+)
+ASYNC_REFRESH_FLAGS = 10_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,8 @@ class Config:
     import_rounds: int
     refresh_settle_s: float
     tracemalloc: bool  # an extra load per SDK and size under tracemalloc
+    async_rounds: int  # processes per async client for start-up and refresh stalls
+    async_window_s: float  # how long the ticker watches the loop while the client polls
 
 
 FULL = Config(
@@ -69,6 +86,8 @@ FULL = Config(
     import_rounds=7,
     refresh_settle_s=0.3,
     tracemalloc=True,
+    async_rounds=3,
+    async_window_s=5.5,
 )
 QUICK = Config(
     rounds=1,
@@ -84,6 +103,8 @@ QUICK = Config(
     import_rounds=2,
     refresh_settle_s=0.15,
     tracemalloc=False,
+    async_rounds=1,
+    async_window_s=2.5,
 )
 SEED = 42
 
@@ -119,12 +140,13 @@ def worker_environment() -> dict[str, str]:
 
 
 def run_worker(target: Target, request: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
-    """Run one task in a fresh process of ``target``'s Python; return its result."""
+    """Run one task in a fresh process of ``target``'s Python; return its result. The task is
+    for the target's SDK unless ``request["sdk"]`` names another SDK of that environment."""
     environment = worker_environment()
     with tempfile.TemporaryDirectory(prefix="bench-cwd-") as cwd:
         process = subprocess.run(
             [str(target.python), str(WORKER)],
-            input=json.dumps({**request, "sdk": target.key}),
+            input=json.dumps({"sdk": target.key, **request}),  # a request may name another
             capture_output=True,
             text=True,
             cwd=cwd,
@@ -140,6 +162,14 @@ def run_worker(target: Target, request: dict[str, Any], timeout: float = 900) ->
         f"{target.key} worker failed ({request['task']}, exit {process.returncode}):\n"
         f"{process.stderr[-3000:]}"
     )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound to find it, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def _passing(spec: dict[str, Any]) -> set[str]:
@@ -224,7 +254,7 @@ class Run:
     ) -> dict[str, Any]:
         summary: dict[str, Any] = {}
         for name in workloads:
-            answers = {key: raw[key][0]["answers"][name] for key in SDK_KEYS}
+            answers = {key: raw[key][0]["answers"][name] for key in raw}
             agree = self._check_answers(f"{name} (metrics {mode})", answers)
             summary[name] = {
                 "agree": agree,
@@ -236,10 +266,10 @@ class Run:
                         ),
                         "rounds_ns": [run["workloads"][name]["ns"] for run in raw[key]],
                     }
-                    for key in SDK_KEYS
+                    for key in raw
                 },
             }
-        summary["_counted"] = {key: raw[key][0].get("counted") for key in SDK_KEYS}
+        summary["_counted"] = {key: raw[key][0].get("counted") for key in raw}
         return summary
 
     def _check_answers(self, label: str, answers: dict[str, list[Any]]) -> bool:
@@ -264,11 +294,11 @@ class Run:
     ) -> dict[str, Any]:
         """Per-case medians; geometric means over the cases every SDK answers correctly
         (in both metrics modes, so both rows compare the same cases)."""
-        first = {key: raw[key][0]["spec"] for key in SDK_KEYS}
+        first = {key: raw[key][0]["spec"] for key in raw}
         case_ids = [case["id"] for case in first["unleash_lite"]["cases"]]
-        common = [case_id for case_id in case_ids if all(case_id in passing[k] for k in SDK_KEYS)]
+        common = [case_id for case_id in case_ids if all(case_id in passing[k] for k in raw)]
         per_case: dict[str, dict[str, float]] = {}
-        for key in SDK_KEYS:
+        for key in raw:
             rounds = [
                 {case["id"]: case["ns"] for case in run["spec"]["cases"] if "ns" in case}
                 for run in raw[key]
@@ -281,22 +311,122 @@ class Run:
         return {
             "cases": len(case_ids),
             "common_cases": len(common),
-            "passing": {key: len(passing[key]) for key in SDK_KEYS},
+            "passing": {key: len(passing[key]) for key in raw},
             "failing": {
-                key: [case_id for case_id in case_ids if case_id not in passing[key]]
-                for key in SDK_KEYS
+                key: [case_id for case_id in case_ids if case_id not in passing[key]] for key in raw
             },
-            "build_errors": {key: first[key]["build_errors"] for key in SDK_KEYS},
+            "build_errors": {key: first[key]["build_errors"] for key in raw},
             "gmean_common_ns": {
-                key: geometric_mean(per_case[key][case_id] for case_id in common)
-                for key in SDK_KEYS
+                key: geometric_mean(per_case[key][case_id] for case_id in common) for key in raw
             },
             "gmean_passing_ns": {
                 key: geometric_mean(per_case[key][case_id] for case_id in passing[key])
-                for key in SDK_KEYS
+                for key in raw
             },
             "per_case_ns": per_case,
         }
+
+    # -- the async clients ------------------------------------------------------------------
+
+    def async_clients(self, scratch: Path) -> None:
+        """The async clients next to the sync clients of their environments: per-call cost
+        (the workloads and the specification corpus, metrics off and on), start-up against a
+        server that refuses connections, and event-loop stalls during 10,000-flag refreshes."""
+        targets = {target.key: target for target in TARGETS}
+        if "async_eval" in self.chosen:
+            self._async_eval(targets)
+        results: dict[str, Any] = self.results.setdefault("async", {})
+        if "async_init" in self.chosen:
+            refused = free_port()  # bound, then closed: nothing listens there
+            results["init_refused"] = self._async_rounds(
+                "async initialize_client(), server refusing connections",
+                targets,
+                {"task": "async_init", "url": f"http://127.0.0.1:{refused}/api", "n_flags": 0},
+            )
+        if "async_refresh" in self.chosen:
+            paths = []
+            for label, revision in (("r0", 0), ("r1", 1)):
+                path = scratch / f"async-payload-{label}.json"
+                payload = generate_payload(ASYNC_REFRESH_FLAGS, SEED, revision, 1)
+                path.write_text(json.dumps(payload), encoding="utf-8")
+                paths.append(str(path))
+            results["refresh_stalls"] = self._async_rounds(
+                f"async event-loop stalls, {ASYNC_REFRESH_FLAGS:,}-flag refreshes",
+                targets,
+                {
+                    "task": "async_refresh",
+                    "paths": paths,
+                    "n_flags": ASYNC_REFRESH_FLAGS,
+                    "idle_s": 1.0,
+                    "window_s": self.config.async_window_s,
+                },
+            )
+            results["refresh_stalls"]["payload_bytes"] = Path(paths[0]).stat().st_size
+
+    def _async_eval(self, targets: dict[str, Target]) -> None:
+        spec = self.spec_dir is not None
+        raw: dict[str, dict[str, list[dict[str, Any]]]] = {
+            mode: {sdk: [] for _, sdk in ASYNC_RUNS} for mode, _ in METRICS_MODES
+        }
+        for round_index in range(self.config.rounds):
+            for mode, metrics in METRICS_MODES:
+                for environment, sdk in ASYNC_RUNS:
+                    self.progress(
+                        f"async per-call round {round_index + 1}/{self.config.rounds}, "
+                        f"metrics {mode}, {sdk}"
+                    )
+                    request = {
+                        "task": "eval",
+                        "sdk": sdk,
+                        "metrics": metrics,
+                        "workloads": list(WORKLOAD_NAMES),
+                        "target_ms": self.config.target_ms,
+                        "case_target_ms": self.config.case_target_ms,
+                        "repeats": self.config.repeats,
+                        "verify": round_index == 0,
+                        "spec_dir": str(self.spec_dir) if spec else None,
+                    }
+                    raw[mode][sdk].append(run_worker(targets[environment], request))
+        summary: dict[str, Any] = {
+            "per_call": {
+                mode: self._per_call_summary(
+                    f"{mode}, async clients", raw[mode], list(WORKLOAD_NAMES)
+                )
+                for mode, _ in METRICS_MODES
+            }
+        }
+        if spec:
+            passing = {
+                sdk: set.intersection(*(_passing(raw[mode][sdk][0]["spec"]) for mode in raw))
+                for _, sdk in ASYNC_RUNS
+            }
+            summary["spec"] = {
+                mode: self._spec_summary(raw[mode], passing) for mode, _ in METRICS_MODES
+            }
+        self.results["async"] = summary
+
+    def _async_rounds(
+        self, label: str, targets: dict[str, Target], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``request`` for each async client, alternating, ``async_rounds`` times; medians."""
+        runs = [(environment, sdk) for environment, sdk in ASYNC_RUNS if sdk.endswith("_async")]
+        raw: dict[str, list[dict[str, Any]]] = {sdk: [] for _, sdk in runs}
+        for round_index in range(self.config.async_rounds):
+            for environment, sdk in runs:
+                self.progress(f"{label}, round {round_index + 1}/{self.config.async_rounds}, {sdk}")
+                result = run_worker(targets[environment], {**request, "sdk": sdk})
+                if result["known_flags"] != request["n_flags"]:
+                    self.mismatches.append(
+                        f"{label}, round {round_index + 1}: {sdk} holds "
+                        f"{result['known_flags']} flags instead of {request['n_flags']}"
+                    )
+                raw[sdk].append(result)
+        summary: dict[str, Any] = {}
+        for sdk, results in raw.items():
+            numeric = [name for name, value in results[0].items() if isinstance(value, int | float)]
+            summary[sdk] = {name: median(run[name] for run in results) for name in numeric}
+            summary[sdk]["rounds"] = results
+        return summary
 
     # -- threads --------------------------------------------------------------------------
 
@@ -515,7 +645,8 @@ def find_spec_dir(progress: Callable[[str], None]) -> Path | None:
 
 def measure(config: Config, chosen: set[str], progress: Callable[[str], None]) -> Run:
     """Run everything selected; returns the run with aggregated results and mismatches."""
-    spec_dir = find_spec_dir(progress) if "spec" in chosen else None
+    wants_spec = "spec" in chosen or "async_eval" in chosen
+    spec_dir = find_spec_dir(progress) if wants_spec else None
     run = Run(config, chosen, spec_dir, progress)
     run.results["load_average_start"] = os.getloadavg()
     started = time.perf_counter()
@@ -524,6 +655,7 @@ def measure(config: Config, chosen: set[str], progress: Callable[[str], None]) -
         run.threads()
         run.scale(Path(scratch))
         run.import_time()
+        run.async_clients(Path(scratch))
     run.results["elapsed_seconds"] = time.perf_counter() - started
     run.results["load_average_end"] = os.getloadavg()
     run.results["workloads"] = {w.name: w.description for w in WORKLOADS}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .envs import REPO
+from .orchestrate import ASYNC_REFRESH_FLAGS
 
 SDK_HEADERS = ("unleash_lite", "6.9", "5.11")
 MB = 1024 * 1024
@@ -283,6 +284,143 @@ def scale_rows(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _async_eval_rows(entry: dict[str, Any]) -> list[str]:
+    per_call = entry.get("per_call", {})
+    spec = entry.get("spec", {})
+    header = [
+        "workload",
+        "metrics",
+        "async ns/call",
+        "sync ns/call",
+        "async vs sync",
+        "6.9 async ns/call",
+        "6.9 sync ns/call",
+        "vs 6.9 async",
+    ]
+    rows = []
+
+    def row(label: str, mode: str, values: dict[str, float]) -> list[str]:
+        ours, sync = values.get("unleash_lite_async"), values.get("unleash_lite")
+        six = values.get("official6_async")
+        return [
+            label,
+            mode,
+            _number(ours),
+            _number(sync),
+            f"{(ours / sync - 1) * 100:+.1f}%" if ours and sync else "-",
+            _number(six),
+            _number(values.get("official6")),
+            _ratio(six, ours),
+        ]
+
+    names = [name for name in per_call.get("off", {}) if not name.startswith("_")]
+    for name in names:
+        for mode in ("off", "on"):
+            workload = per_call[mode][name]
+            label = name if workload["agree"] else f"{name} (ANSWERS DIFFER)"
+            rows.append(row(label, mode, {k: v["ns"] for k, v in workload["sdks"].items()}))
+    for mode in ("off", "on"):
+        if mode in spec:
+            label = f"spec corpus, gmean of {spec[mode]['common_cases']} cases"
+            rows.append(row(label, mode, spec[mode]["gmean_common_ns"]))
+    return [
+        "CPU ns per call (empty-loop baseline subtracted; median of rounds); unleash_lite's "
+        "AsyncUnleashClient and UnleashClient, UnleashClient 6.9's AsyncUnleashClient and "
+        "UnleashClient, each in a fresh process, alternating.",
+        "",
+        *_table(header, rows),
+    ]
+
+
+def _times(other: float | None, ours: float | None) -> str:
+    """``_ratio``, or "N x slower" when ours is the larger."""
+    if other and ours and other < ours:
+        return f"{ours / other:,.1f}x slower"
+    return _ratio(other, ours)
+
+
+def async_rows(results: dict[str, Any]) -> list[str]:
+    entry = results.get("async")
+    if not entry:
+        return []
+    lines = ["### The async clients", ""]
+    if "per_call" in entry:
+        lines += [*_async_eval_rows(entry), ""]
+    rows: list[list[str]] = []
+    keys = ("unleash_lite_async", "official6_async")
+
+    def add(
+        label: str, section: str, metric: str, scale_by: float, digits: int, ratio: bool = True
+    ) -> None:
+        if section not in entry:
+            return
+        values = [_get(entry, section, key, metric) for key in keys]
+        shown = [v * scale_by if v is not None else None for v in values]
+        compared = _times(shown[1], shown[0]) if ratio else ""
+        rows.append([label, *(_number(v, digits) for v in shown), compared])
+
+    add(
+        "await initialize_client(), server refusing connections, ms",
+        "init_refused",
+        "init_seconds",
+        1e3,
+        1,
+    )
+    add("  then await destroy(), ms", "init_refused", "destroy_seconds", 1e3, 1)
+    stalls = entry.get("refresh_stalls")
+    if stalls:
+        flags = f"{ASYNC_REFRESH_FLAGS:,}"
+        add(
+            f"await initialize_client(), loopback server, {flags} flags, ms",
+            "refresh_stalls",
+            "init_seconds",
+            1e3,
+            0,
+        )
+        add(
+            "longest gap of a 1 ms ticker, idle (no client), ms",
+            "refresh_stalls",
+            "idle_max_gap_ns",
+            1e-6,
+            1,
+            ratio=False,
+        )
+        add(
+            f"longest gap while the client polls {flags} flags every 1 s, ms",
+            "refresh_stalls",
+            "window_max_gap_ns",
+            1e-6,
+            1,
+        )
+        add(
+            "  ticker gaps over 10 ms in that window",
+            "refresh_stalls",
+            "window_gaps_over_10ms",
+            1,
+            0,
+            ratio=False,
+        )
+        add(
+            "  full refreshes served in that window",
+            "refresh_stalls",
+            "refreshes",
+            1,
+            0,
+            ratio=False,
+        )
+    if rows:
+        lines += [
+            *_table(["measure", "unleash_lite async", "6.9 async", "vs 6.9 async"], rows),
+            "",
+            "Start and stalls: default keywords (registration and metrics on), empty disk "
+            "cache, wall clock, median of rounds. The loopback server is its own process and "
+            "answers every poll with a full payload, alternating two revisions "
+            + (f"({stalls['payload_bytes'] / MB:.1f} MB JSON). " if stalls else ". ")
+            + "Ratios: how many times faster or shorter unleash_lite's is.",
+        ]
+    return lines
+
+
 # -- targets ----------------------------------------------------------------------------------
 
 
@@ -378,7 +516,29 @@ def targets(results: dict[str, Any]) -> list[Target]:
             functools.partial(_with_ratio, shown),
             lambda v: v <= 0.5,
         )
+    gaps = {}
+    for mode in ("off", "on"):
+        entry = _get(results, "async", "per_call", mode) or {}
+        for name, workload in entry.items():
+            if not name.startswith("_"):
+                gaps[f"{name} {mode}"] = _async_overhead(workload["sdks"])
+        spec_entry = _get(results, "async", "spec", mode, "gmean_common_ns")
+        if spec_entry:
+            gaps[f"spec {mode}"] = _async_overhead({k: {"ns": v} for k, v in spec_entry.items()})
+    slowest = max(gaps, key=lambda name: gaps[name]) if gaps else None
+    add(
+        "async client evaluation within 5% of the sync client's (worst workload)",
+        gaps[slowest] if slowest else None,
+        lambda v: f"{v * 100:+.1f}% ({slowest})",
+        lambda v: v <= 0.05,
+    )
     return found
+
+
+def _async_overhead(sdks: dict[str, dict[str, float]]) -> float:
+    """How much more the async client's call costs than the sync client's (a fraction)."""
+    sync = sdks["unleash_lite"]["ns"]
+    return sdks["unleash_lite_async"]["ns"] / sync - 1 if sync else math.nan
 
 
 def _with_ratio(shown: str, ratio: float) -> str:
@@ -412,7 +572,13 @@ def markdown(results: dict[str, Any], found: list[Target], mismatches: list[str]
         + ".",
         "",
     ]
-    for section in (per_call_rows(results), thread_rows(results), scale_rows(results)):
+    sections = (
+        per_call_rows(results),
+        thread_rows(results),
+        scale_rows(results),
+        async_rows(results),
+    )
+    for section in sections:
         if section:
             lines += [*section, ""]
     lines += [*target_rows(found), ""]

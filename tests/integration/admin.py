@@ -1,13 +1,16 @@
-"""A thin client for the Unleash 7.x Admin API, for setting up test scenarios.
+"""A thin client for the Unleash 7.x/8.x Admin API, for setting up test scenarios.
 
-Routes are those of unleash-server 7.5.1's OpenAPI document (``/docs/openapi.json``).
-Every method raises :class:`AdminApiError`, carrying the response body, on a
-non-2xx answer.
+Routes are those of unleash-server 7.5.1's OpenAPI document (``/docs/openapi.json``),
+unchanged in 8.2.0. Every method raises :class:`AdminApiError`, carrying the response
+body, on a non-2xx answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +33,82 @@ class AdminApiError(RuntimeError):
 
 def _segment(value: str | int) -> str:
     return quote(str(value), safe="")
+
+
+@dataclass(frozen=True)
+class ImpactSample:
+    """One line of the server's impact metrics: ``suffix`` is "" for counters and
+    gauges, "_bucket" (with an ``le`` label), "_sum" or "_count" for histograms."""
+
+    suffix: str
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass
+class ImpactMetric:
+    """An impact metric as the server keeps it, under the name the SDK sent."""
+
+    name: str
+    type: str  # "counter", "gauge" or "histogram"
+    help: str
+    samples: list[ImpactSample] = field(default_factory=list)
+
+    def value(self, suffix: str = "", **labels: str) -> float | None:
+        """The value of the sample with exactly these labels (None when absent)."""
+        for sample in self.samples:
+            if sample.suffix == suffix and sample.labels == labels:
+                return sample.value
+        return None
+
+
+# Labels the server adds to every sample (8.x; 7.x spells them unleash_origin and
+# prefixes every label with unleash_).
+_SERVER_LABELS = {"origin", "metric_type"}
+_SAMPLE_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def parse_impact_metrics(text: str) -> dict[str, ImpactMetric]:
+    """Read the Prometheus text of ``/internal-backstage/impact/metrics``.
+
+    unleash-server 8.x names a metric as the SDK did (characters outside
+    ``[a-zA-Z0-9_]`` become ``_``) and adds the labels ``origin`` and ``metric_type``;
+    7.x names it ``unleash_<type>_<name>``, adds ``unleash_origin`` and prefixes the
+    SDK's labels with ``unleash_``. Both come back as the SDK's name and labels.
+    """
+    metrics: dict[str, ImpactMetric] = {}
+    helps: dict[str, str] = {}
+    by_series: dict[str, ImpactMetric] = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            series, _, help_text = line[len("# HELP ") :].partition(" ")
+            helps[series] = help_text
+        elif line.startswith("# TYPE "):
+            series, _, kind = line[len("# TYPE ") :].partition(" ")
+            name = series
+            prefix = f"unleash_{kind}_"
+            if name.startswith(prefix):  # 7.x
+                name = name[len(prefix) :]
+            metric = ImpactMetric(name, kind, helps.get(series, ""))
+            metrics[name] = by_series[series] = metric
+        elif line and not line.startswith("#"):
+            match = _SAMPLE_LINE.match(line)
+            if match is None:
+                raise ValueError(f"not a Prometheus sample line: {line!r}")
+            series, raw_labels, raw_value = match.groups()
+            suffix = ""
+            if series not in by_series:
+                suffix = next(s for s in _HISTOGRAM_SUFFIXES if series.endswith(s))
+                series = series.removesuffix(suffix)
+            labels = {}
+            for key, value in _LABEL.findall(raw_labels or ""):
+                key = key.removeprefix("unleash_")
+                if key not in _SERVER_LABELS:
+                    labels[key] = value.replace('\\"', '"').replace("\\\\", "\\")
+            by_series[series].samples.append(ImpactSample(suffix, labels, float(raw_value)))
+    return metrics
 
 
 class AdminApi:
@@ -99,14 +178,38 @@ class AdminApi:
 
     def archive_flag(self, name: str) -> None:
         self.request("DELETE", self._feature_path(name))
+        self._wait_for_lifecycle(name, lambda stages: "archived" in stages)
 
     def delete_flag(self, name: str) -> None:
         """Archive the flag, then delete it for good (the name can then be reused)."""
+        self._wait_for_lifecycle(name, lambda stages: "initial" in stages)
         self.archive_flag(name)
         self.request("DELETE", f"/admin/archive/{_segment(name)}")
 
     def revive_flag(self, name: str) -> None:
         self.request("POST", f"/admin/archive/revive/{_segment(name)}")
+        self._wait_for_lifecycle(name, lambda stages: stages == {"initial"})
+
+    def lifecycle_stages(self, name: str) -> set[str]:
+        """The flag's lifecycle stages (``initial``, ``archived``, ...)."""
+        result = self.request("GET", f"{self._feature_path(name)}/lifecycle")
+        return {entry["stage"] for entry in result}
+
+    def _wait_for_lifecycle(
+        self, name: str, settled: Callable[[set[str]], bool], timeout: float = 15.0
+    ) -> None:
+        """Wait until the server has handled the flag's last event.
+
+        Unleash (7.5.1 and 8.2.0) writes lifecycle stages in listeners of the flag's
+        events, which it announces up to a second later; a listener that runs after the
+        flag was deleted violates a foreign key, and the unhandled rejection ends the
+        server process. So a flag is deleted only once those writes are done.
+        """
+        deadline = time.monotonic() + timeout
+        while not settled(stages := self.lifecycle_stages(name)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"lifecycle of {name} still {sorted(stages)} after {timeout}s")
+            time.sleep(0.05)
 
     # ------------------------------------------------------------ strategies
 
@@ -308,6 +411,32 @@ class AdminApi:
             for variant, count in (bucket.get("variants") or {}).items():
                 totals["variants"][variant] = totals["variants"].get(variant, 0) + count
         return totals
+
+    # -------------------------------------------------------- impact metrics
+
+    def impact_metrics_text(self) -> str:
+        """``GET /internal-backstage/impact/metrics`` (outside ``/api``, no token needed):
+        the impact metrics SDKs sent in ``impactMetrics``, in Prometheus text format.
+
+        This is where the open-source server shows them: one in-memory registry per
+        server process (counters add up across apps, instances and environments; a
+        restart empties it). 7.x keeps them only with the experimental flag
+        ``impactMetrics`` on (scripts/unleash-server turns it on). The Admin API's
+        impact-metrics charts are Enterprise-only and read an external Prometheus.
+        """
+        base_url = self.api_url.removesuffix("/api")
+        response = self.session.get(
+            f"{base_url}/internal-backstage/impact/metrics", timeout=self.timeout
+        )
+        if not response.ok:
+            raise AdminApiError(
+                "GET", "/internal-backstage/impact/metrics", response.status_code, response.text
+            )
+        return response.text
+
+    def impact_metrics(self) -> dict[str, ImpactMetric]:
+        """The server's impact metrics by the name the SDK gave them."""
+        return parse_impact_metrics(self.impact_metrics_text())
 
     # ---------------------------------------------------------- applications
 

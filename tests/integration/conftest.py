@@ -1,8 +1,12 @@
 """Fixtures for tests against a real Unleash server.
 
-The server is started once per pytest run by ``scripts/unleash-server`` (or taken
-from UNLEASH_URL / UNLEASH_ADMIN_TOKEN / UNLEASH_CLIENT_TOKEN). With CI=true a
-server that cannot be started is a test error, never a skip.
+Every test runs once per unleash-server version in SERVER_VERSIONS (7.5.1 and
+8.2.0; test ids end in ``[unleash-7.5.1]`` / ``[unleash-8.2.0]``): the session
+fixture ``server_version`` is parametrized, and pytest runs all tests of one version
+before it starts the next server, so only one session server runs at a time. Each
+server is started by ``scripts/unleash-server`` (or taken from UNLEASH_URL /
+UNLEASH_ADMIN_TOKEN / UNLEASH_CLIENT_TOKEN: then the tests run once, against it).
+With CI=true a server that cannot be started is a test error, never a skip.
 """
 
 from __future__ import annotations
@@ -11,16 +15,19 @@ import os
 import re
 import shutil
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from unleash_lite import UnleashClient
 
 from .admin import AdminApi
 from .server import (
+    SERVER_VERSIONS,
     ServerStartError,
     UnleashServer,
     existing_server_from_env,
@@ -42,7 +49,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def start_server_for_tests() -> UnleashServer:
+def start_server_for_tests(version: str) -> UnleashServer:
     """Start a server with scripts/unleash-server; skip (locally) or fail (CI=true) if we can't."""
     if shutil.which("npm") is None and not in_ci():
         pytest.skip(
@@ -50,7 +57,7 @@ def start_server_for_tests() -> UnleashServer:
             "(or set UNLEASH_URL, UNLEASH_ADMIN_TOKEN and UNLEASH_CLIENT_TOKEN)"
         )
     try:
-        return start_server()
+        return start_server(version)
     except ServerStartError as error:
         if error.missing_prerequisite and not in_ci():
             pytest.skip(f"cannot start unleash-server here: {error}")
@@ -61,9 +68,44 @@ def keep_logs() -> bool:
     return os.environ.get("UNLEASH_LITE_KEEP_LOGS") == "1"
 
 
+def answers_health(server: UnleashServer) -> bool:
+    try:
+        return requests.get(f"{server.url}/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def stop_session_server(server: UnleashServer) -> None:
+    """Stop a server this suite started; if it had died during the run, keep its logs
+    (unleash.log, postgres.log) and say where, so the failures it caused can be explained."""
+    died = not answers_health(server)
+    stop_server(server, keep_logs=keep_logs() or died)
+    if died:
+        warnings.warn(
+            f"the Unleash {server.version} server at {server.url} was not answering at the "
+            f"end of its tests; logs kept in {server.state_dir}",
+            stacklevel=1,
+        )
+
+
+def server_versions() -> list[str]:
+    """The versions to run: each of SERVER_VERSIONS, or "existing" for UNLEASH_URL & co."""
+    try:
+        existing = existing_server_from_env()
+    except ServerStartError:
+        existing = None  # reported by unleash_server
+    return ["existing"] if existing is not None else list(SERVER_VERSIONS)
+
+
+@pytest.fixture(scope="session", params=server_versions(), ids=lambda v: f"unleash-{v}")
+def server_version(request: pytest.FixtureRequest) -> str:
+    """The unleash-server version this test runs against ("existing" for UNLEASH_URL)."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def unleash_server() -> Iterator[UnleashServer]:
-    """The Unleash server for this pytest run."""
+def unleash_server(server_version: str) -> Iterator[UnleashServer]:
+    """The Unleash server of this version, for this pytest run."""
     try:
         existing = existing_server_from_env()
     except ServerStartError as error:
@@ -72,11 +114,11 @@ def unleash_server() -> Iterator[UnleashServer]:
         yield existing
         return
 
-    server = start_server_for_tests()
+    server = start_server_for_tests(server_version)
     try:
         yield server
     finally:
-        stop_server(server, keep_logs=keep_logs())
+        stop_session_server(server)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,9 @@ The real work is done by ``scripts/unleash-server``; this module only runs it an
 parses its JSON. Set ``UNLEASH_URL`` (the ``/api`` URL), ``UNLEASH_ADMIN_TOKEN``
 and ``UNLEASH_CLIENT_TOKEN`` to use an existing server instead: then nothing is
 started or stopped.
+
+``scripts/unleash-server`` can run each of SERVER_VERSIONS; the suite runs every
+test on each (see conftest.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ START_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 60
 # scripts/unleash-server exits with this when node/npm or PostgreSQL are missing.
 EXIT_MISSING_PREREQUISITE = 3
+
+# The unleash-server versions the suite runs against (scripts/unleash-server SERVER_NODE).
+SERVER_VERSIONS = ("7.5.1", "8.2.0")
 
 EXISTING_SERVER_ENV = ("UNLEASH_URL", "UNLEASH_ADMIN_TOKEN", "UNLEASH_CLIENT_TOKEN")
 
@@ -45,10 +51,17 @@ class UnleashServer:
     # True when scripts/unleash-server sped up Unleash's background jobs (metrics,
     # registrations, revision polling); None when unknown (an existing server).
     fast_jobs: bool | None = None
+    # The unleash-server version started (e.g. "8.2.0"); None for an existing server.
+    version: str | None = None
 
     @property
     def started_here(self) -> bool:
         return self.state_dir is not None
+
+    @property
+    def major(self) -> int | None:
+        """The major version of a server we started (None for an existing one)."""
+        return int(self.version.split(".")[0]) if self.version else None
 
 
 def existing_server_from_env() -> UnleashServer | None:
@@ -65,11 +78,13 @@ def existing_server_from_env() -> UnleashServer | None:
     return UnleashServer(base_url, api_url, admin_token, client_token)
 
 
-def start_server() -> UnleashServer:
-    """Run ``scripts/unleash-server start`` and describe the server it started."""
+def start_server(version: str = SERVER_VERSIONS[0]) -> UnleashServer:
+    """Run ``scripts/unleash-server start --version VERSION`` and describe the server."""
     try:
         result = subprocess.run(
-            [sys.executable, str(SCRIPT), "start"],
+            # --no-record: a `scripts/unleash-server stop` run by hand (no --state-dir,
+            # so "the last started") must not stop a server a test run is using.
+            [sys.executable, str(SCRIPT), "start", "--version", version, "--no-record"],
             capture_output=True,
             text=True,
             timeout=START_TIMEOUT_S,
@@ -94,6 +109,7 @@ def start_server() -> UnleashServer:
         client_token=description["client_token"],
         state_dir=description["state_dir"],
         fast_jobs=description.get("fast_jobs"),
+        version=description["unleash_version"],
     )
 
 

@@ -37,7 +37,10 @@ def test_application_and_instance_are_listed(
     client.initialize_client()
 
     def listed() -> list[dict[str, Any]] | None:
-        return [a for a in admin.applications() if a["appName"] == app_name] or None
+        # The server writes the application, then (a separate statement) its usage row,
+        # which the list left-joins for `environment`: wait for both.
+        apps = [a for a in admin.applications() if a["appName"] == app_name]
+        return apps if apps and all(a.get("environment") for a in apps) else None
 
     [application], elapsed = wait_for(
         listed, timeout=registration_delay(unleash_server), what=f"{app_name} listed"

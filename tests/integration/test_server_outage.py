@@ -60,11 +60,11 @@ client.destroy()
 
 
 @pytest.fixture(scope="module")
-def outage_server() -> Iterator[UnleashServer]:
-    """A server only this module uses, so it can be taken down."""
+def outage_server(server_version: str) -> Iterator[UnleashServer]:
+    """A server of this version that only this module uses, so it can be taken down."""
     if existing_server_from_env() is not None:
         pytest.skip("UNLEASH_URL is set: the suite cannot stop a server it did not start")
-    server = start_server_for_tests()
+    server = start_server_for_tests(server_version)
     try:
         yield server
     finally:

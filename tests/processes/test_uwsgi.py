@@ -36,9 +36,11 @@ STOP_WITHIN = 15.0
 class Workers:
     """What the uWSGI workers answered: each worker's latest answers and counts."""
 
-    def __init__(self, port: int, ignore: set[int] | None = None) -> None:
+    def __init__(self, port: int, earlier: Workers | None = None) -> None:
         self.port = port
-        self.ignore = ignore or set()  # the workers of an earlier generation
+        # The workers of the generation before a reload: until they exit they may still
+        # answer, and what they count then must be expected of them too.
+        self.earlier = earlier
         self.latest: dict[int, dict[str, Any]] = {}
         self.failures: list[str] = []
 
@@ -51,14 +53,18 @@ class Workers:
             if isinstance(reply, str):
                 self.failures.append(reply)
                 continue
-            if reply["pid"] in self.ignore:
+            if self.earlier is not None and reply["pid"] in self.earlier.latest:
+                self.earlier.record(reply)
                 continue
             pids.add(reply["pid"])
-            known = self.latest.get(reply["pid"])
-            # A worker serves one request at a time: the larger count is the later answer.
-            if known is None or _total(reply["counts"]) > _total(known["counts"]):
-                self.latest[reply["pid"]] = reply
+            self.record(reply)
         return pids
+
+    def record(self, reply: dict[str, Any]) -> None:
+        known = self.latest.get(reply["pid"])
+        # A worker serves one request at a time: the larger count is the later answer.
+        if known is None or _total(reply["counts"]) > _total(known["counts"]):
+            self.latest[reply["pid"]] = reply
 
     def _get(self) -> dict[str, Any] | str:
         url = f"http://127.0.0.1:{self.port}/?hold={HOLD}"
@@ -145,7 +151,7 @@ def serve_and_stop(
             if reload:
                 reloading = time.monotonic()
                 server.process.send_signal(signal.SIGHUP)  # uWSGI's graceful reload
-                reloaded = Workers(port, ignore=set(workers.latest))
+                reloaded = Workers(port, earlier=workers)
                 reach_every_worker(reloaded, server, processes, within=20)
                 times["graceful reload"] = time.monotonic() - reloading
                 generations.append(reloaded)
