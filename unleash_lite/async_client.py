@@ -83,6 +83,7 @@ class AsyncUnleashClient(ClientCore):
             from .sync.aiohttp_transport import check_options
 
             check_options({k: v for k, v in config.custom_options.items() if k != "timeout"})
+        self._closed = False
         super().__init__(
             config,
             custom_strategies=custom_strategies,
@@ -100,7 +101,6 @@ class AsyncUnleashClient(ClientCore):
                 self.metrics,
                 (*BUILTIN_STRATEGIES, *self.custom_strategies),
             )
-        self._closed = False
 
     async def initialize_client(self, fetch_toggles: bool = True) -> None:
         """Read the disk cache (off the loop), fetch the flags once (awaited, bounded by

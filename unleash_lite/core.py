@@ -136,8 +136,8 @@ KEYWORDS_DOC = """
         JSON file path (a client API payload or an ``export_payload()``).
     max_payload_bytes: the largest flags payload read from the server or the cache (64 MiB).
     experimental_mode: how flags arrive: ``None`` or ``{"type": "polling"}`` (polling),
-        ``{"type": "streaming"}`` (server-sent events, falling back to polling; the async
-        client polls, as 6.9.1's does) or ``{"type": "polling", "format": "delta"}``; see
+        ``{"type": "streaming"}`` (server-sent events, falling back to polling; both
+        clients stream) or ``{"type": "polling", "format": "delta"}``; see
         ``docs/streaming.md``.
 """
 

@@ -1,4 +1,6 @@
-"""``StreamingState``: the streaming protocol's decisions, driven without any I/O."""
+"""``StreamingState``: the streaming protocol's decisions, driven without any I/O (its
+installs are ``Offload`` steps, performed inline by ``drive``), and ``connection_steps``,
+one connection, on an in-memory transport."""
 
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ import pytest
 from tests.support.helpers import messages
 from tests.support.payloads import delta, feature, feature_updated, hydration
 from tests.support.server import sse
+from tests.support.sync import MemoryReply, MemoryTransport
+from unleash_lite.config import ClientConfig
+from unleash_lite.sync.http import ApiCalls
+from unleash_lite.sync.steps import drive
 from unleash_lite.sync.streaming import (
     FAILURE_WINDOW,
     INITIAL_DELAY,
@@ -19,10 +25,17 @@ from unleash_lite.sync.streaming import (
     RETRY_STREAMING_AFTER,
     Mode,
     StreamingState,
+    connection_steps,
 )
+from unleash_lite.sync.transport import Failure
 
 STREAM = {"Content-Type": "text/event-stream; charset=utf-8"}
 CONNECTED = sse("unleash-connected", delta(hydration(feature("a"))), "1")
+
+
+def received(state: StreamingState, chunk: bytes) -> bool:
+    """Feed ``chunk`` to ``state``, performing its installs; whether it keeps the stream."""
+    return drive(state.received(chunk), MemoryTransport())  # no script: a request would fail
 
 
 class Clock:
@@ -54,7 +67,7 @@ class Harness:
         return None
 
     def connect(self) -> bool:
-        return self.state.opened(200, STREAM) and self.state.received(CONNECTED)
+        return self.state.opened(200, STREAM) and received(self.state, CONNECTED)
 
 
 @pytest.fixture
@@ -79,7 +92,7 @@ def test_updates_install_in_order_even_split_anywhere(harness: Harness) -> None:
         "unleash-updated", delta(feature_updated(feature("c"))), "3"
     )
     for index in range(len(data)):
-        assert harness.state.received(data[index : index + 1])
+        assert received(harness.state, data[index : index + 1])
     assert [p["events"][0]["feature"]["name"] for p in harness.installed[1:]] == ["b", "c"]
     assert harness.state.last_event_id == "3"
 
@@ -88,7 +101,7 @@ def test_a_bad_update_drops_the_stream_and_keeps_the_last_installed_id(
     harness: Harness,
 ) -> None:
     harness.connect()
-    assert not harness.state.received(sse("unleash-updated", {"bad": 1}, "2"))
+    assert not received(harness.state, sse("unleash-updated", {"bad": 1}, "2"))
     assert harness.state.last_event_id == "1"  # the server resends from there
     assert harness.state.mode is Mode.STREAMING and not harness.state.connected
     assert harness.state.connect_delay() > 0
@@ -96,7 +109,7 @@ def test_a_bad_update_drops_the_stream_and_keeps_the_last_installed_id(
 
 def test_unknown_events_and_comments_are_ignored(harness: Harness) -> None:
     harness.connect()
-    assert harness.state.received(b": keep-alive\n\n" + sse("something-new", {"x": 1}))
+    assert received(harness.state, b": keep-alive\n\n" + sse("something-new", {"x": 1}))
     assert harness.state.connected and len(harness.installed) == 1
 
 
@@ -111,7 +124,7 @@ def test_statuses_meaning_no_streaming_here_fall_back_at_once(
 
 def test_the_server_asking_for_polling_falls_back_at_once(harness: Harness) -> None:
     harness.connect()
-    assert not harness.state.received(sse("fetch-mode", "polling"))
+    assert not received(harness.state, sse("fetch-mode", "polling"))
     assert harness.state.mode is Mode.POLLING
 
 
@@ -173,7 +186,7 @@ def test_a_healthy_stream_resets_the_backoff(harness: Harness) -> None:
 def test_a_stream_that_keeps_breaking_right_after_connecting_polls(harness: Harness) -> None:
     for _ in range(MAX_FAILURES):
         assert harness.connect()
-        harness.state.received(sse("unleash-updated", {"bad": 1}))
+        received(harness.state, sse("unleash-updated", {"bad": 1}))
     assert harness.state.mode is Mode.POLLING
 
 
@@ -188,7 +201,7 @@ def test_backoff_is_capped_and_jittered() -> None:
 
 def test_retry_field_sets_the_first_step(harness: Harness) -> None:
     harness.state.opened(200, STREAM)
-    harness.state.received(b"retry: 500\n\n")
+    received(harness.state, b"retry: 500\n\n")
     harness.state.failed("broke")
     assert harness.state.connect_delay() == 0.5
 
@@ -196,7 +209,7 @@ def test_retry_field_sets_the_first_step(harness: Harness) -> None:
 def test_a_huge_event_drops_the_stream_without_installing(harness: Harness) -> None:
     state = StreamingState(harness.install, max_event_bytes=1024)
     state.opened(200, STREAM)
-    assert not state.received(b"event: unleash-connected\ndata: " + b"x" * 2000)
+    assert not received(state, b"event: unleash-connected\ndata: " + b"x" * 2000)
     assert harness.installed == [] and not state.connected
 
 
@@ -231,3 +244,51 @@ def test_a_stream_silent_before_its_state_counts_as_failing(harness: Harness) ->
         harness.state.opened(200, STREAM)
         harness.state.went_silent()
     assert harness.state.mode is Mode.POLLING
+
+
+# -- one connection, as steps (``connection_steps``), on an in-memory transport ------------------
+
+
+def connect(harness: Harness, *answers: Any, **config: Any) -> MemoryTransport:
+    """Perform one connection's steps against ``answers``; the transport, with its requests."""
+    transport = MemoryTransport()
+    transport.answer("/client/streaming", *answers)
+    settings = {"url": "http://unleash/api", "app_name": "steps", **config}
+    calls = ApiCalls(ClientConfig(**settings, custom_headers={"Authorization": "secret"}))
+    drive(connection_steps(harness.state, calls), transport)
+    return transport
+
+
+def test_a_connection_asks_for_events_and_feeds_them_as_they_come(harness: Harness) -> None:
+    update = sse("unleash-updated", delta(feature_updated(feature("b"))), "2")
+    transport = connect(harness, MemoryReply(200, CONNECTED + update, STREAM, chunk=7))
+    (request,) = transport.sent
+    assert request.url == "http://unleash/api/client/streaming"
+    assert request.headers["Accept"] == "text/event-stream"
+    assert request.headers["Authorization"] == "secret"
+    assert "Last-Event-ID" not in request.headers
+    assert len(harness.installed) == 2 and harness.state.last_event_id == "2"
+    assert harness.state.state == "interrupted"  # the stream ended: reconnect
+    transport = connect(harness, MemoryReply(200, CONNECTED, STREAM), project_name="web")
+    assert transport.sent[0].headers["Last-Event-ID"] == "2"
+    assert transport.sent[0].url.endswith("/client/streaming?project=web")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [Failure.NOT_CONNECTED, MemoryReply(200, CONNECTED * 3, STREAM, chunk=10, broken_after=20)],
+    ids=["refused", "broken"],
+)
+def test_a_connection_that_fails_counts_a_failure(harness: Harness, answer: Any) -> None:
+    for _ in range(MAX_FAILURES):
+        connect(harness, answer)
+    assert harness.state.mode is Mode.POLLING
+
+
+def test_an_install_that_raises_fails_the_connection_not_the_driver(harness: Harness) -> None:
+    def install(text: str) -> str | None:
+        raise RuntimeError("a bug")
+
+    harness.state.install = install
+    connect(harness, MemoryReply(200, CONNECTED, STREAM))
+    assert harness.state.state == "interrupted" and not harness.state.connected

@@ -40,8 +40,11 @@ def check_options(options: Mapping[str, Any]) -> None:
 class AiohttpTransport:
     """An :class:`~.steps.AsyncTransport` on one ``aiohttp`` session."""
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, options: Mapping[str, Any] | None = None, streaming: bool = False) -> None:
         self.options = dict(options or {})
+        # streaming: answers are event streams held open for minutes; only the connect and
+        # the read timeouts apply, never one on the whole call
+        self.streaming = streaming
         check_options(self.options)
         self._ssl = _ssl_setting(self.options)
         self._proxies: Mapping[str, str] = self.options.get("proxies") or {}
@@ -71,7 +74,9 @@ class AiohttpTransport:
                 # total: the whole call, pool wait, name lookup, headers and body included,
                 # so a server trickling its headers cannot hold the call past its budget
                 timeout=aiohttp.ClientTimeout(
-                    total=timeout, sock_connect=timeout, sock_read=timeout
+                    total=None if self.streaming else timeout,
+                    sock_connect=timeout,
+                    sock_read=timeout,
                 ),
                 proxy=self._proxies.get(url.split(":", 1)[0].lower()),
             )

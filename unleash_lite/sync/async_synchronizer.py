@@ -3,7 +3,8 @@
 The same :class:`~.synchronizer.Operations` as the sync client, performed by
 :func:`~.steps.drive_async`: requests and reads are awaited, parsing and compiling flags and
 cache I/O run in the loop's default executor, so the event loop never waits on the network
-or the disk. No thread of its own.
+or the disk. No thread of its own. In streaming mode a task keeps the stream
+(:mod:`.async_stream`) and the poll task is paused while the flags stream.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from ..config import ClientConfig
+from .async_stream import AsyncStream
 from .backoff import Backoff
 from .http import ApiCalls
 from .loader import FlagLoader
@@ -30,7 +32,7 @@ T = TypeVar("T")
 
 class AsyncSynchronizer(Operations):
     """:class:`~.synchronizer.Operations` on the running event loop: a poll task, a metrics
-    task and a one-off registration task."""
+    task and a one-off registration task (and a streaming task in streaming mode)."""
 
     def __init__(
         self,
@@ -41,6 +43,10 @@ class AsyncSynchronizer(Operations):
         transport: AsyncTransport | None = None,
     ) -> None:
         super().__init__(config, loader, metrics, strategy_names, ApiCalls(config))
+        self.stream: AsyncStream | None = None
+        if config.streaming:  # on a transport of its own unless one is given
+            self.stream = AsyncStream(config, self.calls, loader, transport)
+            self.stream_state = self.stream.state
         if transport is None:
             from .aiohttp_transport import AiohttpTransport  # the [async] extra
 
@@ -57,13 +63,22 @@ class AsyncSynchronizer(Operations):
 
     async def start(self, fetch_toggles: bool = True, have_flags: bool = False) -> None:
         """Fetch the flags once (awaited, bounded by ``request_timeout``; one attempt when
-        the client already has flags), then start the periodic tasks."""
+        the client already has flags), then start the periodic tasks.
+
+        Streaming: the stream's first state, awaited up to ``request_timeout`` (not when
+        the client has flags), stands for the fetch; without it (or when the server cannot
+        stream) the flags are fetched once, as when polling."""
         self.fetch_toggles = fetch_toggles
         self.active = True
         self._stopping = asyncio.Event()
         self._send_lock = asyncio.Lock()
         if fetch_toggles:
-            await self.poll(retries=0 if have_flags else None)
+            stream = self.stream
+            if stream is not None:
+                stream.start()
+                await stream.wait_settled(0.0 if have_flags else self.config.request_timeout)
+            if stream is None or not (stream.connected and stream.streaming):
+                await self.poll(retries=0 if have_flags else None, scheduled=False)
         else:
             await self.reload_cache()
         refresh = self.poll if fetch_toggles else self.reload_cache
@@ -76,8 +91,11 @@ class AsyncSynchronizer(Operations):
         if not self.config.disable_registration:
             self._spawn("register", self.run(self.register_steps()))
 
-    async def poll(self, retries: int | None = None) -> None:
-        """:meth:`~.synchronizer.Operations.poll_steps`, now (what the poll task runs)."""
+    async def poll(self, retries: int | None = None, scheduled: bool = True) -> None:
+        """:meth:`~.synchronizer.Operations.poll_steps`, now (what the poll task runs).
+        ``scheduled``: skipped while the flags stream (the poll task is paused then)."""
+        if scheduled and self.stream is not None and self.stream.streaming:
+            return
         await self.run(self.poll_steps(retries))
 
     async def reload_cache(self) -> None:
@@ -107,6 +125,8 @@ class AsyncSynchronizer(Operations):
         deadline = time.monotonic() + (flush_budget or 0.0)
         if self._stopping is not None:
             self._stopping.set()  # the metrics task ends after a send in progress
+        if self.stream is not None:
+            await self.stream.stop()  # at once, even mid-read
         for name in ("poll", "register"):
             task = self._tasks.get(name)
             if task is not None:

@@ -1,12 +1,12 @@
 """The sync client's streaming connection: one thread driving :class:`~.streaming.StreamingState`.
 
-The thread opens ``GET {url}/client/streaming`` on a transport of its own (a connection held
-open for minutes must not hold one of the pollers'), with the client's protocol headers and
-``Accept: text/event-stream``, and feeds what arrives to the state machine, which decides the
-rest. While the state machine says "poll", the thread sleeps and the synchronizer's poll job
-runs. :meth:`StreamThread.stop` closes the open answer from the calling thread, so a stream
-blocked in a read ends at once; a request still waiting for the server's headers ends within
-``request_timeout``, as every call of the client does.
+The thread performs :func:`~.streaming.connection_steps` with blocking I/O (:func:`~.steps.drive`)
+on a transport of its own (a connection held open for minutes must not hold one of the
+pollers'), and waits between connections as the state machine says. While the state machine
+says "poll", the thread sleeps and the synchronizer's poll job runs; a poll answer asking for
+streaming wakes it. :meth:`StreamThread.stop` closes the open answer from the calling thread,
+so a stream blocked in a read ends at once; a request still waiting for the server's headers
+ends within ``request_timeout``, as every call of the client does.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from typing import Any
 from ..config import ClientConfig
 from .http import UnleashApi
 from .loader import FlagLoader
-from .streaming import STREAMING_PATH, Mode, StreamingState
-from .transport import Failure, Reply, RequestsTransport, Transport, TransportError
+from .steps import drive
+from .streaming import STREAMING_PATH, Mode, StreamingState, connection_steps
+from .transport import Reply, RequestsTransport, Transport
 
 LOGGER = logging.getLogger("unleash_lite")
-
-CHUNK_BYTES = 64 * 1024
 
 
 class StreamThread:
@@ -109,65 +108,24 @@ class StreamThread:
             self._wake.set()  # back from polling (a poll answer asked for it): connect
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if self.state.mode is Mode.POLLING:
-                    self._wait_while_polling()
-                    continue
-                delay = self.state.connect_delay()
-                if delay and self._stopping.wait(delay):
-                    return
-                self._connect_once()
-            except Exception as error:  # a bug (or a read of an answer stop() closed)
+        while True:
+            self._wake.clear()  # before the wait is decided: a later wake-up ends it
+            if self._stopping.is_set():  # set before stop() wakes the thread
+                return
+            wait = self.state.next_wait()
+            if wait != 0.0:
+                self._wake.wait(wait)
                 if self._stopping.is_set():
                     return
-                LOGGER.debug("Unleash streaming failed", exc_info=True)
-                self.state.failed(f"an error ({type(error).__name__})")
+            if self.state.connect_now():
+                steps = connection_steps(
+                    self.state, self.api.calls, self._stopping.is_set, self._hold
+                )
+                drive(steps, self.transport)
 
-    def _wait_while_polling(self) -> None:
-        wait = self.state.polling_wait()
-        self._wake.wait(wait)
-        self._wake.clear()
-        if self.state.mode is Mode.POLLING and self.state.polling_wait() == 0.0:
-            self.state.retry_streaming()
-
-    def _connect_once(self) -> None:
-        headers = {
-            **self.api.headers(self.config.refresh_interval),
-            **self.state.request_headers(),
-        }
-        url = self.config.api_url + STREAMING_PATH + self.api.calls.project_query()
-        timeout = self.api.calls.fixed_timeout or self.config.request_timeout
-        try:
-            reply = self.transport.send("GET", url, headers, None, timeout)
-        except TransportError as error:
-            if not self._stopping.is_set():
-                self.state.failed(f"connection failed ({error.reason})")
-            return
+    def _hold(self, reply: Reply | None) -> None:
         with self._lock:
             self._reply = reply
-        try:
-            if self._stopping.is_set() or not self.state.opened(reply.status, reply.headers):
-                return
-            while not self._stopping.is_set():
-                chunk = reply.read(CHUNK_BYTES)
-                if not chunk:
-                    if not self._stopping.is_set():
-                        self.state.failed("the server ended the stream")
-                    return
-                if not self.state.received(chunk):
-                    return
-        except TransportError as error:
-            if self._stopping.is_set():
-                return
-            if error.failure is Failure.TIMEOUT:
-                self.state.went_silent()
-            else:
-                self.state.failed(f"the stream broke off ({error.reason})")
-        finally:
-            with self._lock:
-                self._reply = None
-            reply.close()
 
 
 def _abort(reply: Reply) -> None:

@@ -8,16 +8,23 @@ change. Both install through the client's loader, so a bad event changes nothing
 good flags stay, and the stream is dropped and opened again (``Last-Event-ID`` names the last
 event installed; the server answers with a fresh ``unleash-connected`` anyway).
 
-:class:`StreamingState` holds no socket and starts no thread: a driver (a thread of the sync
-client, a task of an async one) opens the connection, feeds it the bytes, and asks it what to
-do next. It falls back to polling at once on an answer meaning "not here" (401, 403, 404,
-429: too many streaming clients, 501) or on the server's ``fetch-mode: polling`` event, and
-after :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW` seconds otherwise (errors,
-5xx, a stream that ends or breaks, an unusable event). While polling, an answer carrying the
-header ``fetch-mode: streaming`` brings it back; after a fallback of the second kind it also
-tries streaming again every :data:`RETRY_STREAMING_AFTER` seconds. Reconnects back off
-exponentially from :data:`INITIAL_DELAY` to :data:`MAX_DELAY` with jitter (a ``retry:``
-from the server sets the first step). One log line per change of state, never per attempt.
+:class:`StreamingState` falls back to polling at once on an answer meaning "not here" (401,
+403, 404, 429: too many streaming clients, 501) or on the server's ``fetch-mode: polling``
+event, and after :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW` seconds
+otherwise (errors, 5xx, a stream that ends or breaks, an unusable event). While polling, an
+answer carrying the header ``fetch-mode: streaming`` brings it back; after a fallback of the
+second kind it also tries streaming again every :data:`RETRY_STREAMING_AFTER` seconds.
+Reconnects back off exponentially from :data:`INITIAL_DELAY` to :data:`MAX_DELAY` with
+jitter (a ``retry:`` from the server sets the first step). One log line per change of state,
+never per attempt.
+
+Nothing here holds a socket or starts a thread: :func:`connection_steps`, one connection
+from request to end, is written as :mod:`.steps` (I/O as values; each install is an
+:class:`~.steps.Offload` step, so an async driver compiles off its event loop). A driver
+(a thread of the sync client, :mod:`.stream_thread`; a task of the async one,
+:mod:`.async_stream`) waits :meth:`StreamingState.next_wait`, performs a connection's steps
+when :meth:`StreamingState.connect_now` says so, and wakes early when a poll answer hands
+the flags back to the stream.
 """
 
 from __future__ import annotations
@@ -28,8 +35,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from enum import Enum
+from typing import Any
 
+from .http import CHUNK_BYTES, ApiCalls
 from .sse import DEFAULT_MAX_EVENT_BYTES, Event, EventStreamParser, EventTooLarge
+from .steps import Offload, Read, Send, Steps
+from .transport import Failure, TransportError
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -107,6 +118,20 @@ class StreamingState:
             return None
         return max(self.retry_streaming_at - self.clock(), 0.0)
 
+    def next_wait(self) -> float | None:
+        """Seconds the driver waits before asking :meth:`connect_now` (``None``: until it is
+        woken): the reconnect backoff while streaming, :meth:`polling_wait` while polling.
+        A driver wakes early when a change of state leaves the mode streaming (a poll
+        answer asked for it), and when it stops."""
+        return self.connect_delay() if self.mode is Mode.STREAMING else self.polling_wait()
+
+    def connect_now(self) -> bool:
+        """After the wait: whether to open a connection now. While polling after failures,
+        it tries streaming again once :meth:`polling_wait` is over."""
+        if self.mode is Mode.POLLING and self.polling_wait() == 0.0:
+            self.retry_streaming()
+        return self.mode is Mode.STREAMING
+
     # -- what happened ---------------------------------------------------------------------
 
     def opened(self, status: int, headers: Mapping[str, str]) -> bool:
@@ -124,8 +149,9 @@ class StreamingState:
             self.failed(f"the server answered HTTP {status}")
         return False
 
-    def received(self, chunk: bytes) -> bool:
-        """Bytes of the open stream; whether to keep reading it."""
+    def received(self, chunk: bytes) -> Steps[bool]:
+        """Bytes of the open stream, as steps (each install is an
+        :class:`~.steps.Offload`); whether to keep reading it."""
         parser = self._parser
         if parser is None:
             return False
@@ -136,7 +162,10 @@ class StreamingState:
             return False
         if parser.retry_ms is not None:
             self._retry_ms = min(parser.retry_ms, int(MAX_DELAY * 1000))
-        return all(self._handle(event) for event in events)  # stops at the first "drop it"
+        for event in events:
+            if not (yield from self._handle(event)):
+                return False  # the rest of the chunk goes with the stream
+        return True
 
     def failed(self, reason: str) -> None:
         """The connection could not be made, broke, or ended: reconnect, or after too many
@@ -191,9 +220,9 @@ class StreamingState:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _handle(self, event: Event) -> bool:
+    def _handle(self, event: Event) -> Steps[bool]:
         if event.event in ("unleash-connected", "unleash-updated"):
-            problem = self.install(event.data)
+            problem = yield Offload(self.install, (event.data,))
             if problem is not None:
                 self.failed(f"{event.event} event: {problem}")
                 return False
@@ -241,3 +270,67 @@ class StreamingState:
             self.state = state
             LOGGER.log(level, "%s", message)
         self.on_change(self)
+
+
+def connection_steps(
+    state: StreamingState,
+    calls: ApiCalls,
+    stopping: Callable[[], bool] = lambda: False,
+    hold: Callable[[Any], None] = lambda reply: None,
+) -> Steps[None]:
+    """One streaming connection, as :mod:`.steps`: open ``GET {url}/client/streaming`` with
+    the client's headers and ``state``'s (``Accept: text/event-stream``, ``Last-Event-ID``),
+    feed what arrives to ``state``, until the stream ends, breaks, goes silent for the read
+    timeout, or ``state`` drops it. Never raises; the answer is closed however it ends (a
+    driver that stops mid-way closes the steps, which closes it).
+
+    ``stopping``: the driver is stopping, so what fails from then on is no failure of the
+    server. ``hold``: told of the open answer, then of ``None`` once it is closed, so a
+    blocking driver can end a read from another thread.
+    """
+    try:
+        yield from _connection(state, calls, stopping, hold)
+    except Exception as error:  # a bug, or an install that raised: the driver goes on
+        if not stopping():
+            LOGGER.debug("Unleash streaming failed", exc_info=True)
+            state.failed(f"an error ({type(error).__name__})")
+
+
+def _connection(
+    state: StreamingState,
+    calls: ApiCalls,
+    stopping: Callable[[], bool],
+    hold: Callable[[Any], None],
+) -> Steps[None]:
+    config = calls.config
+    headers = {**calls.headers(config.refresh_interval), **state.request_headers()}
+    url = config.api_url + STREAMING_PATH + calls.project_query()
+    timeout = calls.fixed_timeout or config.request_timeout
+    try:
+        reply = yield Send("GET", url, headers, None, timeout)
+    except TransportError as error:
+        if not stopping():
+            state.failed(f"connection failed ({error.reason})")
+        return
+    hold(reply)
+    try:
+        if stopping() or not state.opened(reply.status, reply.headers):
+            return
+        while not stopping():
+            chunk = yield Read(reply, CHUNK_BYTES)
+            if not chunk:
+                if not stopping():
+                    state.failed("the server ended the stream")
+                return
+            if not (yield from state.received(chunk)):
+                return
+    except TransportError as error:
+        if stopping():
+            return
+        if error.failure is Failure.TIMEOUT:
+            state.went_silent()
+        else:
+            state.failed(f"the stream broke off ({error.reason})")
+    finally:
+        hold(None)
+        reply.close()
