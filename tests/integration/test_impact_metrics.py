@@ -173,6 +173,7 @@ def test_the_clients_impact_metrics_reach_the_server(
         "url": unleash_server.api_url,
         "app_name": unique_name("app"),
         "custom_headers": {"Authorization": unleash_server.client_token},
+        "refresh_interval": 1,
         "metrics_interval": 3600,  # only destroy() sends
         "cache_directory": str(tmp_path / "cache"),
         "request_timeout": 5,
@@ -206,6 +207,7 @@ def test_the_clients_impact_metrics_reach_the_server(
                     if async_client.explain(flag).enabled:
                         break
                     await asyncio.sleep(0.05)
+                assert async_client.explain(flag).enabled, "the flag did not come on in 10 s"
                 record(async_client)
 
         asyncio.run(run())
