@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import requests
 
-from unleash_lite import UnleashClient
+from tests.support.kinds import Driven, LoopThread
+from unleash_lite import AsyncUnleashClient, UnleashClient
 
 from .admin import AdminApi
 from .server import (
@@ -151,23 +152,30 @@ def flag_name(unique_name: Callable[[str], str]) -> str:
     return unique_name("")
 
 
-ClientFactory = Callable[..., UnleashClient]
+ClientFactory = Callable[..., Any]
 
 
 @pytest.fixture
 def make_client(
-    request: pytest.FixtureRequest, unique_name: Callable[[str], str], tmp_path: Path
+    request: pytest.FixtureRequest,
+    kind: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
 ) -> Iterator[ClientFactory]:
-    """Create SDK clients for the suite's server; each is destroyed after the test.
+    """Create SDK clients for the suite's server, of this test's ``kind`` (every test that
+    uses it runs with ``UnleashClient`` and with ``AsyncUnleashClient``, the latter on an
+    event loop of the test's, with blocking lifecycle calls: ``tests.support.kinds``); each
+    is destroyed after the test.
 
     Defaults: the server's client token, a unique app name, ``refresh_interval=1``,
     ``metrics_interval=1``, a per-test ``cache_directory``, ``request_timeout=5``.
     Keyword arguments override them (``server=`` picks another :class:`UnleashServer`).
     The client is not initialized: call ``initialize_client()``.
     """
-    clients: list[UnleashClient] = []
+    clients: list[Any] = []
+    loop = LoopThread() if kind == "async" else None
 
-    def make(server: UnleashServer | None = None, **options: Any) -> UnleashClient:
+    def make(server: UnleashServer | None = None, **options: Any) -> Any:
         if server is None:  # the session server, started only when a test needs it
             server = request.getfixturevalue("unleash_server")
         settings: dict[str, Any] = {
@@ -180,10 +188,16 @@ def make_client(
             "request_timeout": 5,
         }
         settings.update(options)
-        client = UnleashClient(**settings)
+        client: Any = (
+            UnleashClient(**settings)
+            if loop is None
+            else Driven(AsyncUnleashClient(**settings), loop)
+        )
         clients.append(client)
         return client
 
     yield make
     for client in reversed(clients):
         client.destroy()
+    if loop is not None:
+        loop.close()
