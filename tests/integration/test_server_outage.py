@@ -22,7 +22,7 @@ import pytest
 
 from unleash_lite import UnleashClient
 
-from .admin import AdminApi
+from .admin import AdminApi, AdminApiError
 from .conftest import ClientFactory, keep_logs, start_server_for_tests
 from .polling import holds_for, wait_for
 from .server import UnleashServer, existing_server_from_env, start_node, stop_node, stop_server
@@ -79,10 +79,18 @@ def outage_admin(outage_server: UnleashServer) -> Iterator[AdminApi]:
 
 
 def set_up_flags(admin: AdminApi) -> None:
+    """The three flags in their starting state (the module's server is shared by the test's
+    runs with each client: a second run finds them, as the first one left them)."""
     for name in (ON, OFF, COLOURED):
-        admin.create_flag(name)
-        admin.add_strategy(name, "default")
+        try:
+            admin.get_flag(name)
+        except AdminApiError as missing:
+            if missing.status != 404:
+                raise
+            admin.create_flag(name)
+            admin.add_strategy(name, "default")
     admin.enable(ON)
+    admin.disable(OFF)
     admin.enable(COLOURED)
     admin.set_variants(
         COLOURED,
