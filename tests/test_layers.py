@@ -130,3 +130,26 @@ def test_the_checker_sees_every_kind_of_import() -> None:
     assert f"{PACKAGE}.testing" in imported(f"{PACKAGE}.pytest_plugin")  # inside a function
     assert f"{PACKAGE}.client" in imported(f"{PACKAGE}.flask.state")  # under TYPE_CHECKING
     assert f"{PACKAGE}.engine.snapshot" in imported(f"{PACKAGE}.engine")  # from .snapshot
+
+
+def test_an_offline_client_loads_no_network_stack() -> None:
+    """``requests``/``urllib3`` (about 50 ms to import), asyncio, aiohttp and APScheduler are
+    imported by the clients that use them, not by an offline client, a test double or
+    ``import unleash_lite``."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from unleash_lite import UnleashClient\n"
+        "from unleash_lite.testing import FakeUnleash\n"
+        "client = UnleashClient('', 'offline', bootstrap={'version': 2, 'features': []})\n"
+        "client.is_enabled('a'); client.get_variant('a'); client.evaluate('a')\n"
+        "fake = FakeUnleash(); fake.enable('a'); fake.is_enabled('a')\n"
+        "heavy = ('requests', 'urllib3', 'asyncio', 'aiohttp', 'apscheduler')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stderr

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from ._files import FileTooLarge, default_cache_directory, read_json, write_json_atomic
 from .config import DEFAULT_MAX_PAYLOAD_BYTES
 
@@ -137,6 +135,8 @@ class FileCache(BaseCache):
         request_timeout: float | None = None,
     ) -> None:
         """Pre-fill the cache with a features payload fetched (GET) from a URL."""
+        import requests  # only here: an offline client never loads the network stack
+
         response = requests.get(
             initial_config_url,
             headers=dict(headers or {}),

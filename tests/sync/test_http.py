@@ -34,8 +34,8 @@ from unleash_lite.config import ClientConfig
 from unleash_lite.engine import BUILTIN_STRATEGIES
 from unleash_lite.sync.http import SPEC_VERSION, Outcome, Result, UnleashApi
 from unleash_lite.sync.loader import FlagLoader
+from unleash_lite.sync.requests_transport import RequestsTransport
 from unleash_lite.sync.synchronizer import Synchronizer
-from unleash_lite.sync.transport import RequestsTransport
 
 
 def session_of(api: UnleashApi) -> requests.Session:

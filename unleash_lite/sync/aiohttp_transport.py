@@ -1,6 +1,6 @@
 """Sending one request on an asyncio event loop: the async client's transport, on aiohttp.
 
-The counterpart of :class:`~.transport.RequestsTransport`: one ``aiohttp.ClientSession``
+The counterpart of :class:`~.requests_transport.RequestsTransport`: one ``aiohttp.ClientSession``
 (created on the loop that first sends), answers handed back unread, failures classified the
 same way. The ``requests``-style ``custom_options`` the sync client takes are translated
 (``verify``, ``cert``, ``proxies``); any other option is refused when the client is built,

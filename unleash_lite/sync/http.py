@@ -32,7 +32,7 @@ from urllib.parse import urlencode, urlsplit
 from ..config import ClientConfig
 from ..version import __version__
 from .steps import Pause, Read, Send, Steps, T, drive
-from .transport import Failure, Reply, RequestsTransport, Transport, TransportError
+from .transport import Failure, Reply, Transport, TransportError
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -242,7 +242,11 @@ class UnleashApi:
 
     def __init__(self, config: ClientConfig, transport: Transport | None = None) -> None:
         self.calls = ApiCalls(config)
-        self.transport: Transport = transport or RequestsTransport(self.calls.transport_options)
+        if transport is None:
+            from .requests_transport import RequestsTransport  # not for offline clients
+
+            transport = RequestsTransport(self.calls.transport_options)
+        self.transport: Transport = transport
 
     @property
     def connection_id(self) -> str:

@@ -12,7 +12,6 @@ the step that failed: a :class:`~.transport.TransportError`, or whatever an
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -155,6 +154,8 @@ async def drive_async(steps: Steps[T], transport: AsyncTransport) -> T:
 
 
 def _perform(step: Step, transport: AsyncTransport) -> Awaitable[Any]:
+    import asyncio  # here: a sync client never loads asyncio (about 10 ms)
+
     if isinstance(step, Send):
         return transport.send(step.method, step.url, step.headers, step.body, step.timeout)
     if isinstance(step, Read):

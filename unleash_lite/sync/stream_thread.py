@@ -22,7 +22,7 @@ from .http import UnleashApi
 from .loader import FlagLoader
 from .steps import drive
 from .streaming import STREAMING_PATH, Mode, StreamingState, connection_steps
-from .transport import Reply, RequestsTransport, Transport
+from .transport import Reply, Transport
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -39,7 +39,11 @@ class StreamThread:
     ) -> None:
         self.config = config
         self.api = api
-        self.transport: Transport = transport or RequestsTransport(api.calls.transport_options)
+        if transport is None:
+            from .requests_transport import RequestsTransport
+
+            transport = RequestsTransport(api.calls.transport_options)
+        self.transport: Transport = transport
         self.settled = threading.Event()  # a first state arrived, or it polls instead
         self.state = StreamingState(
             loader.install_delta,
