@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.support.doubles import DictCache
+from tests.support.doubles import ThreadRecordingCache
 from tests.support.helpers import free_port, messages, wait_for
 from tests.support.kinds import DrivenFactory
 from tests.support.payloads import (
@@ -324,17 +324,6 @@ def new_async(url: str, tmp_path: Path, **options: Any) -> AsyncUnleashClient:
     settings.update(options)
     return AsyncUnleashClient(url, "async-app", **settings)
 
-
-class ThreadRecordingCache(DictCache):
-    """A user cache that records which thread writes it (the install's thread)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writers: list[str] = []
-
-    def mset(self, data: Mapping[str, Any]) -> None:
-        self.writers.append(threading.current_thread().name)
-        super().mset(data)
 
 
 def many_flags(count: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ so a test drives ``Synchronizer.poll`` / ``send_metrics`` directly."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,18 @@ class DictCache(MemoryCache):
     def destroy(self) -> None:
         self.destroyed = True
         super().destroy()
+
+
+class ThreadRecordingCache(DictCache):
+    """A user cache that records which thread writes it (the thread of each install)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writers: list[str] = []
+
+    def mset(self, data: Mapping[str, Any]) -> None:
+        self.writers.append(threading.current_thread().name)
+        super().mset(data)
 
 
 class StubJob:

@@ -13,13 +13,13 @@ import gc
 import logging
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.doubles import DictCache
+from tests.support.doubles import ThreadRecordingCache
 from tests.support.helpers import messages, wait_for
 from tests.support.kinds import Driven, DrivenFactory
 from tests.support.payloads import delta, feature, feature_removed, feature_updated, payload
@@ -257,17 +257,6 @@ def test_streamed_state_reaches_the_cache(
     assert later.is_enabled("new") and later.is_enabled("only-a")  # from the cache
 
 
-class WriterRecordingCache(DictCache):
-    """A user cache that records the thread of each write (an install's thread)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writers: list[str] = []
-
-    def mset(self, data: Mapping[str, Any]) -> None:
-        self.writers.append(threading.current_thread().name)
-        super().mset(data)
-
 
 def test_streamed_events_install_off_the_callers_thread(
     make_driven: DrivenFactory, server: FakeUnleashServer
@@ -275,7 +264,7 @@ def test_streamed_events_install_off_the_callers_thread(
     """On the streaming thread (sync client); in the loop's executor, never on the loop
     (async client): parsing, compiling and the cache write never stall evaluations or the
     application's loop."""
-    cache = WriterRecordingCache()
+    cache = ThreadRecordingCache()
     client = streaming_client(make_driven, server, cache=cache)
     server.stream_feed.send("unleash-updated", delta(feature_updated(feature("new"))), "2")
     wait_for(lambda: client.is_enabled("new"))
