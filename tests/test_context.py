@@ -1,12 +1,26 @@
-"""The typed ``Context`` builder: it is the official SDK's plain dict context."""
+"""The typed ``Context`` builder (the official SDK's plain dict context), merging, and the
+context of the current request."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from tests.support.payloads import constraint, feature, payload, rollout, strategy
 from unleash_lite import Context, UnleashClient
-from unleash_lite.context import context_text, is_context_time
+from unleash_lite.context import (
+    context_text,
+    current_request_context,
+    is_context_time,
+    merge_contexts,
+    request_context,
+    reset_request_context,
+    set_request_context,
+)
 
 
 def test_every_standard_field_maps_to_its_official_key() -> None:
@@ -129,3 +143,69 @@ def test_is_context_time_needs_an_offset() -> None:
     assert not is_context_time("2024-06-01T12:00:00")
     assert not is_context_time("2024-06-01")
     assert not is_context_time(1717243200)
+
+
+# -- the request context ------------------------------------------------------------------
+
+
+def test_request_context_is_current_inside_the_block_and_restored_after() -> None:
+    assert current_request_context() is None
+    with request_context({"userId": "1"}):
+        with request_context({"userId": "2"}) as inner:
+            assert current_request_context() is inner
+        assert current_request_context() == {"userId": "1"}
+    assert current_request_context() is None
+
+
+def test_request_context_is_restored_when_the_block_raises() -> None:
+    with pytest.raises(RuntimeError), request_context({"userId": "1"}):
+        raise RuntimeError("boom")
+    assert current_request_context() is None
+
+
+def test_each_thread_sees_its_own_request_context() -> None:
+    seen: dict[str, Any] = {}
+    barrier = threading.Barrier(2)
+
+    def worker(user: str) -> None:
+        with request_context({"userId": user}):
+            barrier.wait()  # both contexts are set at once
+            seen[user] = current_request_context()
+
+    threads = [threading.Thread(target=worker, args=(user,)) for user in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": {"userId": "a"}, "b": {"userId": "b"}}
+
+
+def test_each_asyncio_task_sees_its_own_request_context() -> None:
+    async def handler(user: str) -> Any:
+        token = set_request_context({"userId": user})
+        await asyncio.sleep(0)  # the other task runs and sets its own
+        try:
+            return current_request_context()
+        finally:
+            reset_request_context(token)
+
+    async def main() -> list[Any]:
+        return list(await asyncio.gather(handler("a"), handler("b")))
+
+    assert asyncio.run(main()) == [{"userId": "a"}, {"userId": "b"}]
+
+
+def test_a_request_context_must_be_a_mapping() -> None:
+    with pytest.raises(TypeError, match="mapping"):
+        set_request_context(["userId", "1"])  # type: ignore[arg-type]
+
+
+def test_merge_contexts_merges_properties_key_by_key() -> None:
+    base = {"userId": "1", "properties": {"plan": "pro", "region": "eu"}}
+    extra = {"sessionId": "s", "properties": {"region": "us"}}
+    assert merge_contexts(base, extra) == {
+        "userId": "1",
+        "sessionId": "s",
+        "properties": {"plan": "pro", "region": "us"},
+    }
+    assert base["properties"] == {"plan": "pro", "region": "eu"}  # inputs untouched

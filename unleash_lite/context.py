@@ -1,8 +1,11 @@
-"""A typed way to build evaluation contexts."""
+"""Evaluation contexts: a typed way to build them, how two of them merge, and the context of
+the current request (or task), kept in a context variable."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +46,55 @@ class Context(dict[str, Any]):
         merged = {**(properties or {}), **extra_properties}
         if merged:
             self["properties"] = merged
+
+
+def merge_contexts(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base`` as a new dict; ``properties`` merge key by key."""
+    merged = {**base, **extra}
+    base_properties, extra_properties = base.get("properties"), extra.get("properties")
+    if isinstance(base_properties, Mapping) and isinstance(extra_properties, Mapping):
+        merged["properties"] = {**base_properties, **extra_properties}
+    elif isinstance(merged.get("properties"), Mapping):
+        merged["properties"] = dict(merged["properties"])
+    return merged
+
+
+# -- the context of the current request -------------------------------------------------
+# A ContextVar, so each thread, asyncio task and contextvars.Context sees its own: the
+# integrations (Flask, Django, ASGI) set it per request; jobs and scripts may set it too.
+
+_REQUEST_CONTEXT: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "unleash_lite_request_context", default=None
+)
+
+
+def current_request_context() -> Mapping[str, Any] | None:
+    """The context set for the current request or task, or ``None``."""
+    return _REQUEST_CONTEXT.get()
+
+
+def set_request_context(context: Mapping[str, Any] | None) -> Token[Mapping[str, Any] | None]:
+    """Make ``context`` the current request's context; give the returned token to
+    :func:`reset_request_context` when the request ends."""
+    if context is not None and not isinstance(context, Mapping):
+        raise TypeError(f"context must be a mapping or None, not {type(context).__name__}")
+    return _REQUEST_CONTEXT.set(context)
+
+
+def reset_request_context(token: Token[Mapping[str, Any] | None]) -> None:
+    """Restore the request context that was current before :func:`set_request_context`."""
+    _REQUEST_CONTEXT.reset(token)
+
+
+@contextmanager
+def request_context(context: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any] | None]:
+    """``with request_context({"userId": "42"}):`` makes the context current inside the
+    block (for a job, a script or a test) and restores the previous one after it."""
+    token = set_request_context(context)
+    try:
+        yield context
+    finally:
+        reset_request_context(token)
 
 
 # The functions import the engine on first call, so importing this module stays light.

@@ -28,9 +28,9 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "unleash_lite.flask needs Flask: pip install 'unleash-lite[flask]'"
     ) from error
 
+from ..context import merge_contexts
 from .commands import unleash_cli
 from .config import CONFIG_KEYS, DEFAULT_SESSION_KEY, client_options
-from .context import merge_contexts
 from .decorators import feature_required
 from .extension import Unleash
 from .state import EXTENSION_KEY, UnleashState

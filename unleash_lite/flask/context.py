@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request, session
 
+from ..context import merge_contexts
 from .config import DEFAULT_SESSION_KEY
 
 LOGGER = logging.getLogger("unleash_lite.flask")
@@ -18,17 +19,6 @@ _G_CONTEXT = "_unleash_lite_context"  # the request's automatic context, cached 
 
 ContextProvider = Callable[[], Mapping[str, Any] | None]
 UserIdLoader = Callable[[], Any]
-
-
-def merge_contexts(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra`` over ``base`` as a new dict; ``properties`` merge key by key."""
-    merged = {**base, **extra}
-    base_properties, extra_properties = base.get("properties"), extra.get("properties")
-    if isinstance(base_properties, Mapping) and isinstance(extra_properties, Mapping):
-        merged["properties"] = {**base_properties, **extra_properties}
-    elif isinstance(merged.get("properties"), Mapping):
-        merged["properties"] = dict(merged["properties"])
-    return merged
 
 
 def automatic_context(

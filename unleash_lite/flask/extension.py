@@ -11,9 +11,10 @@ from flask import Flask, current_app, has_app_context
 
 from .. import Variant
 from ..client import UnleashClient
+from ..context import merge_contexts
 from .commands import unleash_cli
 from .config import CONFIG_KEYS, DEFAULT_SESSION_KEY, client_options, unknown_keys
-from .context import ContextProvider, UserIdLoader, automatic_context, merge_contexts
+from .context import ContextProvider, UserIdLoader, automatic_context
 from .state import EXTENSION_KEY, UnleashState, state_of
 from .templates import add_template_globals
 
