@@ -208,6 +208,16 @@ def _with_constraints(constraints: tuple[CompiledConstraint, ...], rule: Check) 
     if len(checks) == 1 and rule is always_true:
         return checks[0]
 
+    if rule is always_true:  # a default strategy with constraints: the common case
+
+        def all_hold(context: Context) -> bool:
+            for check in checks:  # noqa: SIM110 (a loop: no generator per call)
+                if not check(context):
+                    return False
+            return True
+
+        return all_hold
+
     def matches(context: Context) -> bool:
         for check in checks:
             if not check(context):
