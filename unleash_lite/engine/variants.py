@@ -7,8 +7,7 @@ import random
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from .constraints import as_number
 from .context import Context, Getter, StaticContext, field_getter, stickiness_getter
@@ -28,8 +27,7 @@ class Variant(TypedDict):
     payload: NotRequired[dict[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
-class ConfiguredVariant:
+class ConfiguredVariant(NamedTuple):
     """One variant as configured in Unleash."""
 
     name: str

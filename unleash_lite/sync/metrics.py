@@ -61,7 +61,7 @@ class Counts:
         return {"yes": self.yes, "no": self.no, "variants": dict(self.variants)}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class FlagCounters:
     """Counters of one flag; they outlive snapshot swaps.
 
