@@ -15,7 +15,16 @@ from typing import Any, NamedTuple
 
 from .constraints import CompiledConstraint, compile_constraint
 from .context import Context, StaticContext, always_false, always_true
-from .problems import FLAG_OFF, STRATEGY_OFF, DefinitionError, Finding, Problems, kind, quote
+from .problems import (
+    FLAG_OFF,
+    STRATEGY_OFF,
+    DefinitionError,
+    Finding,
+    Problems,
+    is_object,
+    kind,
+    quote,
+)
 from .state import FlagState, RawFeature, RawSegment, segment_id
 from .strategies import CompiledStrategy, CustomStrategy, compile_strategy
 from .variants import VariantSet, compile_variants
@@ -160,7 +169,7 @@ class Compiler:
         strategies = []
         for position, raw in enumerate(listed):
             at = problems.at("strategies", position)
-            if not isinstance(raw, Mapping):
+            if not is_object(raw):
                 at.warning(f"expected a strategy object, got {kind(raw)}; ignored")
                 continue
             at.boolean(raw, "disabled", "only true disables the strategy")
@@ -283,7 +292,7 @@ def read_dependencies(raw_dependencies: Any, problems: Problems) -> list[tuple[i
     dependencies = []
     for position, raw in enumerate(raw_dependencies):
         at = problems.at(position)
-        if not isinstance(raw, Mapping) or not raw.get("feature"):
+        if not is_object(raw) or not raw.get("feature"):
             at.warning("expected an object with a parent feature name; ignored")
             continue
         if not isinstance(raw["feature"], str):

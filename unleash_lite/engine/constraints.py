@@ -27,7 +27,7 @@ from .context import (
     raw_field,
 )
 from .dates import date_value, instant_of
-from .problems import CONSTRAINT_OFF, Problems, kind, quote, strings
+from .problems import CONSTRAINT_OFF, Problems, is_object, kind, quote, strings
 from .regex import InvalidPattern, compile_search
 from .semver import parse_version, version_value
 
@@ -100,7 +100,7 @@ def compile_constraint(
     """Compile one constraint from its payload form, reporting what is wrong with it to
     ``problems`` (at the constraint's own path)."""
     problems = Problems(warns=False) if problems is None else problems
-    if not isinstance(raw, Mapping):
+    if not is_object(raw):
         message = problems.error(f"expected a constraint object, got {kind(raw)}", CONSTRAINT_OFF)
         return compile_constraint({}, static, Problems(warns=False))._replace(problem=message)
     since = len(problems.found)

@@ -24,7 +24,7 @@ from .context import (
     stickiness_getter,
 )
 from .hashing import bucket_function
-from .problems import STRATEGY_OFF, Problems, kind, quote
+from .problems import STRATEGY_OFF, Problems, is_object, kind, quote
 from .variants import VariantSet, compile_variants
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -142,8 +142,8 @@ def compile_strategy(
     since = len(problems.found)
     name = str(raw.get("name") or "")
     raw_parameters = raw.get("parameters")
-    parameters: Mapping[str, Any] = raw_parameters if isinstance(raw_parameters, Mapping) else {}
-    if raw_parameters is not None and not isinstance(raw_parameters, Mapping):
+    parameters: Mapping[str, Any] = raw_parameters if is_object(raw_parameters) else {}
+    if raw_parameters is not None and not is_object(raw_parameters):
         problems.warning(f"expected an object, got {kind(raw_parameters)}; ignored", "parameters")
     rollout: Rollout | None = None
     at_parameters = problems.at("parameters")
