@@ -9,7 +9,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bootstrap import BootstrapSource
 from .cache import BaseCache
@@ -25,7 +25,9 @@ from .core import KEYWORDS_DOC, ClientCore, FallbackFunction, OverrideValue, con
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
 from .sync import processes
-from .sync.synchronizer import Synchronizer
+
+if TYPE_CHECKING:
+    from .sync.synchronizer import Synchronizer
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -89,6 +91,9 @@ class UnleashClient(ClientCore):
         self._scheduler_executor = scheduler_executor
         self._sync: Synchronizer | None = None
         if self.cache is not None and not self.config.offline:
+            # Here, not at import: an offline client (and a test) never loads the sync layer.
+            from .sync.synchronizer import Synchronizer
+
             self._sync = Synchronizer(
                 self.config,
                 self._loader,

@@ -44,14 +44,13 @@ from .engine import (
 from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .errors import MultipleInstancesNotAllowedError
-from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
 from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
-from .sync.events import EventDispatcher
 from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
 
 if TYPE_CHECKING:
+    from .sync.events import EventDispatcher
     from .sync.synchronizer import Operations
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -246,7 +245,11 @@ class ClientCore:
         )
         self.metrics = MetricsRegistry(self.impact_metrics)
         self._counting = not config.disable_metrics
-        self._events = EventDispatcher(event_callback) if event_callback else None
+        self._events: EventDispatcher | None = None
+        if event_callback:  # the event types and their thread load only for those who listen
+            from .sync.events import EventDispatcher
+
+            self._events = EventDispatcher(event_callback)
         self._ready = threading.Event()
         self._announce_lock = threading.Lock()
         self._ready_announced = False
@@ -301,7 +304,7 @@ class ClientCore:
             elif entry.counted:
                 next(entry.tally)
             if entry.impression_data and self._events is not None:
-                self._impression(UnleashEventType.FEATURE_FLAG, feature_name, enabled, context, "")
+                self._impression(False, feature_name, enabled, context, "")
             return enabled
         except Exception:
             LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
@@ -326,13 +329,7 @@ class ClientCore:
                     counter = self.metrics.variant_counter(entry.counters, variant["name"])
                 next(counter)
             if entry.impression_data and self._events is not None:
-                self._impression(
-                    UnleashEventType.VARIANT,
-                    feature_name,
-                    variant["enabled"],
-                    context,
-                    variant["name"],
-                )
+                self._impression(True, feature_name, variant["enabled"], context, variant["name"])
             return variant
         except Exception:
             LOGGER.debug(
@@ -376,13 +373,9 @@ class ClientCore:
                         counter = self.metrics.variant_counter(entry.counters, name)
                     next(counter)
             if entry.impression_data and self._events is not None:
-                kind = (
-                    UnleashEventType.VARIANT
-                    if result.variant["enabled"]
-                    else UnleashEventType.FEATURE_FLAG
-                )
-                name = result.variant["name"] if result.variant["enabled"] else ""
-                self._impression(kind, feature_name, result.enabled, context, name)
+                chosen = result.variant["enabled"]
+                name = result.variant["name"] if chosen else ""
+                self._impression(chosen, feature_name, result.enabled, context, name)
         except Exception:
             LOGGER.debug("counting evaluate(%r) failed", feature_name, exc_info=True)
         return result
@@ -592,9 +585,13 @@ class ClientCore:
     # -- events -----------------------------------------------------------------------------
 
     def _impression(
-        self, kind: UnleashEventType, feature_name: str, enabled: bool, context: Any, variant: str
+        self, of_variant: bool, feature_name: str, enabled: bool, context: Any, variant: str
     ) -> None:
+        """An impression event: of a variant (``get_variant``) or of a flag."""
         if self._events is not None:
+            from .events import UnleashEvent, UnleashEventType
+
+            kind = UnleashEventType.VARIANT if of_variant else UnleashEventType.FEATURE_FLAG
             self._events.emit(
                 UnleashEvent(
                     event_type=kind,
@@ -627,10 +624,14 @@ class ClientCore:
             if self._events is None or self._ready_announced:
                 return
             self._ready_announced = True
+        from .events import UnleashEventType, UnleashReadyEvent
+
         self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
 
     def _fetched(self, raw_features: str) -> None:
         if self._events is not None:
+            from .events import UnleashEventType, UnleashFetchedEvent
+
             self._events.emit(
                 UnleashFetchedEvent(UnleashEventType.FETCHED, uuid.uuid4(), raw_features)
             )

@@ -45,7 +45,8 @@ from tests.support.server import (
 )
 from unleash_lite import FileCache, InstanceAllowType, UnleashClient
 from unleash_lite.config import DEFAULT_REQUEST_RETRIES, ClientConfig
-from unleash_lite.sync.http import Result, UnleashApi
+from unleash_lite.sync.http import UnleashApi
+from unleash_lite.sync.outcome import Result
 
 from .conftest import Figures
 
