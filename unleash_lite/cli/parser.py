@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from ..config import check_url
 from ..version import __version__
+from .admin import URL_VARIABLE, RedactingParser, run_admin
+from .admin import configure as configure_admin
 from .context import PROPERTY_PREFIX, build_context
 from .demo import run_demo
 from .errors import (
@@ -44,7 +46,7 @@ exit codes:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``unleash-lite`` argument parser and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = RedactingParser(
         prog="unleash-lite",
         description=_wrap(
             "Try Unleash feature flags offline or against a server, see why each answers as "
@@ -137,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"exit {EXIT_PROBLEMS} on errors only, or on errors and warnings (the default)",
     )
     _json_option(check)
+
+    admin = commands.add_parser(
+        "admin",
+        help="list, show, enable or disable flags, set a rollout (Unleash Admin API)",
+        allow_abbrev=False,
+    )
+    configure_admin(admin, os.environ.get(URL_VARIABLE) or None)
     return parser
 
 
@@ -235,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     arguments = build_parser().parse_args(argv)
     parser: argparse.ArgumentParser = arguments.parser
+    if arguments.command == "admin":
+        return run_admin(arguments, sys.stdout, sys.stderr)
     if arguments.command == "demo":
         return run_demo(arguments.bootstrap)
     if arguments.command in ("eval", "explain"):
