@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import requests.auth
 
 from .sources import display_url, redact
 
@@ -54,6 +55,18 @@ class RolloutChange:
         return self.previous is None
 
 
+class _TokenAuth(requests.auth.AuthBase):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._token
+        return request
+
+    def __repr__(self) -> str:
+        return "_TokenAuth(***)"
+
+
 def _segment(value: str) -> str:
     return quote(value, safe="")
 
@@ -67,7 +80,10 @@ class AdminClient:
         self.timeout = timeout
         self._token = token
         self._session = requests.Session()
-        self._session.headers.update({"Authorization": token, "Accept": "application/json"})
+        self._session.headers["Accept"] = "application/json"
+        # As an auth handler, not a plain header: requests would replace a header with the
+        # user name and password of the URL, or with a ~/.netrc entry for the host.
+        self._session.auth = _TokenAuth(token)
 
     def close(self) -> None:
         self._session.close()
