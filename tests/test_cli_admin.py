@@ -11,13 +11,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from tests.support.helpers import free_port
+from tests.support.helpers import Ran, free_port
 from tests.support.server import FakeUnleashServer, status
 from tests.support.server import body as answer_with_body
 from unleash_lite.cli import main
@@ -46,17 +45,6 @@ SEARCH_ANSWER = {
     ],
     "total": 1,
 }
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
 
 
 @pytest.fixture(autouse=True)

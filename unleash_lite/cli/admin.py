@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import stat
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
+from .arguments import RedactingParser, http_url, mask_tokens, positive_seconds
 from .errors import EXIT_FILE, EXIT_NETWORK, EXIT_OK, EXIT_UNKNOWN_FLAG, EXIT_USAGE
 from .render import json_text, table_text
+from .sources import redact
 
 if TYPE_CHECKING:
     from .admin_api import AdminClient, AdminError
@@ -44,17 +45,6 @@ exit codes:
   {EXIT_REFUSED}  nothing changed: rollout cannot tell which strategy to change, or the
      server refused the change (another 4xx)
 """
-
-# Words shaped like Unleash tokens ("project:env.hex", "user:hex"): kept out of usage errors.
-_TOKEN_SHAPED = re.compile(r"[\w*-]+:[\w*.-]*[0-9a-f]{16,}")
-
-
-class RedactingParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors never quote a token-shaped word (argparse
-    quotes unrecognized arguments, and a mistyped option may be followed by a token)."""
-
-    def error(self, message: str) -> NoReturn:
-        super().error(_TOKEN_SHAPED.sub("***", message))
 
 
 def configure(parser: argparse.ArgumentParser, default_url: str | None) -> None:
@@ -82,7 +72,7 @@ def configure(parser: argparse.ArgumentParser, default_url: str | None) -> None:
             allow_abbrev=False,
         )
         sub.set_defaults(parser=sub)
-        _common_options(sub, default_url, argparse.SUPPRESS)
+        _common_options(sub, default_url, on_action=True)
         return sub
 
     listing = action("list", "list the flags of a project with their state in each environment")
@@ -122,24 +112,29 @@ def configure(parser: argparse.ArgumentParser, default_url: str | None) -> None:
 
 
 def _common_options(
-    parser: argparse.ArgumentParser, default_url: str | None, default: Any = None
+    parser: argparse.ArgumentParser, default_url: str | None, on_action: bool = False
 ) -> None:
     """Options accepted before or after the action (``admin --json list`` and ``admin list
     --json``); on an action their default is SUPPRESS, so one given before it stays."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if on_action else value
+
     parser.add_argument(
         "--url",
-        default=default if default is argparse.SUPPRESS else default_url,
+        type=http_url,
+        default=default(default_url),
         help=f"the server's API URL, ending with /api (default: ${URL_VARIABLE})",
     )
     parser.add_argument(
         "--token-file",
-        default=default,
+        default=default(None),
         metavar="FILE",
         help=f"read the admin token from FILE ('-': stdin) instead of ${TOKEN_VARIABLE}",
     )
     parser.add_argument(
         "--token",
-        default=default,
+        default=default(None),
         metavar="REFUSED",
         help=f"refused: a token on the command line lands in shell history; use "
         f"${TOKEN_VARIABLE} or --token-file",
@@ -147,20 +142,20 @@ def _common_options(
     parser.add_argument(
         "-p",
         "--project",
-        default=default if default is argparse.SUPPRESS else DEFAULT_PROJECT,
+        default=default(DEFAULT_PROJECT),
         help=f"the flag's project (default {DEFAULT_PROJECT})",
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
-        default=default if default is argparse.SUPPRESS else 10.0,
+        type=positive_seconds,
+        default=default(10.0),
         metavar="SECONDS",
         help="how long to wait for each answer (default 10)",
     )
     parser.add_argument(
         "--json",
         action="store_true",
-        default=default if default is argparse.SUPPRESS else False,
+        default=default(False),
         help="print JSON (see docs/cli.md for the shape)",
     )
 
@@ -176,16 +171,6 @@ def _percent(text: str) -> int:
     if not digits.isdigit() or int(digits) > 100:
         raise argparse.ArgumentTypeError(f"expected a whole percentage from 0 to 100, got {text!r}")
     return int(digits)
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return seconds
 
 
 def build_admin_parser(prog: str, default_url: str | None) -> argparse.ArgumentParser:
@@ -233,28 +218,23 @@ def run_admin(arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     if not arguments.url:
         parser.error(f"--url is required (or set ${URL_VARIABLE})")
-    from .admin_api import AdminError
+    from .admin_api import AdminClient, AdminError  # requests: loaded by admin alone
 
     token: str | None = None
     try:
         token = _read_token(arguments.token_file, parser, err)
-        from .admin_api import AdminClient
-
         with AdminClient(arguments.url, token, arguments.timeout) as admin:
             return _ACTIONS[arguments.admin_command](admin, arguments, out)
     except AdminError as error:
         failure = _failure(error)
     except _Failure as error:
         failure = error
-    message = _TOKEN_SHAPED.sub(
-        "***", failure.message.replace(token, "***") if token else failure.message
-    )
-    command = f"{parser.prog}"
+    message = mask_tokens(redact(failure.message, token))
     if arguments.json:
         data = {"kind": failure.kind, "message": message, "status": failure.status}
         print(json_text({"error": data}), file=out)
     else:
-        print(f"{command}: {message}", file=err)
+        print(f"{parser.prog}: {message}", file=err)
     return failure.exit_code
 
 

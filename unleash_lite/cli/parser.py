@@ -9,12 +9,11 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
-from ..config import check_url
 from ..version import __version__
-from .admin import URL_VARIABLE, RedactingParser, run_admin
+from .admin import URL_VARIABLE, run_admin
 from .admin import configure as configure_admin
+from .arguments import RedactingParser, http_url, positive_seconds
 from .context import PROPERTY_PREFIX, build_context
 from .demo import run_demo
 from .errors import (
@@ -178,7 +177,7 @@ def _server_options(
     (url_group or parser).add_argument(
         "--url",
         required=url_required,
-        type=_http_url,
+        type=http_url,
         help="the server's API URL, ending with /api (e.g. https://unleash.example.com/api)",
     )
     parser.add_argument(
@@ -190,7 +189,7 @@ def _server_options(
     parser.add_argument("--project", help="fetch only this project's flags")
     parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         metavar="SECONDS",
         help=f"how long to wait for the server (default {DEFAULT_TIMEOUT:g})",
     )
@@ -208,26 +207,6 @@ def _context_item(text: str) -> tuple[str, str]:
     if not separator or not key or key == PROPERTY_PREFIX.rstrip(".") or key == PROPERTY_PREFIX:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
-
-
-def _http_url(text: str) -> str:
-    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).netloc:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
-    try:
-        check_url(text)  # what UnleashClient would refuse (a query string, a bad port...)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
