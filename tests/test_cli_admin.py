@@ -20,8 +20,15 @@ from tests.support.helpers import Ran, free_port
 from tests.support.server import FakeUnleashServer, status
 from tests.support.server import body as answer_with_body
 from unleash_lite.cli import main
-from unleash_lite.cli.admin import EXIT_DENIED, EXIT_NOT_FOUND, admin_main
-from unleash_lite.cli.errors import EXIT_FILE, EXIT_NETWORK, EXIT_OK, EXIT_USAGE
+from unleash_lite.cli.admin import EXIT_NOT_FOUND, admin_main
+from unleash_lite.cli.errors import (
+    EXIT_DENIED,
+    EXIT_FILE,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+)
 from unleash_lite.flask import Unleash
 
 # Shaped like an Unleash admin token, so that it is recognisable wherever it might leak.
@@ -265,7 +272,7 @@ def test_a_rejected_token_is_never_printed_even_when_the_server_quotes_it(
             "network",
             "/api",
         ),
-        (status(400, b'{"message": "bad rollout"}'), 7, "refused", "bad rollout"),
+        (status(400, b'{"message": "bad rollout"}'), EXIT_REFUSED, "refused", "bad rollout"),
     ],
 )
 def test_each_failure_has_its_exit_code_and_kind(
@@ -350,3 +357,23 @@ def test_admin_main_takes_a_default_url(
     code = admin_main(["show", "x"], prog="manage.py unleash admin", default_url=server.url)
     assert code == EXIT_NOT_FOUND
     assert capsys.readouterr().err.startswith("manage.py unleash admin show: nope")
+
+
+def test_list_reads_every_page_of_the_search_api(
+    server: FakeUnleashServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flag = SEARCH_ANSWER["features"][0]  # type: ignore[index]
+    pages = [
+        {"features": [{**flag, "name": "b"}, {**flag, "name": "c"}], "total": 3},
+        {"features": [{**flag, "name": "a"}], "total": 3},
+    ]
+    server.admin.then(*(answer_with_body(json.dumps(page)) for page in pages))
+    monkeypatch.setenv("UNLEASH_ADMIN_TOKEN", TOKEN)
+    done = run(capsys, "--url", server.url, "list", "--all-projects", "--json")
+    assert done.code == EXIT_OK, done.err
+    assert [row["name"] for row in done.json()["flags"]] == ["a", "b", "c"]
+    offsets = [
+        r.path.split("offset=")[1].split("&")[0] for r in server.recorded("/search/features")
+    ]
+    assert offsets == ["0", "2"]
+    assert all("project=" not in r.path for r in server.recorded("/search/features"))

@@ -14,6 +14,13 @@ from flask import Flask
 
 from tests.support.helpers import Ran
 from unleash_lite.cli import main
+from unleash_lite.cli.errors import (
+    EXIT_DENIED,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNKNOWN_FLAG,
+)
 from unleash_lite.flask import Unleash
 
 from .admin import AdminApi
@@ -71,7 +78,7 @@ def test_enable_and_disable_reach_the_server_and_a_client(
     assert not client.is_enabled(flag_name, {"userId": "1"})
 
     enabled = cli("enable", flag_name, "-e", ENV, "--json")
-    assert enabled.code == 0, enabled.err
+    assert enabled.code == EXIT_OK, enabled.err
     report = enabled.json()
     assert (report["enabled"], report["was_enabled"]) == (True, False)
     # With no strategy, the server gives the flag a flexibleRollout of 100%.
@@ -84,11 +91,11 @@ def test_enable_and_disable_reach_the_server_and_a_client(
     wait_for(lambda: all(answers(client, flag_name)), timeout=10, what="on in the client")
 
     again = cli("enable", flag_name, "-e", ENV)
-    assert again.code == 0
+    assert again.code == EXIT_OK
     assert again.out.startswith(f"{flag_name}: ON in {ENV} (it already was)")
 
     disabled = cli("disable", flag_name, "-e", ENV)
-    assert disabled.code == 0, disabled.err
+    assert disabled.code == EXIT_OK, disabled.err
     assert disabled.out.strip() == f"{flag_name}: off in {ENV} (was ON)"
     assert environment_of(admin, flag_name)["enabled"] is False
     wait_for(lambda: not any(answers(client, flag_name)), timeout=10, what="off in the client")
@@ -105,7 +112,7 @@ def test_rollout_changes_the_flexible_rollout_and_the_client_follows(
     wait_for(lambda: all(answers(client, flag_name)), timeout=10, what="on for everyone")
 
     ran = cli("rollout", flag_name, "0", "-e", ENV, "--json")
-    assert ran.code == 0, ran.err
+    assert ran.code == EXIT_OK, ran.err
     report = ran.json()
     assert (report["previous_rollout"], report["rollout"], report["created"]) == (100, 0, False)
     assert report["strategy"]["id"] == strategy["id"]
@@ -115,7 +122,7 @@ def test_rollout_changes_the_flexible_rollout_and_the_client_follows(
     wait_for(lambda: not any(answers(client, flag_name)), timeout=10, what="off for everyone")
 
     ran = cli("rollout", flag_name, "50%", "-e", ENV)
-    assert ran.code == 0, ran.err
+    assert ran.code == EXIT_OK, ran.err
     assert ran.out.startswith(f"{flag_name}: rollout 50% in {ENV} (was 0%")
     assert admin.strategies(flag_name)[0]["parameters"]["rollout"] == "50"
     # The client and the server's own evaluation (the playground) agree, user by user.
@@ -129,7 +136,7 @@ def test_rollout_creates_a_strategy_when_there_is_none_and_leaves_the_switch(
 ) -> None:
     admin.create_flag(flag_name)
     ran = cli("rollout", flag_name, "30", "-e", ENV)
-    assert ran.code == 0, ran.err
+    assert ran.code == EXIT_OK, ran.err
     assert "new flexibleRollout strategy" in ran.out
     assert f"the flag is off in {ENV}" in ran.out
     [created] = admin.strategies(flag_name)
@@ -150,7 +157,7 @@ def test_rollout_with_several_flexible_rollouts_needs_the_strategy_id(
     )
 
     refused = cli("rollout", flag_name, "60", "-e", ENV, "--json")
-    assert refused.code == 7
+    assert refused.code == EXIT_REFUSED
     error = refused.json()["error"]
     assert error["kind"] == "refused"
     assert first["id"] in error["message"] and second["id"] in error["message"]
@@ -158,13 +165,13 @@ def test_rollout_with_several_flexible_rollouts_needs_the_strategy_id(
     assert [s["parameters"]["rollout"] for s in admin.strategies(flag_name)] == ["10", "10"]
 
     chosen = cli("rollout", flag_name, "60", "-e", ENV, "--strategy", second["id"])
-    assert chosen.code == 0, chosen.err
+    assert chosen.code == EXIT_OK, chosen.err
     by_id = {s["id"]: s["parameters"]["rollout"] for s in admin.strategies(flag_name)}
     assert by_id == {first["id"]: "10", second["id"]: "60"}
     assert "other strategies (flexibleRollout) still apply" in chosen.out
 
     unknown = cli("rollout", flag_name, "60", "-e", ENV, "--strategy", "no-such-id")
-    assert unknown.code == 3
+    assert unknown.code == EXIT_UNKNOWN_FLAG
 
 
 def test_rollout_beside_other_kinds_of_strategy_is_refused(
@@ -173,13 +180,13 @@ def test_rollout_beside_other_kinds_of_strategy_is_refused(
     admin.create_flag(flag_name)
     default = admin.add_strategy(flag_name, "default")
     refused = cli("rollout", flag_name, "20", "-e", ENV)
-    assert refused.code == 7
+    assert refused.code == EXIT_REFUSED
     assert "no flexibleRollout strategy" in refused.err
     assert "when any strategy matches" in refused.err
     assert [s["id"] for s in admin.strategies(flag_name)] == [default["id"]]
 
     by_id = cli("rollout", flag_name, "20", "-e", ENV, "--strategy", default["id"])
-    assert by_id.code == 7
+    assert by_id.code == EXIT_REFUSED
     assert "not a flexibleRollout" in by_id.err
 
 
@@ -193,7 +200,7 @@ def test_list_and_show_report_what_the_server_holds(
     admin.archive_flag(archived)
 
     listed = cli("list", "--json")
-    assert listed.code == 0, listed.err
+    assert listed.code == EXIT_OK, listed.err
     rows = {row["name"]: row for row in listed.json()["flags"]}
     assert rows[on]["environments"] == {"development": True, "production": False}
     assert rows[off]["environments"] == {"development": False, "production": False}
@@ -213,7 +220,7 @@ def test_list_and_show_report_what_the_server_holds(
     assert on not in {row["name"] for row in gone.json()["flags"]}
 
     shown = cli("show", on, "--json")
-    assert shown.code == 0, shown.err
+    assert shown.code == EXIT_OK, shown.err
     detail = shown.json()
     development = next(env for env in detail["environments"] if env["name"] == ENV)
     assert development["enabled"] is True
@@ -227,27 +234,27 @@ def test_failures_from_the_real_server(
     cli: Cli, unleash_server: UnleashServer, admin: AdminApi, flag_name: str
 ) -> None:
     missing = cli("enable", flag_name, "-e", ENV)
-    assert missing.code == 3
+    assert missing.code == EXIT_UNKNOWN_FLAG
     assert f'no feature named "{flag_name}"' in missing.err
 
     admin.create_flag(flag_name)
     no_environment = cli("enable", flag_name, "-e", "no-such-env")
-    assert no_environment.code == 3
+    assert no_environment.code == EXIT_UNKNOWN_FLAG
 
     no_project = cli("list", "--project", "no-such-project")
-    assert no_project.code == 3
+    assert no_project.code == EXIT_UNKNOWN_FLAG
     assert "no project 'no-such-project'" in no_project.err
 
     client_token = cli("list", token=unleash_server.client_token)
-    assert client_token.code == 6
+    assert client_token.code == EXIT_DENIED
     assert "HTTP 403" in client_token.err
 
     wrong = cli("disable", flag_name, "-e", ENV, "--json", token="*:*.0123456789abcdef0123456789")
-    assert wrong.code == 6
+    assert wrong.code == EXIT_DENIED
     assert wrong.json()["error"]["status"] == 401
 
     without_api = cli("list", "--url", unleash_server.url)  # the last --url counts
-    assert without_api.code == 5
+    assert without_api.code == EXIT_NETWORK
     assert "check that the url ends with /api" in without_api.err
 
 

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .arguments import RedactingParser, http_url, mask_tokens, positive_seconds
-from .errors import EXIT_FILE, EXIT_NETWORK, EXIT_OK, EXIT_UNKNOWN_FLAG, EXIT_USAGE
+from .errors import (
+    EXIT_DENIED,
+    EXIT_FILE,
+    EXIT_NETWORK,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNKNOWN_FLAG,
+    EXIT_USAGE,
+)
 from .render import json_text, table_text
 from .sources import redact
 
@@ -31,8 +39,6 @@ URL_VARIABLE = "UNLEASH_URL"
 DEFAULT_PROJECT = "default"
 
 EXIT_NOT_FOUND = EXIT_UNKNOWN_FLAG  # 3: no such flag, project, environment or strategy
-EXIT_DENIED = 6  # 401/403: the token is rejected or may not do this
-EXIT_REFUSED = 7  # the change was not made: rollout cannot tell which strategy, or a 4xx
 
 EXIT_CODES = f"""\
 exit codes:

@@ -18,10 +18,12 @@ from .context import PROPERTY_PREFIX, build_context
 from .demo import run_demo
 from .errors import (
     EXIT_BROKEN_PIPE,
+    EXIT_DENIED,
     EXIT_FILE,
     EXIT_NETWORK,
     EXIT_OK,
     EXIT_PROBLEMS,
+    EXIT_REFUSED,
     EXIT_UNKNOWN_FLAG,
     EXIT_USAGE,
     CliError,
@@ -40,6 +42,8 @@ exit codes:
   {EXIT_UNKNOWN_FLAG}  eval: unknown flag
   {EXIT_FILE}  a file cannot be read, parsed or written, or holds no usable flags
   {EXIT_NETWORK}  the server cannot be reached, rejects the token, or sends no usable flags
+  {EXIT_DENIED}  admin: the server rejects the admin token (401) or it may not do this (403)
+  {EXIT_REFUSED}  admin: nothing changed (rollout cannot tell which strategy, or the server refused)
 """
 
 
