@@ -377,3 +377,12 @@ def test_list_reads_every_page_of_the_search_api(
     ]
     assert offsets == ["0", "2"]
     assert all("project=" not in r.path for r in server.recorded("/search/features"))
+
+
+def test_the_offline_commands_do_not_load_the_network_stack() -> None:
+    """``admin`` loads requests when it runs; the parser that registers it does not."""
+    script = "import sys, unleash_lite.cli.parser; print('requests' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False", result.stderr

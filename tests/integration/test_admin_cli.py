@@ -174,6 +174,32 @@ def test_rollout_with_several_flexible_rollouts_needs_the_strategy_id(
     assert unknown.code == EXIT_UNKNOWN_FLAG
 
 
+def test_rollout_leaves_disabled_strategies_alone_unless_named(
+    cli: Cli, admin: AdminApi, flag_name: str
+) -> None:
+    admin.create_flag(flag_name)
+    rollout = {"rollout": "10", "stickiness": "default", "groupId": flag_name}
+    disabled = admin.add_strategy(flag_name, "flexibleRollout", parameters=rollout, disabled=True)
+
+    created = cli("rollout", flag_name, "40", "-e", ENV, "--json")  # no enabled strategy
+    assert created.code == EXIT_OK, created.err
+    assert created.json()["created"] is True
+    new_id = created.json()["strategy"]["id"]
+    assert new_id != disabled["id"]
+
+    changed = cli("rollout", flag_name, "70", "-e", ENV, "--json")  # the one enabled
+    assert changed.code == EXIT_OK, changed.err
+    assert (changed.json()["strategy"]["id"], changed.json()["previous_rollout"]) == (new_id, 40)
+    by_id = {s["id"]: s["parameters"]["rollout"] for s in admin.strategies(flag_name)}
+    assert by_id == {disabled["id"]: "10", new_id: "70"}
+
+    named = cli("rollout", flag_name, "20", "-e", ENV, "--strategy", disabled["id"])
+    assert named.code == EXIT_OK, named.err
+    assert "this strategy is disabled" in named.out
+    by_id = {s["id"]: s["parameters"]["rollout"] for s in admin.strategies(flag_name)}
+    assert by_id == {disabled["id"]: "20", new_id: "70"}
+
+
 def test_rollout_beside_other_kinds_of_strategy_is_refused(
     cli: Cli, admin: AdminApi, flag_name: str
 ) -> None:

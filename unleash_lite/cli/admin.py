@@ -16,8 +16,9 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
+from .admin_api import AdminClient, AdminError, RolloutError, describe_strategy, set_rollout
 from .arguments import RedactingParser, http_url, mask_tokens, positive_seconds
 from .errors import (
     EXIT_DENIED,
@@ -30,9 +31,6 @@ from .errors import (
 )
 from .render import json_text, table_text
 from .sources import redact
-
-if TYPE_CHECKING:
-    from .admin_api import AdminClient, AdminError
 
 TOKEN_VARIABLE = "UNLEASH_ADMIN_TOKEN"
 URL_VARIABLE = "UNLEASH_URL"
@@ -224,8 +222,6 @@ def run_admin(arguments: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     if not arguments.url:
         parser.error(f"--url is required (or set ${URL_VARIABLE})")
-    from .admin_api import AdminClient, AdminError  # requests: loaded by admin alone
-
     token: str | None = None
     try:
         token = _read_token(arguments.token_file, parser, err)
@@ -276,8 +272,6 @@ def _read_token(token_file: str | None, parser: argparse.ArgumentParser, err: IO
 
 
 def _failure(error: AdminError) -> _Failure:
-    from .admin_api import RolloutError
-
     status = error.status
     if isinstance(error, RolloutError):
         return _Failure(error.message, EXIT_REFUSED, "refused")
@@ -355,8 +349,6 @@ def _state(enabled: bool | None) -> str:
 
 
 def _show(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) -> int:
-    from .admin_api import describe_strategy
-
     flag = admin.flag(arguments.project, arguments.flag)
     environments = [
         {
@@ -407,7 +399,8 @@ def _switch(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) -> 
     before = admin.environment(project, name, environment)
     admin.set_enabled(project, name, environment, enabled)
     after = admin.environment(project, name, environment)
-    added = [s for s in after.get("strategies") or [] if s not in (before.get("strategies") or [])]
+    known = {s.get("id") for s in before.get("strategies") or []}
+    added = [s for s in after.get("strategies") or [] if s.get("id") not in known]
     if arguments.json:
         data = {
             "flag": name,
@@ -426,18 +419,13 @@ def _switch(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) -> 
     else:
         line += f" (was {'ON' if before.get('enabled') else 'off'})"
     print(line, file=out)
-    from .admin_api import describe_strategy
-
     for strategy in added:
         print(f"  the server added a strategy: {describe_strategy(strategy)}", file=out)
-    if enabled and not after.get("strategies"):
-        print("  note: no strategies: on for everyone", file=out)
+
     return EXIT_OK
 
 
 def _rollout(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) -> int:
-    from .admin_api import set_rollout
-
     project, name, environment = arguments.project, arguments.flag, arguments.environment
     change = set_rollout(admin, project, name, environment, arguments.percent, arguments.strategy)
     enabled = bool(admin.environment(project, name, environment).get("enabled"))
@@ -467,6 +455,8 @@ def _rollout(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) ->
             "is on when any strategy matches",
             file=out,
         )
+    if change.strategy.get("disabled"):
+        print("  note: this strategy is disabled: SDKs do not see it", file=out)
     if not enabled:
         print(
             f"  note: the flag is off in {environment}: the rollout applies once it is enabled",

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import requests
-import requests.auth
-
 from .sources import display_url, redact
+
+if TYPE_CHECKING:
+    import requests
 
 FLEXIBLE_ROLLOUT = "flexibleRollout"
 DEFAULT_TIMEOUT = 10.0
@@ -55,7 +55,9 @@ class RolloutChange:
         return self.previous is None
 
 
-class _TokenAuth(requests.auth.AuthBase):
+class _TokenAuth:
+    """Sets the Authorization header (a requests auth handler)."""
+
     def __init__(self, token: str) -> None:
         self._token = token
 
@@ -76,6 +78,8 @@ class AdminClient:
     admin API token). ``url`` is the API URL, ending with ``/api``."""
 
     def __init__(self, url: str, token: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        import requests  # the network stack, loaded by the commands that use it
+
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._token = token
@@ -102,6 +106,8 @@ class AdminClient:
         params: Mapping[str, str | int] | None = None,
     ) -> Any:
         """Call ``{url}{path}`` and return the decoded JSON answer (None when empty)."""
+        import requests
+
         where = f"{method} {display_url(self.url)}{path}"
         try:
             response = self._session.request(
@@ -214,21 +220,24 @@ def set_rollout(
 ) -> RolloutChange:
     """Set the rollout percentage of the flag's flexibleRollout strategy in the environment.
 
+    Disabled strategies do not count (the server does not send them to SDKs), except one
+    named by ``strategy_id``:
+
     * With ``strategy_id``: that strategy, which must be a flexibleRollout.
-    * Else the environment's one flexibleRollout strategy (other strategies are left as
-      they are; they are listed in :attr:`RolloutChange.others`, since a flag is on when
-      any strategy matches).
-    * With no strategy at all, a flexibleRollout is created (stickiness ``default``,
+    * Else the environment's one enabled flexibleRollout strategy; only its ``rollout``
+      changes. Other enabled strategies are left as they are; they are named in
+      :attr:`RolloutChange.others`, since a flag is on when any strategy matches.
+    * With no enabled strategy, a flexibleRollout is created (stickiness ``default``,
       group id the flag's name).
-    * Several flexibleRollout strategies, or strategies of other kinds only: a
-      :class:`RolloutError` saying so; nothing is changed.
+    * Several enabled flexibleRollout strategies, or enabled strategies of other kinds
+      only: a :class:`RolloutError` saying so; nothing is changed.
 
     The environment is not switched on or off.
     """
     if not 0 <= percent <= 100:
         raise ValueError(f"a rollout is a percentage from 0 to 100, not {percent}")
     strategies = admin.strategies(project, name, environment)
-    rollouts = [s for s in strategies if s.get("name") == FLEXIBLE_ROLLOUT]
+    active = [s for s in strategies if not s.get("disabled")]
     if strategy_id is not None:
         chosen = [s for s in strategies if s.get("id") == strategy_id]
         if not chosen:
@@ -240,26 +249,23 @@ def set_rollout(
                 f"strategy {strategy_id!r} of {name!r} is a {chosen[0].get('name')} strategy, "
                 f"not a {FLEXIBLE_ROLLOUT}: it has no rollout percentage"
             )
-        rollouts = chosen
-    elif len(rollouts) > 1:
-        listed = ", ".join(describe_strategy(s) for s in rollouts)
-        raise RolloutError(
-            f"flag {name!r} has {len(rollouts)} {FLEXIBLE_ROLLOUT} strategies in "
-            f"{environment!r} ({listed}); name the one to change with --strategy ID"
-        )
-    elif not rollouts and strategies:
-        listed = ", ".join(describe_strategy(s) for s in strategies)
-        raise RolloutError(
-            f"flag {name!r} has no {FLEXIBLE_ROLLOUT} strategy in {environment!r}, only "
-            f"{listed}; a rollout added beside them would not limit who they let in (a flag "
-            "is on when any strategy matches): change them in Unleash first"
-        )
-    others = tuple(
-        str(s.get("name"))
-        for s in strategies
-        if s not in rollouts[:1] and not s.get("disabled", False)
-    )
-    if not rollouts:
+    else:
+        chosen = [s for s in active if s.get("name") == FLEXIBLE_ROLLOUT]
+        if len(chosen) > 1:
+            listed = ", ".join(describe_strategy(s) for s in chosen)
+            raise RolloutError(
+                f"flag {name!r} has {len(chosen)} {FLEXIBLE_ROLLOUT} strategies in "
+                f"{environment!r} ({listed}); name the one to change with --strategy ID"
+            )
+        if not chosen and active:
+            listed = ", ".join(describe_strategy(s) for s in active)
+            raise RolloutError(
+                f"flag {name!r} has no {FLEXIBLE_ROLLOUT} strategy in {environment!r}, only "
+                f"{listed}; a rollout added beside them would not limit who they let in (a "
+                "flag is on when any strategy matches): change them in Unleash first"
+            )
+    others = tuple(str(s.get("name")) for s in active if s not in chosen)
+    if not chosen:
         created = admin.add_strategy(
             project,
             name,
@@ -271,7 +277,7 @@ def set_rollout(
             },
         )
         return RolloutChange(created, None, others)
-    strategy = rollouts[0]
+    strategy = chosen[0]
     operation = "replace" if "rollout" in (strategy.get("parameters") or {}) else "add"
     updated = admin.patch_strategy(
         project,
