@@ -103,9 +103,9 @@ def configure(parser: argparse.ArgumentParser, default_url: str | None) -> None:
     rollout = action(
         "rollout",
         "set the rollout percentage of a flag's flexibleRollout strategy in one environment "
-        "(created when the flag has no strategy there; with several flexibleRollout "
-        "strategies, name one with --strategy; refused when the flag has only strategies "
-        "of other kinds); the flag is not switched on or off",
+        "(created when the flag has no enabled strategy there; with several, name one with "
+        "--strategy; refused when the flag has only enabled strategies of other kinds; "
+        "disabled strategies do not count); the flag is not switched on or off",
     )
     rollout.add_argument("flag", metavar="FLAG")
     rollout.add_argument("percent", metavar="PERCENT", type=_percent, help="0 to 100")

@@ -16,7 +16,9 @@ from ..client import UnleashClient
 from ..context import Context
 from .state import state_of
 
-unleash_cli = AppGroup("unleash", help="Inspect the Unleash flags of this app.")
+unleash_cli = AppGroup(
+    "unleash", help="Inspect the Unleash flags of this app; administer them on its server."
+)
 
 
 def _cli_client() -> UnleashClient:
