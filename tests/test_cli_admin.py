@@ -386,3 +386,17 @@ def test_the_offline_commands_do_not_load_the_network_stack() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.parametrize("answer", ['{"flags": []}', "[1, 2]", '{"features": [1], "total": 1}'])
+def test_json_that_is_not_the_admin_apis_exits_5(
+    answer: str,
+    server: FakeUnleashServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server.admin.always(answer_with_body(answer))
+    monkeypatch.setenv("UNLEASH_ADMIN_TOKEN", TOKEN)
+    done = run(capsys, "--url", server.url, "list")
+    assert done.code == EXIT_NETWORK
+    assert "unexpected answer to /admin/search/features" in done.err

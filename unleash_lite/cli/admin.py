@@ -28,6 +28,7 @@ from .errors import (
     EXIT_REFUSED,
     EXIT_UNKNOWN_FLAG,
     EXIT_USAGE,
+    CliError,
 )
 from .render import json_text, table_text
 from .sources import redact
@@ -44,7 +45,8 @@ exit codes:
   {EXIT_USAGE}  usage error (also: no admin token)
   {EXIT_NOT_FOUND}  the server has no such flag, project, environment or strategy (404)
   {EXIT_FILE}  the token file cannot be read or is empty
-  {EXIT_NETWORK}  the server cannot be reached, fails (5xx) or does not answer JSON
+  {EXIT_NETWORK}  the server cannot be reached, fails (5xx), or answers something else than
+     the Admin API (not JSON: is the url missing /api?)
   {EXIT_DENIED}  the server rejects the token (401) or it may not do this (403)
   {EXIT_REFUSED}  nothing changed: rollout cannot tell which strategy to change, or the
      server refused the change (another 4xx)
@@ -201,12 +203,11 @@ def admin_main(
         return int(stop.code or 0)
 
 
-class _Failure(Exception):
+class _Failure(CliError):
+    """A :class:`CliError` with the HTTP status that caused it, for ``--json``."""
+
     def __init__(self, message: str, exit_code: int, kind: str, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
-        self.kind = kind
+        super().__init__(message, exit_code, kind)
         self.status = status
 
 
@@ -309,9 +310,9 @@ def _list(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) -> in
     header = ("NAME", "PROJECT", "TYPE", *environments)
     cells = [
         (
-            row["name"],
-            row["project"],
-            row["type"] + (" (stale)" if row["stale"] else ""),
+            str(row["name"]),
+            str(row["project"]),
+            str(row["type"]) + (" (stale)" if row["stale"] else ""),
             *(_state(row["environments"].get(env)) for env in environments),
         )
         for row in rows
@@ -322,12 +323,12 @@ def _list(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) -> in
 
 def _flag_row(flag: dict[str, Any], wanted: list[str] | None) -> dict[str, Any]:
     states = {
-        str(env["name"]): bool(env.get("enabled"))
+        str(env.get("name")): bool(env.get("enabled"))
         for env in flag.get("environments") or []
-        if wanted is None or env["name"] in wanted
+        if wanted is None or env.get("name") in wanted
     }
     return {
-        "name": flag["name"],
+        "name": flag.get("name"),
         "project": flag.get("project"),
         "type": flag.get("type"),
         "stale": bool(flag.get("stale")),
@@ -352,29 +353,29 @@ def _show(admin: AdminClient, arguments: argparse.Namespace, out: IO[str]) -> in
     flag = admin.flag(arguments.project, arguments.flag)
     environments = [
         {
-            "name": env["name"],
+            "name": env.get("name"),
             "enabled": bool(env.get("enabled")),
             "strategies": [_strategy_data(s) for s in env.get("strategies") or []],
         }
         for env in flag.get("environments") or []
     ]
+    data = {
+        "name": flag.get("name", arguments.flag),
+        "project": flag.get("project"),
+        "type": flag.get("type"),
+        "stale": bool(flag.get("stale")),
+        "archived": bool(flag.get("archived")),
+        "environments": environments,
+    }
     if arguments.json:
-        data = {
-            "name": flag["name"],
-            "project": flag.get("project"),
-            "type": flag.get("type"),
-            "stale": bool(flag.get("stale")),
-            "archived": bool(flag.get("archived")),
-            "environments": environments,
-        }
         print(json_text(data), file=out)
         return EXIT_OK
-    notes = [str(flag.get("type")), f"project {flag.get('project')}"]
-    notes += [word for word in ("stale", "archived") if flag.get(word)]
-    lines = [f"{flag['name']} ({', '.join(notes)})"]
-    for env in flag.get("environments") or []:
-        strategies = env.get("strategies") or []
-        state = "ON" if env.get("enabled") else "off"
+    notes = [str(data["type"]), f"project {data['project']}"]
+    notes += [word for word in ("stale", "archived") if data[word]]
+    lines = [f"{data['name']} ({', '.join(notes)})"]
+    for env in environments:
+        strategies = env["strategies"]
+        state = "ON" if env["enabled"] else "off"
         lines.append(f"  {env['name']}: {state}" + ("" if strategies else " (no strategies)"))
         lines += [f"    #{number} {describe_strategy(s)}" for number, s in enumerate(strategies, 1)]
     print("\n".join(lines), file=out)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import quote
 
 from .sources import display_url, redact
@@ -139,7 +139,8 @@ class AdminClient:
 
     def projects(self) -> list[dict[str, Any]]:
         """Every project: ``{"id", "name", ...}``."""
-        return list(self.request("GET", "/admin/projects")["projects"])
+        answer = _expect(self.request("GET", "/admin/projects"), dict, "/admin/projects")
+        return _expect(answer.get("projects"), list, "/admin/projects")
 
     def flags(self, project: str | None = None, archived: bool = False) -> list[dict[str, Any]]:
         """The flags of ``project`` (of every project when None), the archived ones when
@@ -156,15 +157,18 @@ class AdminClient:
             params["archived"] = "IS:true"  # 8.x also reads lifecycle=IS:archived; 7.x not
         found: list[dict[str, Any]] = []
         while True:
-            page = self.request(
-                "GET", "/admin/search/features", params={**params, "offset": len(found)}
+            path = "/admin/search/features"
+            page = _expect(
+                self.request("GET", path, params={**params, "offset": len(found)}), dict, path
             )
-            found.extend(page["features"])
-            if not page["features"] or len(found) >= int(page["total"]):
+            features = _expect(page.get("features"), list, path)
+            total = page.get("total")
+            found.extend(features)
+            if not features or not isinstance(total, int) or len(found) >= total:
                 break
         if not found and project is not None:
             self._check_project(project)
-        return sorted(found, key=lambda flag: str(flag["name"]))
+        return sorted(found, key=lambda flag: str(flag.get("name")))
 
     def _check_project(self, project: str) -> None:
         if all(entry.get("id") != project for entry in self.projects()):
@@ -172,16 +176,18 @@ class AdminClient:
 
     def flag(self, project: str, name: str) -> dict[str, Any]:
         """One flag, with its environments and their strategies."""
-        return dict(self.request("GET", _flag_path(project, name)))
+        path = _flag_path(project, name)
+        return _expect(self.request("GET", path), dict, path)
 
     def environment(self, project: str, name: str, environment: str) -> dict[str, Any]:
         """The flag in one environment: ``{"name", "environment", "enabled", "strategies"}``."""
-        return dict(self.request("GET", _environment_path(project, name, environment)))
+        path = _environment_path(project, name, environment)
+        return _expect(self.request("GET", path), dict, path)
 
     def strategies(self, project: str, name: str, environment: str) -> list[dict[str, Any]]:
         """The flag's strategies in the environment, in their order."""
         path = f"{_environment_path(project, name, environment)}/strategies"
-        return list(self.request("GET", path))
+        return _expect(self.request("GET", path), list, path)
 
     # ----------------------------------------------------------------- changing
 
@@ -195,7 +201,7 @@ class AdminClient:
         self, project: str, name: str, environment: str, strategy: Mapping[str, Any]
     ) -> dict[str, Any]:
         path = f"{_environment_path(project, name, environment)}/strategies"
-        return dict(self.request("POST", path, dict(strategy)))
+        return _expect(self.request("POST", path, dict(strategy)), dict, path)
 
     def patch_strategy(
         self,
@@ -207,7 +213,7 @@ class AdminClient:
     ) -> dict[str, Any]:
         """Apply JSON-patch ``operations`` to one strategy (what they leave alone stays)."""
         path = f"{_environment_path(project, name, environment)}/strategies/{_segment(strategy_id)}"
-        return dict(self.request("PATCH", path, [dict(op) for op in operations]))
+        return _expect(self.request("PATCH", path, [dict(op) for op in operations]), dict, path)
 
 
 def set_rollout(
@@ -312,6 +318,21 @@ def describe_strategy(strategy: Mapping[str, Any]) -> str:
     if strategy.get("disabled"):
         notes.append("disabled")
     return f"{text} ({', '.join(notes)})" if notes else text
+
+
+@overload
+def _expect(data: Any, kind: type[dict[Any, Any]], path: str) -> dict[str, Any]: ...
+@overload
+def _expect(data: Any, kind: type[list[Any]], path: str) -> list[dict[str, Any]]: ...
+def _expect(data: Any, kind: type[Any], path: str) -> Any:
+    """``data`` when it is a ``kind`` (a list: of JSON objects); else an :class:`AdminError`
+    (a server, or a proxy, answering something else than the Admin API)."""
+    fits = isinstance(data, kind) and (
+        kind is not list or all(isinstance(item, dict) for item in data)
+    )
+    if not fits:
+        raise AdminError(f"unexpected answer to {path}: not what the Unleash Admin API sends")
+    return data
 
 
 def _server_message(response: requests.Response) -> str:

@@ -20,4 +20,6 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
-        self.kind = kind  # "file" or "network", the --json error's "kind"
+        self.kind = (
+            kind  # --json "kind": "file", "network"; admin: "not_found", "denied", "refused"
+        )
