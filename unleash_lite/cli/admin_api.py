@@ -192,8 +192,8 @@ class AdminClient:
     # ----------------------------------------------------------------- changing
 
     def set_enabled(self, project: str, name: str, environment: str, enabled: bool) -> None:
-        """Turn the flag on or off in the environment. Turned on with no strategy, the
-        server gives it a flexibleRollout of 100% (on for everyone)."""
+        """Turn the flag on or off in the environment. Turned on with no enabled strategy,
+        the server (7.5.1, 8.2.0) gives it a flexibleRollout of 100% (on for everyone)."""
         action = "on" if enabled else "off"
         self.request("POST", f"{_environment_path(project, name, environment)}/{action}")
 
