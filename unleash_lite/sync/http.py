@@ -129,8 +129,13 @@ class ApiCalls:
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
         """The headers every call carries; ``custom_headers`` (e.g. Authorization) included."""
+        config = self.config
+        credentials = {}
+        if config.url_authorization and not config.authorization:
+            credentials["Authorization"] = config.url_authorization
         return {
-            **self.config.custom_headers,
+            **credentials,
+            **config.custom_headers,
             "unleash-appname": self.config.app_name,
             "unleash-instanceid": self.config.instance_id,
             "unleash-connection-id": self.connection_id,
