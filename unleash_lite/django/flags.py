@@ -45,6 +45,11 @@ class RequestFlags:
             context = None
         return merge_contexts(self._context.resolve(), context or {})
 
+    def _for(self, context: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The context a check uses: the request's own dict when nothing is added (the
+        client reads contexts, never changes them), else :meth:`context_with`."""
+        return self._context.resolve() if context is None else self.context_with(context)
+
     def is_enabled(
         self,
         feature_name: str,
@@ -54,7 +59,7 @@ class RequestFlags:
         """``client.is_enabled`` with the request's context."""
         client = client_or_none()
         if client is not None:
-            return client.is_enabled(feature_name, self.context_with(context), fallback_function)
+            return client.is_enabled(feature_name, self._for(context), fallback_function)
         if fallback_function is not None:
             try:
                 return bool(fallback_function(feature_name, self.context_with(context)))
@@ -78,7 +83,7 @@ class RequestFlags:
         """``client.get_variant`` with the request's context."""
         client = client_or_none()
         if client is not None:
-            return client.get_variant(feature_name, self.context_with(context))
+            return client.get_variant(feature_name, self._for(context))
         return {"name": "disabled", "enabled": False, "feature_enabled": False}
 
     def evaluate(
@@ -90,7 +95,7 @@ class RequestFlags:
         """``client.evaluate`` (the answer with its reason) with the request's context."""
         client = client_or_none()
         if client is not None:
-            return client.evaluate(feature_name, self.context_with(context), fallback_function)
+            return client.evaluate(feature_name, self._for(context), fallback_function)
         return EvaluationDetail(
             feature_name,
             self.is_enabled(feature_name, context, fallback_function),

@@ -16,7 +16,7 @@ def checkout_v2(request: HttpRequest) -> HttpResponse:
     return render(request, "shop/checkout_v2.html")
 
 
-class ReportsView(FlagRequiredMixin, TemplateView):  # type: ignore[misc]
+class ReportsView(FlagRequiredMixin, TemplateView):
     flag_name = "reports"  # off: 404
     template_name = "shop/reports.html"
 
