@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -28,6 +30,14 @@ def context_view(request: HttpRequest) -> JsonResponse:
             "user-42": request.unleash.is_enabled("user-42"),  # type: ignore[attr-defined]
         }
     )
+
+
+def worker_view(request: HttpRequest) -> JsonResponse:
+    """Which process answered, and what it answers (``?hold=S``: after S seconds, so that
+    concurrent requests reach different workers)."""
+    time.sleep(float(request.GET.get("hold", "0")))
+    on = request.unleash.is_enabled("on")  # type: ignore[attr-defined]
+    return JsonResponse({"pid": os.getpid(), "on": on})
 
 
 def untouched_view(request: HttpRequest) -> HttpResponse:
@@ -118,6 +128,7 @@ def template_view(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("context/", context_view),
     path("untouched/", untouched_view),
+    path("worker/", worker_view),
     path("async-context/", async_context_view),
     path("failing/", failing_view),
     path("streaming/", streaming_view),
