@@ -4,6 +4,7 @@ was written by proxies you declared) and the configured context providers."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from ..context import merge_contexts
+from ..context import merge_provided
 from .settings import DjangoOptions
 
 LOGGER = logging.getLogger("unleash_lite.django")
@@ -37,21 +38,8 @@ def build_context(request: HttpRequest, options: DjangoOptions) -> dict[str, Any
     address = remote_address(request, options.trusted_proxy_count)
     if address:
         context["remoteAddress"] = address
-    for provider in options.context_providers:
-        try:
-            fields = provider(request)
-        except Exception:
-            LOGGER.debug("Unleash: context provider %r failed; skipped", provider, exc_info=True)
-            continue
-        if isinstance(fields, Mapping):
-            context = merge_contexts(context, fields)
-        elif fields is not None:
-            LOGGER.debug(
-                "Unleash: context provider %r returned a %s, not a mapping; skipped",
-                provider,
-                type(fields).__name__,
-            )
-    return context
+    providers = (functools.partial(provider, request) for provider in options.context_providers)
+    return merge_provided(context, providers, LOGGER)
 
 
 def remote_address(request: HttpRequest, trusted_proxy_count: int) -> str | None:
