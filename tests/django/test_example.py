@@ -126,10 +126,13 @@ def test_runserver_serves_concurrent_first_requests_with_one_client(
         assert all("Winter sale: 20% off" in page.text for page in pages)
         price = requests.get(f"{base}/api/price/", timeout=10).json()
         assert price == {"price": 100, "discount": 20, "member": False}
-        assert len(server.recorded("/client/register")) == 1  # one client in the process
+        wait_for(lambda: server.recorded("/client/register"), message="the registration")
     finally:
         process.send_signal(signal.SIGINT)  # as Ctrl-C: the interpreter exits normally
         _, errors = process.communicate(timeout=30)
+    # One client in the process: one registration, and every count sent by that instance.
+    assert len(server.recorded("/client/register")) == 1
+    assert len({post.body["instanceId"] for post in server.metrics_posts()}) == 1
     counts = server.accepted_counts()  # sent at exit
     assert counts[("banner", "variant:winter-sale")] == 8, errors
     assert counts[("reports", "yes")] == 8

@@ -28,6 +28,7 @@ def served(tmp_path: Path) -> Iterator[FakeUnleashServer]:
             "app_name": "tests-django",
             "cache_directory": str(tmp_path),
             "disable_metrics": True,
+            "refresh_interval": 3600,  # the first fetch only
         }
         with override_settings(UNLEASH=settings):
             yield server
@@ -57,8 +58,7 @@ def test_concurrent_first_uses_create_one_client(served: FakeUnleashServer) -> N
     for thread in threads:
         thread.join()
     assert len(clients) == 16 and len({id(client) for client in clients}) == 1
-    assert len(served.feature_gets()) == 1
-    assert len(served.recorded("/client/register")) == 1
+    assert len(served.feature_gets()) == 1  # one client initialized
 
 
 def test_a_forked_worker_uses_its_client_even_when_the_fork_came_mid_creation(
