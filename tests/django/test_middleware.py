@@ -164,7 +164,7 @@ async def an_async_stack_builds_the_context_before_the_view() -> None:
     assert data["context"]["userId"] == "42"
     assert data["context"]["remoteAddress"] == "127.0.0.1"  # the ASGI scope's client
     assert data["current"] == data["context"]
-    assert data["signed-in"] is True
+    assert (data["signed-in"], data["colors"], data["reason"]) == (True, "blue", "strategy_matched")
     assert current_request_context() is None
 
 

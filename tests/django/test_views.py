@@ -76,3 +76,20 @@ def test_without_a_usable_client_gated_views_are_refused_and_the_error_logged_on
 def test_flag_required_needs_a_name() -> None:
     with pytest.raises(TypeError, match="flag's name"):
         flag_required("")
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(
+    MIDDLEWARE=[
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    ]
+)
+def test_an_async_view_without_the_middleware_builds_the_context_off_the_event_loop() -> None:
+    # The user is loaded from the database: only possible from a thread, not the loop.
+    async def visit() -> int:
+        browser = AsyncClient()
+        await browser.aforce_login(await User.objects.acreate(id=42, username="ada"))
+        return (await browser.get("/gated/async/")).status_code
+
+    assert async_to_sync(visit)() == 200

@@ -52,6 +52,8 @@ async def async_context_view(request: HttpRequest) -> JsonResponse:
             "context": dict(flags.context),
             "current": _current(),
             "signed-in": await flags.ais_enabled("signed-in"),
+            "colors": (await flags.aget_variant("colors"))["name"],
+            "reason": str((await flags.aevaluate("user-42")).reason),
         }
     )
 

@@ -75,9 +75,29 @@ class RequestFlags:
     ) -> bool:
         """:meth:`is_enabled` for async code: a context not built yet (the user and the
         session may need the database) is built in a thread first."""
+        await self._built()
+        return self.is_enabled(feature_name, context, fallback_function)
+
+    async def aget_variant(
+        self, feature_name: str, context: Mapping[str, Any] | None = None
+    ) -> Variant:
+        """:meth:`get_variant` for async code (see :meth:`ais_enabled`)."""
+        await self._built()
+        return self.get_variant(feature_name, context)
+
+    async def aevaluate(
+        self,
+        feature_name: str,
+        context: Mapping[str, Any] | None = None,
+        fallback_function: FallbackFunction | None = None,
+    ) -> EvaluationDetail:
+        """:meth:`evaluate` for async code (see :meth:`ais_enabled`)."""
+        await self._built()
+        return self.evaluate(feature_name, context, fallback_function)
+
+    async def _built(self) -> None:
         if not self._context.resolved:
             await sync_to_async(self._context.resolve)()
-        return self.is_enabled(feature_name, context, fallback_function)
 
     def get_variant(self, feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
         """``client.get_variant`` with the request's context."""
