@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
 from .. import EvaluationDetail, Reason, Variant
+from ..client import FallbackFunction
 from ..context import current_request_context, merge_contexts
 from .context import LazyContext, build_context
 from .registry import client_or_none, unleash_settings
 
 LOGGER = logging.getLogger("unleash_lite.django")
 
-FallbackFunction = Callable[[str, Mapping[str, Any]], bool]
 REQUEST_ATTRIBUTE = "unleash"
 
 
