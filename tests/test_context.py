@@ -4,6 +4,7 @@ context of the current request."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from unleash_lite.context import (
     current_request_context,
     is_context_time,
     merge_contexts,
+    merge_provided,
     request_context,
     reset_request_context,
     set_request_context,
@@ -209,3 +211,24 @@ def test_merge_contexts_merges_properties_key_by_key() -> None:
         "properties": {"plan": "pro", "region": "us"},
     }
     assert base["properties"] == {"plan": "pro", "region": "eu"}  # inputs untouched
+
+
+def test_merge_provided_merges_each_provider_in_order_and_skips_the_broken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> Any:
+        raise RuntimeError("provider failed")
+
+    providers = [
+        lambda: {"properties": {"plan": "pro", "region": "eu"}},
+        lambda: None,
+        broken,
+        lambda: "not a mapping",
+        lambda: {"userId": "2", "properties": {"region": "us"}},
+    ]
+    base = {"userId": "1"}
+    with caplog.at_level(logging.DEBUG, "tests.context"):
+        merged = merge_provided(base, providers, logging.getLogger("tests.context"))
+    assert merged == {"userId": "2", "properties": {"plan": "pro", "region": "us"}}
+    assert base == {"userId": "1"}
+    assert [record.levelno for record in caplog.records] == [logging.DEBUG, logging.DEBUG]

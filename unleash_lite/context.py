@@ -3,7 +3,8 @@ the current request (or task), kept in a context variable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import datetime
@@ -56,6 +57,31 @@ def merge_contexts(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[st
         merged["properties"] = {**base_properties, **extra_properties}
     elif isinstance(merged.get("properties"), Mapping):
         merged["properties"] = dict(merged["properties"])
+    return merged
+
+
+def merge_provided(
+    context: Mapping[str, Any], providers: Iterable[Callable[[], Any]], logger: logging.Logger
+) -> dict[str, Any]:
+    """``context`` with each provider's fields merged over it in order (as
+    :func:`merge_contexts`): how the framework integrations apply their context providers.
+    A provider returning ``None`` adds nothing; one that raises or returns something else
+    than a mapping is skipped, logged at DEBUG on ``logger``."""
+    merged = dict(context)
+    for provider in providers:
+        try:
+            fields = provider()
+        except Exception:
+            logger.debug("Unleash: context provider %r failed; skipped", provider, exc_info=True)
+            continue
+        if isinstance(fields, Mapping):
+            merged = merge_contexts(merged, fields)
+        elif fields is not None:
+            logger.debug(
+                "Unleash: context provider %r returned a %s, not a mapping; skipped",
+                provider,
+                type(fields).__name__,
+            )
     return merged
 
 
