@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ..cli.admin import admin_main
+from ..cli.errors import EXIT_UNKNOWN_FLAG
 from ..cli.render import answer_data, answer_text, json_text, table_text
 from ..client import UnleashClient
 from ..context import Context
@@ -85,8 +86,8 @@ def _properties(values: tuple[str, ...]) -> dict[str, str]:
 def eval_command(
     flag: str, user_id: str | None, session_id: str | None, props: tuple[str, ...], as_json: bool
 ) -> None:
-    """Evaluate FLAG for a context and say why it is on or off (exit status 1 when FLAG is
-    unknown)."""
+    """Evaluate FLAG for a context and say why it is on or off (exit status 3 when FLAG is
+    unknown, as ``unleash-lite eval``)."""
     context = Context(user_id=user_id, session_id=session_id, properties=_properties(props))
     client = _cli_client()
     result = client.explain(flag, context)
@@ -96,7 +97,7 @@ def eval_command(
     else:
         click.echo(answer_text(result, context))
     if unknown:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(EXIT_UNKNOWN_FLAG)
 
 
 @unleash_cli.command(
