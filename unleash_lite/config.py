@@ -100,6 +100,7 @@ class ClientConfig:
     # the duplicate-client check (the generated default is unique to every client).
     instance_id_given: bool = False
     experimental_mode: Mapping[str, str] | None = None
+    use_request_context: bool = False
 
     def __post_init__(self) -> None:
         mode = check_experimental_mode(self.experimental_mode)

@@ -10,6 +10,8 @@ from contextvars import ContextVar, Token
 from datetime import datetime
 from typing import Any
 
+_LOGGER = logging.getLogger("unleash_lite")
+
 
 class Context(dict[str, Any]):
     """An evaluation context with typed, snake_case arguments.
@@ -83,6 +85,49 @@ def merge_provided(
                 type(fields).__name__,
             )
     return merged
+
+
+class LazyContext(Mapping[str, Any]):
+    """A context built on first read: a request that checks no flag never loads its user
+    or its session (so sets no session cookie). Read-only; :meth:`resolve` gives the dict
+    (never raises: a build that fails gives an empty context). The integrations set one as the
+    request context."""
+
+    __slots__ = ("_build", "_built")
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self._build: Callable[[], dict[str, Any]] | None = build
+        self._built: dict[str, Any] | None = None
+
+    def resolve(self) -> dict[str, Any]:
+        """The context, built now if it was not yet."""
+        built = self._built
+        if built is None:
+            build = self._build
+            try:
+                built = build() if build is not None else {}
+            except Exception:  # build_context leaves failing parts out; this is a last guard
+                _LOGGER.debug("Unleash: building the request context failed", exc_info=True)
+                built = {}
+            self._built, self._build = built, None
+        return built
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the context was built already."""
+        return self._built is not None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.resolve()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.resolve())
+
+    def __len__(self) -> int:
+        return len(self.resolve())
+
+    def __repr__(self) -> str:
+        return f"LazyContext({self._built!r})" if self.resolved else "LazyContext(<not built>)"
 
 
 # -- the context of the current request -------------------------------------------------

@@ -29,6 +29,7 @@ from .config import (
     check_custom_strategies,
     default_instance_id,
 )
+from .context import current_request_context, merge_contexts
 from .engine import (
     CompiledFeature,
     FlagState,
@@ -146,6 +147,9 @@ KEYWORDS_DOC = """
         ``{"type": "streaming"}`` (server-sent events, falling back to polling; both
         clients stream) or ``{"type": "polling", "format": "delta"}``; see
         ``docs/streaming.md``.
+    use_request_context: merge the current request's context (set by the Flask, Django and
+        ASGI integrations, or ``unleash_lite.context.request_context``) under the context
+        of every evaluation, so code deep in a call stack can call ``is_enabled("x")``.
 """
 
 
@@ -269,6 +273,8 @@ class ClientCore:
                 'bootstrap could not be installed (see the error logged above); with url="" it is '
                 "the only source of flags"
             )
+        if config.use_request_context:
+            self._merge_request_context()
 
     def __repr__(self) -> str:
         return (
@@ -464,6 +470,57 @@ class ClientCore:
                 f"the flag is unknown; the fallback function answered {enabled}",
             )
         return result
+
+    def _merge_request_context(self) -> None:
+        """``use_request_context``: the evaluation methods take the current request's context,
+        with the one given merged over it. Set on this instance only, so that a client
+        without the option pays nothing for it on the hot path."""
+        cls = type(self)
+
+        def in_request(context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+            current = current_request_context()
+            if current is None:
+                return context
+            if context is None or not isinstance(context, Mapping):
+                return current
+            try:
+                return merge_contexts(current, context)
+            except Exception:  # a mapping that fails to read: the caller's context alone
+                LOGGER.debug("merging the request context failed", exc_info=True)
+                return context
+
+        def is_enabled(
+            feature_name: str,
+            context: Mapping[str, Any] | None = None,
+            fallback_function: FallbackFunction | None = None,
+        ) -> bool:
+            return cls.is_enabled(self, feature_name, in_request(context), fallback_function)
+
+        def get_variant(feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
+            return cls.get_variant(self, feature_name, in_request(context))
+
+        def evaluate(
+            feature_name: str,
+            context: Mapping[str, Any] | None = None,
+            fallback_function: FallbackFunction | None = None,
+        ) -> EvaluationDetail:
+            return cls.evaluate(self, feature_name, in_request(context), fallback_function)
+
+        def explain(
+            feature_name: str,
+            context: Mapping[str, Any] | None = None,
+            fallback_function: FallbackFunction | None = None,
+        ) -> EvaluationDetail:
+            return cls.explain(self, feature_name, in_request(context), fallback_function)
+
+        def all_flags(
+            context: Mapping[str, Any] | None = None, include_disabled: bool = False
+        ) -> list[dict[str, Any]]:
+            return cls.all_flags(self, in_request(context), include_disabled)
+
+        for function in (is_enabled, get_variant, evaluate, explain, all_flags):
+            function.__doc__ = getattr(cls, function.__name__).__doc__
+            self.__dict__[function.__name__] = function
 
     # -- flag state -----------------------------------------------------------------------
 

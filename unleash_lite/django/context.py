@@ -8,7 +8,6 @@ import functools
 import ipaddress
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from django.http import HttpRequest
@@ -83,45 +82,3 @@ def _session_id(request: HttpRequest, key: str) -> str | None:
     value = uuid.uuid4().hex
     session[key] = value
     return value
-
-
-class LazyContext(Mapping[str, Any]):
-    """A context built on first read: a request that checks no flag never loads its user
-    or its session (so sets no session cookie). Read-only; :meth:`resolve` gives the dict
-    (never raises: a build that fails gives an empty context)."""
-
-    __slots__ = ("_build", "_built")
-
-    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
-        self._build: Callable[[], dict[str, Any]] | None = build
-        self._built: dict[str, Any] | None = None
-
-    def resolve(self) -> dict[str, Any]:
-        """The context, built now if it was not yet."""
-        built = self._built
-        if built is None:
-            build = self._build
-            try:
-                built = build() if build is not None else {}
-            except Exception:  # build_context leaves failing parts out; this is a last guard
-                LOGGER.debug("Unleash: building the request context failed", exc_info=True)
-                built = {}
-            self._built, self._build = built, None
-        return built
-
-    @property
-    def resolved(self) -> bool:
-        """Whether the context was built already."""
-        return self._built is not None
-
-    def __getitem__(self, key: str) -> Any:
-        return self.resolve()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.resolve())
-
-    def __len__(self) -> int:
-        return len(self.resolve())
-
-    def __repr__(self) -> str:
-        return f"LazyContext({self._built!r})" if self.resolved else "LazyContext(<not built>)"

@@ -11,8 +11,8 @@ from django.http import HttpRequest
 
 from .. import EvaluationDetail, Reason, Variant
 from ..client import FallbackFunction
-from ..context import current_request_context, merge_contexts
-from .context import LazyContext, build_context
+from ..context import LazyContext, current_request_context, merge_contexts
+from .context import build_context
 from .registry import client_or_none, unleash_settings
 
 LOGGER = logging.getLogger("unleash_lite.django")
