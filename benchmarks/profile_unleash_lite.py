@@ -1,6 +1,6 @@
 """Profiles of unleash_lite for the targets the benchmark misses (see docs/performance.md).
 
-    python3 benchmarks/profile_unleash_lite.py [load] [memory] [hot] [eval] [ideas] [async]
+    python3 benchmarks/profile_unleash_lite.py [load] [memory] [hot] [hooks] [eval] [ideas] [async]
 
 Runs in the benchmark's unleash_lite environment (re-executing itself with that Python when
 the current one cannot import unleash_lite). Sections:
@@ -39,6 +39,7 @@ from harness import envs  # noqa: E402
 from harness.measure import per_call_ns  # noqa: E402
 from harness.payloads import generate_payload  # noqa: E402
 from harness.workloads import (  # noqa: E402
+    ROLLOUT,
     SIMPLE,
     UNKNOWN,
     WORKLOADS,
@@ -48,7 +49,7 @@ from harness.workloads import (  # noqa: E402
 )
 
 N_FLAGS = 10_000
-SECTIONS = ("load", "memory", "hot", "eval", "ideas", "async")
+SECTIONS = ("load", "memory", "hot", "hooks", "eval", "ideas", "async")
 
 
 def client(payload: dict[str, Any], metrics: bool = False, kind: str = "UnleashClient") -> Any:
@@ -185,6 +186,45 @@ def section_hot() -> None:
 
     ns = per_call_ns(count, calls, target, 5)["ns"]
     print(f"{'':12s} {'a Python call doing one next()':32s} {ns:7.1f} ns")
+
+
+def section_hooks() -> None:
+    """What evaluation hooks cost: nothing without them (the client's methods are the
+    class's own), the series and result objects and one call per hook and evaluation, and
+    a second, slower walk over the flag for a hook that reads the reason."""
+    import unleash_lite
+    from unleash_lite import Hook, InstanceAllowType
+
+    class Empty(Hook):
+        def after_evaluation(self, series: Any, data: Any, result: Any) -> None:
+            pass
+
+    class ReadsReason(Hook):
+        def after_evaluation(self, series: Any, data: Any, result: Any) -> None:
+            result.detail.reason  # noqa: B018 (reading it is the cost measured)
+
+    payload = workload_payload()
+    context = workload_contexts()[0]
+    target = int(200e6)
+    print("## hooks: CPU ns per is_enabled call, metrics on (best of 5, baseline subtracted)\n")
+    for flag in (SIMPLE, ROLLOUT):
+        calls = [(flag, context)] * 1000
+        for label, hooks in (
+            ("no hooks keyword", None),
+            ("hooks=[]", []),
+            ("Hook() (nothing overridden)", [Hook()]),
+            ("a hook with an empty after", [Empty()]),
+            ("one hook reading result.detail", [ReadsReason()]),
+        ):
+            subject = unleash_lite.UnleashClient(
+                url="",
+                app_name="bench",
+                bootstrap=payload,
+                multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+                hooks=hooks,
+            )
+            ns = per_call_ns(subject.is_enabled, calls, target, 5)["ns"]
+            print(f"{flag:14s} {label:32s} {ns:8.1f} ns")
 
 
 def section_eval() -> None:
@@ -330,6 +370,7 @@ def main() -> None:
             "load": section_load,
             "memory": section_memory,
             "hot": section_hot,
+            "hooks": section_hooks,
             "eval": section_eval,
             "ideas": section_ideas,
             "async": section_async,

@@ -31,6 +31,7 @@ PUBLIC_MODULES = (
     "errors",
     "bootstrap",
     "impact_metrics",
+    "hooks",
     "version",
 )
 # The clients: what the sync layer serves and must not import.

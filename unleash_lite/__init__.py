@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         UnleashFetchedEvent,
         UnleashReadyEvent,
     )
+    from .hooks import EvaluationResult, EvaluationSeries, Hook
     from .impact_metrics import ImpactMetrics, MetricFlagContext
 
 _HOMES = {
@@ -56,6 +57,9 @@ _HOMES = {
     "UnleashEventType": ".events",
     "UnleashFetchedEvent": ".events",
     "UnleashReadyEvent": ".events",
+    "EvaluationResult": ".hooks",
+    "EvaluationSeries": ".hooks",
+    "Hook": ".hooks",
     "ImpactMetrics": ".impact_metrics",
     "MetricFlagContext": ".impact_metrics",
 }
@@ -67,9 +71,12 @@ __all__ = [
     "Context",
     "CustomStrategy",
     "EvaluationDetail",
+    "EvaluationResult",
+    "EvaluationSeries",
     "ExperimentalMode",
     "Explanation",
     "FileCache",
+    "Hook",
     "ImpactMetrics",
     "InstanceAllowType",
     "MemoryCache",

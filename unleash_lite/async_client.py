@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -30,6 +30,7 @@ from .config import (
 from .core import KEYWORDS_DOC, ClientCore, config_from_keywords
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
+from .hooks import Hook
 from .sync.async_synchronizer import AsyncSynchronizer
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -77,6 +78,7 @@ class AsyncUnleashClient(ClientCore):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         experimental_mode: Mapping[str, str] | None = None,
         use_request_context: bool = False,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
         self._ready_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         config = config_from_keywords(locals())
@@ -92,6 +94,7 @@ class AsyncUnleashClient(ClientCore):
             multiple_instance_mode=multiple_instance_mode,
             event_callback=event_callback,
             bootstrap=bootstrap,
+            hooks=hooks,
             read_cache_now=False,  # file I/O: initialize_client() reads it off the loop
         )
         self._sync: AsyncSynchronizer | None = None

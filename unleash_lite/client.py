@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from .engine.strategies import CustomStrategy
 from .sync import processes
 
 if TYPE_CHECKING:
+    from .hooks import Hook
     from .sync.synchronizer import Synchronizer
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -77,6 +78,7 @@ class UnleashClient(ClientCore):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         experimental_mode: Mapping[str, str] | None = None,
         use_request_context: bool = False,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
         config = config_from_keywords(locals())
         super().__init__(
@@ -86,6 +88,7 @@ class UnleashClient(ClientCore):
             multiple_instance_mode=multiple_instance_mode,
             event_callback=event_callback,
             bootstrap=bootstrap,
+            hooks=hooks,
         )
         self._resume_lock = threading.Lock()
         self._scheduler = scheduler

@@ -17,7 +17,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Self
 
@@ -45,12 +45,14 @@ from .engine import (
 from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .errors import MultipleInstancesNotAllowedError
+from .hooks import HookRunner, check_hooks
 from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
 from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
 
 if TYPE_CHECKING:
+    from .hooks import Hook
     from .sync.events import EventDispatcher
     from .sync.synchronizer import Operations
 
@@ -147,6 +149,8 @@ KEYWORDS_DOC = """
         ``{"type": "streaming"}`` (server-sent events, falling back to polling; both
         clients stream) or ``{"type": "polling", "format": "delta"}``; see
         ``docs/streaming.md``.
+    hooks: ``unleash_lite.hooks.Hook`` objects run around every ``is_enabled``,
+        ``get_variant`` and ``evaluate`` (tracing, logging; see ``docs/hooks.md``).
     use_request_context: merge the current request's context (set by the Flask, Django and
         ASGI integrations, or ``unleash_lite.context.request_context``) under the context
         of every evaluation, so code deep in a call stack can call ``is_enabled("x")``.
@@ -216,12 +220,14 @@ class ClientCore:
         multiple_instance_mode: InstanceAllowType,
         event_callback: Callable[[Any], None] | None,
         bootstrap: BootstrapSource | None,
+        hooks: Sequence[Hook] | None = None,
         read_cache_now: bool = True,
     ) -> None:
         self.config = config
         self.custom_strategies: Mapping[str, CustomStrategy] = check_custom_strategies(
             custom_strategies
         )
+        hooks = check_hooks(hooks)
         for warning in self.config.warnings():
             LOGGER.warning(warning)
         self.cache: BaseCache | None = cache
@@ -273,7 +279,10 @@ class ClientCore:
                 'bootstrap could not be installed (see the error logged above); with url="" it is '
                 "the only source of flags"
             )
-        if config.use_request_context:
+        runner = HookRunner(hooks)
+        if runner.active:
+            self._run_hooks(runner)
+        if config.use_request_context:  # outermost: hooks see the merged context
             self._merge_request_context()
 
     def __repr__(self) -> str:
@@ -471,11 +480,35 @@ class ClientCore:
             )
         return result
 
+    def _run_hooks(self, runner: HookRunner) -> None:
+        """``hooks``: ``is_enabled``, ``get_variant`` and ``evaluate`` run them. Set on this
+        instance only, so that a client without hooks pays nothing for them."""
+        cls = type(self)
+
+        def detail(feature_name: str, context: Mapping[str, Any]) -> EvaluationDetail:
+            return cls.explain(self, feature_name, context)
+
+        self.__dict__["is_enabled"] = runner.wrap(
+            "is_enabled", self.is_enabled, lambda enabled: (enabled, None), detail
+        )
+        self.__dict__["get_variant"] = runner.wrap(
+            "get_variant",
+            self.get_variant,
+            lambda variant: (variant["feature_enabled"], variant),
+            detail,
+        )
+        self.__dict__["evaluate"] = runner.wrap(
+            "evaluate", self.evaluate, lambda result: (result.enabled, result.variant), detail
+        )
+
     def _merge_request_context(self) -> None:
         """``use_request_context``: the evaluation methods take the current request's context,
         with the one given merged over it. Set on this instance only, so that a client
         without the option pays nothing for it on the hot path."""
-        cls = type(self)
+        inner = {
+            name: getattr(self, name)  # the class's, or the hooked ones
+            for name in ("is_enabled", "get_variant", "evaluate", "explain", "all_flags")
+        }
 
         def in_request(context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
             current = current_request_context()
@@ -494,32 +527,43 @@ class ClientCore:
             context: Mapping[str, Any] | None = None,
             fallback_function: FallbackFunction | None = None,
         ) -> bool:
-            return cls.is_enabled(self, feature_name, in_request(context), fallback_function)
+            enabled: bool = inner["is_enabled"](
+                feature_name, in_request(context), fallback_function
+            )
+            return enabled
 
         def get_variant(feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
-            return cls.get_variant(self, feature_name, in_request(context))
+            variant: Variant = inner["get_variant"](feature_name, in_request(context))
+            return variant
 
         def evaluate(
             feature_name: str,
             context: Mapping[str, Any] | None = None,
             fallback_function: FallbackFunction | None = None,
         ) -> EvaluationDetail:
-            return cls.evaluate(self, feature_name, in_request(context), fallback_function)
+            result: EvaluationDetail = inner["evaluate"](
+                feature_name, in_request(context), fallback_function
+            )
+            return result
 
         def explain(
             feature_name: str,
             context: Mapping[str, Any] | None = None,
             fallback_function: FallbackFunction | None = None,
         ) -> EvaluationDetail:
-            return cls.explain(self, feature_name, in_request(context), fallback_function)
+            result: EvaluationDetail = inner["explain"](
+                feature_name, in_request(context), fallback_function
+            )
+            return result
 
         def all_flags(
             context: Mapping[str, Any] | None = None, include_disabled: bool = False
         ) -> list[dict[str, Any]]:
-            return cls.all_flags(self, in_request(context), include_disabled)
+            flags: list[dict[str, Any]] = inner["all_flags"](in_request(context), include_disabled)
+            return flags
 
         for function in (is_enabled, get_variant, evaluate, explain, all_flags):
-            function.__doc__ = getattr(cls, function.__name__).__doc__
+            function.__doc__ = inner[function.__name__].__doc__
             self.__dict__[function.__name__] = function
 
     # -- flag state -----------------------------------------------------------------------
