@@ -20,9 +20,12 @@ from openfeature.exception import ErrorCode, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 from openfeature.hook import Hook, HookContext
 from openfeature.provider import ProviderStatus
+from openfeature.track import TrackingEventDetails
 
+from tests.support.clients import ClientFactory
 from tests.support.payloads import constraint, feature, payload, rollout, strategy, variant
-from unleash_lite import UnleashClient
+from tests.support.server import FakeUnleashServer
+from unleash_lite import AsyncUnleashClient, BaseEvent, UnleashClient
 from unleash_lite.openfeature import UnleashProvider, to_unleash_context
 from unleash_lite.testing import FakeUnleash
 
@@ -507,6 +510,199 @@ def test_a_client_without_flags_is_an_error_until_flags_arrive() -> None:
         assert ready.wait(5)
     finally:
         api.shutdown()
+
+
+# -- provider events: configuration changes ------------------------------------------------
+
+
+def recorded(event: ProviderEvent) -> tuple[list[EventDetails], threading.Event, Any]:
+    """Details of every ``event`` of the provider named unleash-lite, and an event set at
+    each (handlers run on OpenFeature's thread pool)."""
+    seen: list[EventDetails] = []
+    arrived = threading.Event()
+
+    def handler(details: EventDetails) -> None:
+        if details.provider_name == "unleash-lite":
+            seen.append(details)
+            arrived.set()
+
+    return seen, arrived, handler
+
+
+def test_a_change_of_flags_is_announced_at_the_next_evaluation(
+    unleash_client: UnleashClient,
+) -> None:
+    changes, arrived, handler = recorded(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)
+    api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, handler)
+    try:
+        set_provider_and_wait(UnleashProvider(unleash_client))
+        flags = api.get_client()
+        unleash_client.apply_payload(FLAGS)  # a refresh that brought the same flags
+        assert flags.get_boolean_value("on", False)
+        unleash_client.apply_payload(
+            {
+                "version": 2,
+                "features": [
+                    *(f for f in FLAGS["features"] if f["name"] not in ("on", "text")),
+                    feature("on", enabled=False),
+                    feature("brand-new"),
+                ],
+            }
+        )
+        assert not flags.get_boolean_value("on", True)
+        assert arrived.wait(5)
+        assert flags.get_boolean_value("brand-new", False)  # no second announcement
+    finally:
+        api.shutdown()
+    assert [details.flags_changed for details in changes] == [["brand-new", "on", "text"]]
+
+
+def test_a_changed_segment_changes_the_flags_that_use_it() -> None:
+    def flags_with(countries: list[str]) -> dict[str, Any]:
+        uses_segment = feature("nordic", [strategy(segments=[1])])
+        return {
+            **payload(uses_segment, feature("plain")),
+            "segments": [{"id": 1, "constraints": [constraint("country", "IN", countries)]}],
+        }
+
+    client = UnleashClient(url="", app_name="segments", bootstrap=flags_with(["NO"]))
+    changes, arrived, handler = recorded(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)
+    api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, handler)
+    try:
+        set_provider_and_wait(UnleashProvider(client))
+        client.apply_payload(flags_with(["NO", "SE"]))
+        sweden = EvaluationContext(attributes={"country": "SE"})
+        assert api.get_client().get_boolean_value("nordic", False, sweden)
+        assert arrived.wait(5)
+    finally:
+        api.shutdown()
+    assert [details.flags_changed for details in changes] == [["nordic"]]
+
+
+def test_a_fetch_is_announced_at_once_through_the_event_callback(
+    server: FakeUnleashServer, make_client: ClientFactory
+) -> None:
+    """A real client polling a server: the change arrives without any evaluation."""
+    server.payload = FLAGS
+    changes, arrived, handler = recorded(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)
+    provider: UnleashProvider | None = None
+
+    def unleash_events(event: BaseEvent) -> None:
+        if provider is not None:
+            provider.on_unleash_event(event)
+
+    client = make_client(server.url, refresh_interval=0.05, event_callback=unleash_events)
+    provider = UnleashProvider(client)
+    api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, handler)
+    try:
+        set_provider_and_wait(provider)
+        assert api.get_client().get_boolean_value("on", False)
+        server.payload = payload(*FLAGS["features"], feature("added-on-the-server"))
+        assert arrived.wait(10)
+    finally:
+        api.shutdown()
+    assert changes[0].flags_changed == ["added-on-the-server"]
+
+
+def test_a_fake_client_announces_what_a_test_changes() -> None:
+    fake = FakeUnleash()
+    changes, arrived, handler = recorded(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)
+    api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, handler)
+    try:
+        set_provider_and_wait(UnleashProvider(fake))
+        fake.enable("beta")
+        assert api.get_client().get_boolean_value("beta", False)
+        assert arrived.wait(5)
+    finally:
+        api.shutdown()
+    assert changes[0].flags_changed == ["beta"]
+
+
+# -- tracking: impact metrics --------------------------------------------------------------
+
+
+def impact_samples(client: UnleashClient) -> list[tuple[str, dict[str, Any]]]:
+    """What the client would report: (metric name, sample) for each series with news."""
+    return [(sample.metric.name, sample.sample) for sample in client.impact_metrics.collect()]
+
+
+def test_track_counts_and_observes_impact_metrics(
+    flags: OpenFeatureClient, unleash_client: UnleashClient
+) -> None:
+    metrics = unleash_client.impact_metrics
+    metrics.define_counter("checkout", "checkouts")
+    metrics.define_histogram("basket-value", "basket values", buckets=[10, 100])
+    flags.track("checkout")
+    flags.track("checkout", USER_42)
+    flags.track("basket-value", USER_42, TrackingEventDetails(value=42.5))
+    samples = impact_samples(unleash_client)
+    assert [name for name, _ in samples] == ["checkout", "basket-value"]
+    assert samples[0][1]["value"] == 2
+    histogram = samples[1][1]
+    assert (histogram["count"], histogram["sum"]) == (1, 42.5)
+
+
+def test_track_labels_with_the_flags_it_names(
+    flags: OpenFeatureClient, unleash_client: UnleashClient
+) -> None:
+    unleash_client.impact_metrics.define_counter("signup", "signups")
+    details = TrackingEventDetails(attributes={"flags": ["users", "split"], "plan": "pro"})
+    flags.track("signup", USER_42, details)
+    flags.track("signup", EvaluationContext("7"), TrackingEventDetails().add("flags", "users"))
+    labels = [sample["labels"] for _, sample in impact_samples(unleash_client)]
+    split = unleash_client.get_variant("split", {"userId": "42"})["name"]
+    assert {"users": "enabled", "split": split}.items() <= labels[0].items()
+    assert {"users": "disabled"}.items() <= labels[1].items()
+
+
+def test_track_of_an_undefined_metric_is_dropped_with_a_warning(
+    flags: OpenFeatureClient,
+    unleash_client: UnleashClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flags.track("never-defined")
+    flags.track("never-defined", None, TrackingEventDetails(value=1.5))
+    assert impact_samples(unleash_client) == []
+    assert caplog.text.count("'never-defined'") == 1
+
+
+# -- the async client ----------------------------------------------------------------------
+
+
+def test_an_async_client_answers_the_async_resolutions() -> None:
+    async def in_the_app() -> tuple[Any, ...]:
+        client = AsyncUnleashClient(url="", app_name="openfeature-async", bootstrap=FLAGS)
+        await client.initialize_client()  # the application starts its async client
+        try:
+            set_provider_and_wait(UnleashProvider(client))
+            flags = api.get_client()
+            answers = (
+                await flags.get_boolean_value_async("users", False, USER_42),
+                await flags.get_integer_value_async("int", 0),
+                (await flags.get_string_details_async("missing", "d")).error_code,
+                flags.get_provider_status(),
+            )
+            api.shutdown()
+            assert client.is_initialized  # the provider never stops an async client
+            return answers
+        finally:
+            await client.destroy()
+
+    assert asyncio.run(in_the_app()) == (True, 42, ErrorCode.FLAG_NOT_FOUND, ProviderStatus.READY)
+
+
+def test_an_async_client_without_flags_is_not_ready() -> None:
+    async def in_the_app() -> ProviderStatus:
+        client = AsyncUnleashClient(url="", app_name="openfeature-async-empty")
+        try:
+            with contextlib.suppress(ProviderNotReadyError):
+                set_provider_and_wait(UnleashProvider(client))
+            return api.get_client().get_provider_status()
+        finally:
+            api.shutdown()
+            await client.destroy()
+
+    assert asyncio.run(in_the_app()) is ProviderStatus.ERROR
 
 
 # -- the documentation's examples ----------------------------------------------------------

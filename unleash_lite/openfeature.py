@@ -13,13 +13,18 @@ Needs the ``openfeature-sdk`` package (``pip install 'unleash-lite[openfeature]'
 Every resolution is one ``client.evaluate()``: boolean flags take its ``enabled``; string,
 integer, float and object flags the payload of its ``variant``. Value and reason come from
 the same evaluation (and honour ``client.override()``), are counted in metrics and raise
-impression events as usual. See ``docs/openfeature.md`` for the type, reason, error and
-context mappings.
+impression events as usual. The client may be an :class:`~unleash_lite.AsyncUnleashClient`
+(started by the application): evaluation is in memory, so the ``*_async`` resolutions
+answer at once without blocking the loop. ``track()`` records impact metrics, and a
+refresh that changed flags emits ``PROVIDER_CONFIGURATION_CHANGED``. See
+``docs/openfeature.md`` for the type, reason, error, context, tracking and event mappings.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,18 +36,22 @@ try:
     from openfeature.hook import Hook
     from openfeature.provider import AbstractProvider
     from openfeature.provider.metadata import Metadata
+    from openfeature.track import TrackingEventDetails
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
         "unleash_lite.openfeature needs the openfeature-sdk package: "
         "pip install 'unleash-lite[openfeature]'"
     ) from error
 
-from . import EvaluationDetail
+from . import BaseEvent, MetricFlagContext, Snapshot, UnleashEventType
 from . import Reason as UnleashReason
 from .client import UnleashClient
 from .context import context_text
+from .semconv import boolean_reason, variant_reason
 
-__all__ = ["PROVIDER_NAME", "UnleashProvider", "to_unleash_context"]
+__all__ = ["FLAGS_ATTRIBUTE", "PROVIDER_NAME", "UnleashProvider", "to_unleash_context"]
+
+LOGGER = logging.getLogger("unleash_lite")
 
 PROVIDER_NAME = "unleash-lite"
 # Evaluation-context attributes that are standard Unleash context fields (the rest become
@@ -51,9 +60,14 @@ TOP_LEVEL_FIELDS = frozenset(
     {"userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime"}
 )
 
+# The tracking-event attribute naming the flags whose answers label an impact metric.
+FLAGS_ATTRIBUTE = "flags"
+
 T = TypeVar("T")
 if TYPE_CHECKING:  # FlagValueType is new in openfeature-sdk 0.8.4
     from openfeature.flag_evaluation import FlagValueType
+
+    from .async_client import AsyncUnleashClient  # which needs aiohttp
 
     ObjectValue = Sequence[FlagValueType] | Mapping[str, FlagValueType]
 
@@ -68,14 +82,30 @@ class UnleashProvider(AbstractProvider):
     ``PROVIDER_NOT_READY``, which puts the provider in the ERROR state; evaluations still
     answer (the default value, ``FLAG_NOT_FOUND``), and the provider emits
     ``PROVIDER_READY`` on the first evaluation after flags arrive.
+
+    An :class:`~unleash_lite.AsyncUnleashClient` is never started or destroyed by the
+    provider (its ``initialize_client()`` is a coroutine of the application's loop): start
+    it first, as the application's lifespan does.
+
+    When the client's flags change (a refresh, a stream update, ``apply_payload``), the
+    provider emits ``PROVIDER_CONFIGURATION_CHANGED`` naming the flags whose definitions
+    changed (added and removed ones included): at the first evaluation after the change, or
+    at once when the client's ``event_callback`` hands its events to
+    :meth:`on_unleash_event`.
     """
 
-    def __init__(self, client: UnleashClient, hooks: Sequence[Hook] = ()) -> None:
+    def __init__(
+        self, client: UnleashClient | AsyncUnleashClient, hooks: Sequence[Hook] = ()
+    ) -> None:
         super().__init__()
         self.client = client
         self._hooks = list(hooks)
         self._started_client = False
         self._waiting_for_flags = False
+        self._flags_lock = threading.Lock()
+        # The flags last announced; None until initialize (changes before READY are not
+        # announced: the client's first flags may arrive while it starts).
+        self._seen: Snapshot | None = None
 
     def __repr__(self) -> str:
         return f"UnleashProvider({self.client!r})"
@@ -89,9 +119,12 @@ class UnleashProvider(AbstractProvider):
         return list(self._hooks)
 
     def initialize(self, evaluation_context: EvaluationContext) -> None:
-        if not self.client.is_initialized:
-            self.client.initialize_client()
+        client = self.client
+        if isinstance(client, UnleashClient) and not client.is_initialized:
+            client.initialize_client()
             self._started_client = True
+        with self._flags_lock:
+            self._seen = client.snapshot  # READY covers the flags the client holds now
         if not self.client.is_ready():
             self._waiting_for_flags = True
             raise ProviderNotReadyError(
@@ -100,9 +133,48 @@ class UnleashProvider(AbstractProvider):
             )
 
     def shutdown(self) -> None:
-        if self._started_client:
+        self._seen = None
+        if self._started_client and isinstance(self.client, UnleashClient):
             self._started_client = False
             self.client.destroy()
+
+    def on_unleash_event(self, event: BaseEvent) -> None:
+        """Pass the client's events here (``event_callback``) to announce flag changes as
+        they arrive, not at the next evaluation::
+
+            def unleash_events(event):
+                provider.on_unleash_event(event)
+
+            client = UnleashClient(..., event_callback=unleash_events)
+            provider = UnleashProvider(client)
+        """
+        if event.event_type in (UnleashEventType.FETCHED, UnleashEventType.READY):
+            self._notice_flags()
+
+    # -- tracking -------------------------------------------------------------------------
+
+    def track(
+        self,
+        tracking_event_name: str,
+        evaluation_context: EvaluationContext | None = None,
+        tracking_event_details: TrackingEventDetails | None = None,
+    ) -> None:
+        """Record a tracking event in the client's impact metrics: without a value, add 1 to
+        the counter named ``tracking_event_name``; with a value, observe it in the
+        histogram of that name. Define the metric first
+        (``client.impact_metrics.define_counter(...)``); an undefined name is logged once
+        and dropped. A ``flags`` attribute (a list of flag names, or one name) labels the
+        recording with those flags' answers for the evaluation context."""
+        try:
+            value = None if tracking_event_details is None else tracking_event_details.value
+            labels = _flag_context(evaluation_context, tracking_event_details)
+            metrics = self.client.impact_metrics
+            if value is None:
+                metrics.increment_counter(tracking_event_name, flag_context=labels)
+            else:
+                metrics.observe_histogram(tracking_event_name, value, flag_context=labels)
+        except Exception:  # tracking must never break the caller
+            LOGGER.debug("track(%r) failed", tracking_event_name, exc_info=True)
 
     # -- evaluation -----------------------------------------------------------------------
 
@@ -116,7 +188,7 @@ class UnleashProvider(AbstractProvider):
         detail = self.client.evaluate(flag_key, to_unleash_context(evaluation_context))
         if detail.reason is UnleashReason.UNKNOWN_FLAG:
             return _not_found(flag_key, default_value)
-        return FlagResolutionDetails(detail.enabled, reason=_boolean_reason(detail))
+        return FlagResolutionDetails(detail.enabled, reason=Reason(boolean_reason(detail)))
 
     def resolve_string_details(
         self,
@@ -183,13 +255,72 @@ class UnleashProvider(AbstractProvider):
                 reason=Reason.ERROR,
                 variant=name,
             )
-        return FlagResolutionDetails(value, reason=_variant_reason(detail), variant=name)
+        return FlagResolutionDetails(value, reason=Reason(variant_reason(detail)), variant=name)
 
     def _notice_flags(self) -> None:
-        """After a failed initialize, announce readiness once the client holds flags."""
+        """After a failed initialize, announce readiness once the client holds flags; after
+        that, announce each change of the client's flags once."""
         if self._waiting_for_flags and self.client.is_ready():
-            self._waiting_for_flags = False
-            self.emit_provider_ready(ProviderEventDetails(message="the Unleash client has flags"))
+            with self._flags_lock:
+                ready, self._waiting_for_flags = self._waiting_for_flags, False
+                self._seen = self.client.snapshot
+            if ready:
+                self.emit_provider_ready(
+                    ProviderEventDetails(message="the Unleash client has flags")
+                )
+            return
+        seen = self._seen
+        if seen is None or self.client.snapshot is seen:  # the common case: one check
+            return
+        with self._flags_lock:
+            before, after = self._seen, self.client.snapshot
+            self._seen = after
+        if before is None or before is after or self._waiting_for_flags:
+            return
+        changed = changed_flags(before, after)
+        if changed:
+            self.emit_provider_configuration_changed(
+                ProviderEventDetails(
+                    flags_changed=changed, message="the Unleash client's flags changed"
+                )
+            )
+
+
+def changed_flags(before: Snapshot, after: Snapshot) -> list[str]:
+    """The names of the flags added, removed or changed from ``before`` to ``after``
+    (sorted), a change of a segment counting for the flags that use it."""
+    old, new = before.state.features, after.state.features
+    changed = {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
+    old_segments, new_segments = before.state.segments, after.state.segments
+    segments = {
+        key
+        for key in old_segments.keys() | new_segments.keys()
+        if old_segments.get(key) != new_segments.get(key)
+    }
+    if segments:
+        changed.update(name for name, flag in new.items() if _segments_of(flag) & segments)
+    return sorted(changed)
+
+
+def _segments_of(flag: Mapping[str, Any]) -> set[Any]:
+    used: set[Any] = set()
+    for strategy in flag.get("strategies") or ():
+        if isinstance(strategy, Mapping):
+            used.update(strategy.get("segments") or ())
+    return used
+
+
+def _flag_context(
+    evaluation_context: EvaluationContext | None, details: TrackingEventDetails | None
+) -> MetricFlagContext | None:
+    """The flags a tracking event names (its ``flags`` attribute) with the evaluation
+    context, for labelling an impact metric; ``None`` when it names none."""
+    names: Any = None if details is None else details.attributes.get(FLAGS_ATTRIBUTE)
+    if isinstance(names, str):
+        names = [names]
+    if not names or not isinstance(names, Sequence):
+        return None
+    return MetricFlagContext([str(name) for name in names], to_unleash_context(evaluation_context))
 
 
 def to_unleash_context(evaluation_context: EvaluationContext | None) -> dict[str, Any]:
@@ -239,28 +370,6 @@ def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:
         error_message=f"flag {flag_key!r} is not defined in Unleash",
         reason=Reason.ERROR,
     )
-
-
-# Answers given for every context by a test double or client.override(), not by Unleash.
-_FIXED = (UnleashReason.OVERRIDDEN, UnleashReason.FALLBACK)
-
-
-def _boolean_reason(detail: EvaluationDetail) -> Reason:
-    if detail.reason in _FIXED:
-        return Reason.STATIC
-    if detail.reason is UnleashReason.DISABLED:
-        return Reason.DISABLED
-    if detail.static:
-        return Reason.STATIC
-    return Reason.TARGETING_MATCH if detail.enabled else Reason.DEFAULT
-
-
-def _variant_reason(detail: EvaluationDetail) -> Reason:
-    if detail.reason in _FIXED:
-        return Reason.STATIC
-    if detail.split:
-        return Reason.SPLIT
-    return Reason.STATIC if detail.static else Reason.TARGETING_MATCH
 
 
 class _PayloadError(Exception):
