@@ -712,7 +712,7 @@ DOC_EXAMPLES = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"
 
 
 def test_the_doc_has_examples() -> None:
-    assert len(DOC_EXAMPLES) == 2
+    assert len(DOC_EXAMPLES) == 5
 
 
 @pytest.mark.skipif(
