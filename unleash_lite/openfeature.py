@@ -123,10 +123,11 @@ class UnleashProvider(AbstractProvider):
         if isinstance(client, UnleashClient) and not client.is_initialized:
             client.initialize_client()
             self._started_client = True
-        with self._flags_lock:
+        with self._flags_lock:  # one step, against an event thread's _notice_flags
+            ready = client.is_ready()
+            self._waiting_for_flags = not ready
             self._seen = client.snapshot  # READY covers the flags the client holds now
-        if not self.client.is_ready():
-            self._waiting_for_flags = True
+        if not ready:
             raise ProviderNotReadyError(
                 "the Unleash client has no flags yet: the server did not answer and there "
                 "is no cached copy or bootstrap"
