@@ -138,13 +138,15 @@ def run(
 
 
 @contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    """A Debian ``redis-server`` of our own on a free loopback port (no persistence, its
-    files in ``directory``); yields its URL and stops it."""
+def redis_server(directory: Path, port: int | None = None) -> Iterator[str]:
+    """A Debian ``redis-server`` of our own on a free loopback port (or ``port``: a restart
+    on the same one), with no persistence, its files in ``directory``; yields its URL and
+    stops it."""
     binary = executable("redis-server", "apt-get install redis-server (.ci/run does)")
     directory.mkdir(parents=True, exist_ok=True)
+    chosen = port
     for _ in range(3):  # the free port may be taken between the probe and the bind
-        port = free_port()
+        port = chosen or free_port()
         server = Spawned(
             [
                 binary,
