@@ -17,32 +17,13 @@ from typing import Any
 import pytest
 import redis
 
-from tests.processes.harness import redis_server
+from tests.processes.harness import RedisProcess
 from tests.support.clients import new_client
 from tests.support.helpers import free_port, messages, wait_for
 from tests.support.payloads import body_of, etag_of, feature, payload
 from tests.support.server import PAYLOAD_A, PAYLOAD_B, TOKEN, FakeUnleashServer
 from unleash_lite.cache import ETAG, FEATURES_URL
 from unleash_lite.redis import VERSION_SUFFIX, RedisCache, redis_key
-
-
-class RedisProcess:
-    """A redis-server that a test may stop and start again on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._running: Any = None
-
-    def start(self) -> None:
-        self._running = redis_server(self.directory, self.port)
-        self._running.__enter__()
-
-    def stop(self) -> None:
-        if self._running is not None:
-            self._running.__exit__(None, None, None)
-            self._running = None
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +37,7 @@ def redis_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisPro
 @pytest.fixture
 def redis_url(redis_process: RedisProcess) -> Iterator[str]:
     """The module's Redis, running and empty."""
-    if redis_process._running is None:  # a test stopped it and failed before restarting
+    if not redis_process.running:  # a test stopped it and failed before restarting
         redis_process.start()
     connection = redis.Redis.from_url(redis_process.url)
     connection.flushall()

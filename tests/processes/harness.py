@@ -183,6 +183,38 @@ def redis_server(directory: Path, port: int | None = None) -> Iterator[str]:
         server.kill_group()
 
 
+class RedisProcess:
+    """A :func:`redis_server` a test may stop and start again on the same port (empty
+    again: no persistence), as a restart of Redis does to its clients."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._running: contextlib.AbstractContextManager[str] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    def start(self) -> None:
+        running = redis_server(self.directory, self.port)
+        running.__enter__()
+        self._running = running
+
+    def stop(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            running.__exit__(None, None, None)
+
+    def __enter__(self) -> RedisProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def evaluations(reports: Any) -> dict[tuple[str, str], int]:
     """Sum evaluation counts reported as ``{flag: {"yes": n, "no": n, "variant:x": n}}``
     into the shape of ``FakeUnleash.accepted_counts()``."""
