@@ -270,16 +270,27 @@ def test_a_relay_feeds_readers_through_unleash_and_redis_outages(
     redis_process.stop()
     try:
         wait_for(
-            lambda: fleet.health().get("redis", {}).get("state") == "unreachable",
+            lambda: (
+                fleet.health().get("redis", {}).get("state") == "unreachable"
+                and all("Redis cache" in reader.output() for reader in fleet.readers)
+            ),
             timeout=CHANGE_TIMEOUT,
             what=fleet.describe,
         )
+        assert fleet.health()["status"] == "degraded"
         assert fleet.all_answer(False) and all(r.running() for r in fleet.readers)
     finally:
         redis_process.start()
     wait_for(
-        lambda: fleet.health().get("status") == "ok", timeout=CHANGE_TIMEOUT, what=fleet.describe
+        lambda: (
+            fleet.health().get("status") == "ok"
+            and all("answers again" in reader.output() for reader in fleet.readers)
+        ),
+        timeout=CHANGE_TIMEOUT,
+        what=fleet.describe,
     )
+    for reader in fleet.readers:  # one line when Redis went away, one when it came back
+        assert reader.output().count("Redis cache") == 2, reader.output()
     admin.enable(fleet.flag)
     wait_for(lambda: fleet.all_answer(True), timeout=CHANGE_TIMEOUT, what=fleet.describe)
 

@@ -7,10 +7,10 @@ as its cache: every new payload is written to Redis with its ETag as one value. 
 polls the relay writes the flags again when Redis lost them (a restart) and renews their
 TTL. A restarted relay starts from what Redis holds and polls with its ETag.
 
-``--health-port`` serves ``GET /healthz``: a JSON status, 200 while Redis holds flags (even
-if Unleash is down: readers answer from them), 503 before. Misconfiguration (no token, a
-token or URL Unleash rejects, Redis refusing the credentials) exits non-zero at start;
-SIGTERM and SIGINT stop it cleanly (exit 0).
+``--health-port`` serves ``GET /healthz``: a JSON status, 503 until Redis first holds the
+flags, then 200 (``degraded`` while Unleash or Redis fails: the readers keep answering).
+Misconfiguration (no token, a token or URL Unleash rejects, Redis refusing the
+credentials) exits non-zero at start; SIGTERM and SIGINT stop it cleanly (exit 0).
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class Relay:
         self.fetch = fetch
         self.started = time.time()
         self.last_change: float | None = None  # when a new payload last arrived
-        self.redis_holds_flags = False
+        self.redis_holds_flags = False  # at the last check
+        self.served = False  # Redis has held the flags at least once
         self.stopping = threading.Event()
 
     def fetched(self, event: Any) -> None:
@@ -83,10 +84,9 @@ class Relay:
             self.last_change = time.time()
 
     def status(self) -> dict[str, Any]:
-        serving = self.redis_holds_flags
-        healthy = serving and self.fetch.problem is None and self.store.state == "ok"
+        healthy = self.redis_holds_flags and self.fetch.problem is None
         return {
-            "status": "ok" if healthy else "degraded" if serving else "starting",
+            "status": "ok" if healthy else "degraded" if self.served else "starting",
             "unleash": {
                 "state": "ok" if self.fetch.problem is None else "failing",
                 "problem": self.fetch.problem,
@@ -95,7 +95,7 @@ class Relay:
             "redis": {
                 "state": self.store.state,
                 "problem": self.store.last_error,
-                "holds_flags": serving,
+                "holds_flags": self.redis_holds_flags,
                 "key": self.store.key,
             },
             "flags": len(self.client.feature_definitions()),
@@ -106,6 +106,7 @@ class Relay:
         """Keep Redis current until :meth:`stop`: write the flags again when it lost them."""
         while not self.stopping.is_set():
             self.redis_holds_flags = self.store.refresh()
+            self.served = self.served or self.redis_holds_flags
             self.stopping.wait(interval)
 
     def stop(self) -> None:
