@@ -76,6 +76,12 @@ def test_misconfiguration_exits_non_zero_without_showing_the_token(
     assert no_token.returncode == 2 and "token is needed" in no_token.stderr
     no_redis = run_relay(server.url, child_env(UNLEASH_API_TOKEN=TOKEN))
     assert no_redis.returncode == 2 and "Redis URL is needed" in no_redis.stderr
+    bad_port = run_relay(
+        server.url,
+        child_env(UNLEASH_API_TOKEN=TOKEN, UNLEASH_REDIS_URL="redis://:s3cret@host:port/0"),
+    )
+    assert bad_port.returncode == 2 and "not usable" in bad_port.stderr, bad_port.stderr
+    assert "s3cret" not in bad_port.stderr
     wrong = "default:development.wrong-t0ken-7c2e"
     rejected = run_relay(
         server.url, child_env(UNLEASH_API_TOKEN=wrong, UNLEASH_REDIS_URL=redis_url)

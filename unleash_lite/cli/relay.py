@@ -129,15 +129,19 @@ def run_relay(arguments: argparse.Namespace, out: IO[str]) -> int:
             EXIT_USAGE,
             "usage",
         )
-    store = RedisCache(
-        redis_url,
-        app_name=arguments.app_name,
-        environment=arguments.environment,
-        project=arguments.project,
-        token=token,
-        namespace=arguments.namespace,
-        ttl=arguments.ttl,
-    )
+    try:
+        store = RedisCache(
+            redis_url,
+            app_name=arguments.app_name,
+            environment=arguments.environment,
+            project=arguments.project,
+            token=token,
+            namespace=arguments.namespace,
+            ttl=arguments.ttl,
+        )
+    except ValueError as error:  # what redis-py refuses in the URL (a port that is no number)
+        message = f"the Redis URL {redact_url(redis_url)} is not usable: {error}"
+        raise CliError(message, EXIT_USAGE, "usage") from None
     _check_credentials(store)
     fetch = FetchState()
     LOGGER.addHandler(fetch)
