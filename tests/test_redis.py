@@ -22,7 +22,7 @@ from tests.support.clients import new_client
 from tests.support.helpers import free_port, messages, wait_for
 from tests.support.payloads import body_of, etag_of, feature, payload
 from tests.support.server import PAYLOAD_A, PAYLOAD_B, TOKEN, FakeUnleashServer
-from unleash_lite.cache import ETAG, FEATURES_URL
+from unleash_lite.cache import ETAG, FEATURES_URL, FileCache
 from unleash_lite.redis import VERSION_SUFFIX, RedisCache, redis_key
 
 
@@ -305,6 +305,35 @@ def test_a_writer_writes_again_what_a_restarted_redis_lost(
     assert stored(raw, writer.key)[ETAG] == "b"
     writer.destroy()
     other.destroy()
+
+
+def test_a_process_started_while_redis_is_down_starts_from_the_fallback_copy(
+    redis_process: RedisProcess, redis_url: str, tmp_path: Path
+) -> None:
+    writer = cache(redis_url)
+    writer.mset({FEATURES_URL: body_of(PAYLOAD_A), ETAG: "a"})
+    first = cache(redis_url, fallback=FileCache("copy", tmp_path))
+    assert first.get(ETAG) == "a"  # read from Redis, copied to the file
+    writer.mset({FEATURES_URL: body_of(PAYLOAD_B), ETAG: "b"})
+    first.reload()
+    first.destroy()
+    redis_process.stop()
+    try:
+        reader = new_client(
+            f"http://127.0.0.1:{free_port()}/api",
+            cache=cache(redis_url, fallback=FileCache("copy", tmp_path)),
+            disable_metrics=True,
+        )
+        try:
+            assert reader.is_enabled("only-b")  # from the copy: Redis and Unleash are down
+        finally:
+            reader.destroy()
+        without = cache(redis_url)
+        assert without.get(ETAG) is None  # no fallback: nothing
+        without.destroy()
+    finally:
+        redis_process.start()
+    writer.destroy()
 
 
 def test_no_try_before_the_backoff_allows_it(redis_process: RedisProcess, redis_url: str) -> None:

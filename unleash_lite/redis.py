@@ -17,8 +17,10 @@ What Redis holds for one flag set, under :attr:`RedisCache.key`:
 Redis unreachable: the cache keeps the entries it read last (the client its last good
 flags), logs one line when Redis goes away and one when it is back, and tries again with a
 backoff (``retry_min`` doubling up to ``retry_max``); a writer writes what it holds again
-once Redis answers (:meth:`RedisCache.refresh`). A value over ``max_bytes`` or not a JSON
-object is refused with one warning.
+once Redis answers (:meth:`RedisCache.refresh`). With a ``fallback`` cache (a
+:class:`~unleash_lite.cache.FileCache`), a process started while Redis is unreachable
+starts from the copy kept there. A value over ``max_bytes`` or not a JSON object is refused
+with one warning.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .cache import BaseCache
+from .cache import ETAG, FEATURES_URL, BaseCache
 from .config import DEFAULT_MAX_PAYLOAD_BYTES, redact_url
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -75,6 +77,9 @@ class RedisCache(BaseCache):
         forever); a writer's :meth:`refresh` renews it.
     :param retry_min, retry_max: the backoff, in seconds, between tries while Redis is
         unreachable.
+    :param fallback: a cache that keeps a copy of what was read from (or written to) Redis,
+        such as a :class:`~unleash_lite.cache.FileCache`: a process that starts while Redis
+        is unreachable (or empty) starts from it.
     :param connection: passed to ``redis.Redis.from_url`` (``password``, ``username``,
         ``ssl_ca_certs``, ``socket_timeout``...); ``socket_timeout`` and
         ``socket_connect_timeout`` default to 5 s.
@@ -94,6 +99,7 @@ class RedisCache(BaseCache):
         ttl: float | None = None,
         retry_min: float = 1.0,
         retry_max: float = 60.0,
+        fallback: BaseCache | None = None,
         **connection: Any,
     ) -> None:
         if (url is None) == (client is None):
@@ -105,6 +111,7 @@ class RedisCache(BaseCache):
         self.ttl = ttl
         self.retry_min = retry_min
         self.retry_max = retry_max
+        self.fallback = fallback
         self._secrets = [str(connection[name]) for name in ("password",) if connection.get(name)]
         if client is None:
             import redis  # only here: importing unleash_lite.redis needs no server
@@ -143,6 +150,7 @@ class RedisCache(BaseCache):
         with self._lock:
             self._entries = {**(self._entries or {}), **data}
             self._write_locked()
+            self._keep_copy(data)
 
     def get(self, key: str, default: Any | None = None) -> Any:
         """An entry of the value read last (read now if nothing was read yet), or ``default``."""
@@ -221,8 +229,8 @@ class RedisCache(BaseCache):
             with self._lock:
                 if self._entries is None:
                     self._reload_locked()
-                    if self._entries is None:
-                        self._entries = {}
+                    if self._entries is None:  # Redis unreachable, empty or unusable
+                        self._entries = self._copy()
                 entries = self._entries
         return entries
 
@@ -262,6 +270,7 @@ class RedisCache(BaseCache):
         self._problem = None
         self._entries = entries
         self._version = version
+        self._keep_copy(entries)
 
     def _write_locked(self) -> bool:
         entries = self._entries or {}
@@ -297,6 +306,24 @@ class RedisCache(BaseCache):
         self._problem = None
         return True
 
+    def _keep_copy(self, entries: Mapping[str, Any]) -> None:
+        if self.fallback is not None:
+            try:
+                self.fallback.mset(entries)
+            except Exception as error:  # a user-provided cache must not break the reader
+                LOGGER.debug("Unleash could not copy the flags to the fallback cache: %s", error)
+
+    def _copy(self) -> dict[str, Any]:
+        """The fallback's entries (none without one)."""
+        if self.fallback is None:
+            return {}
+        try:
+            found = {key: self.fallback.get(key) for key in (FEATURES_URL, ETAG)}
+        except Exception as error:  # a user-provided cache must not break the reader
+            LOGGER.debug("Unleash could not read the fallback cache: %s", error)
+            return {}
+        return {key: value for key, value in found.items() if value is not None}
+
     def _may_try(self) -> bool:
         return self.state != "unreachable" or time.monotonic() >= self._retry_at
 
@@ -317,7 +344,7 @@ class RedisCache(BaseCache):
     def _answered(self) -> None:
         self._failures = 0
         if self.state == "unreachable":
-            LOGGER.warning("Unleash Redis cache %s answers again", self._where)
+            LOGGER.info("Unleash Redis cache %s answers again", self._where)
         self.state = "ok"
         self.last_error = None
 

@@ -7,6 +7,7 @@ one each time its answers change: ``{"ready_at_start", "ready", "enabled": {flag
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -16,6 +17,7 @@ from unleash_lite.redis import RedisCache
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     token = os.environ["UNLEASH_TOKEN"]
     flags = os.environ["FLEET_FLAGS"].split(",")
     cache = RedisCache(os.environ["REDIS_URL"], app_name=os.environ["APP_NAME"], token=token)
