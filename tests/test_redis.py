@@ -7,6 +7,7 @@ writing client and a fake Unleash server. The server is Debian's redis-server, s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -22,6 +23,7 @@ from tests.support.clients import new_client
 from tests.support.helpers import free_port, messages, wait_for
 from tests.support.payloads import body_of, etag_of, feature, payload
 from tests.support.server import PAYLOAD_A, PAYLOAD_B, TOKEN, FakeUnleashServer
+from unleash_lite import AsyncUnleashClient
 from unleash_lite.cache import ETAG, FEATURES_URL, FileCache
 from unleash_lite.redis import VERSION_SUFFIX, RedisCache, redis_key
 
@@ -408,6 +410,37 @@ def test_a_reader_installs_what_a_writing_client_fetched_and_never_asks_for_flag
         finally:
             writer.destroy()
             reader.destroy()
+
+
+def test_an_async_reader_refreshes_from_redis(redis_url: str) -> None:
+    writer = cache(redis_url)
+    writer.mset({FEATURES_URL: body_of(PAYLOAD_A), ETAG: "a"})
+    down = f"http://127.0.0.1:{free_port()}/api"
+
+    async def scenario() -> tuple[bool, bool]:
+        reader = AsyncUnleashClient(
+            down,
+            "test-app",
+            custom_headers={"Authorization": TOKEN},
+            cache=cache(redis_url),
+            refresh_interval=0.1,
+            disable_metrics=True,
+            disable_registration=True,
+        )
+        try:
+            await reader.initialize_client(fetch_toggles=False)
+            before = reader.is_enabled("only-a")
+            writer.mset({FEATURES_URL: body_of(PAYLOAD_B), ETAG: "b"})
+            for _ in range(200):  # the reader's next refresh, within 20 s
+                if reader.is_enabled("only-b"):
+                    break
+                await asyncio.sleep(0.1)
+            return before, reader.is_enabled("only-b")
+        finally:
+            await reader.destroy()
+
+    assert asyncio.run(scenario()) == (True, True)
+    writer.destroy()
 
 
 def test_a_reader_started_with_unleash_down_answers_from_redis_at_once(
