@@ -8,14 +8,13 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.helpers import free_port
+from tests.support.helpers import Ran, free_port
 from tests.support.payloads import (
     bucket,
     constraint,
@@ -189,16 +188,6 @@ def test_demo_with_an_unreadable_bootstrap_file_fails(
 
 TOKEN = "client-token-that-must-never-show"
 BUNDLED_PATH = str(resources.files("unleash_lite.examples").joinpath("flags.json"))
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Ran:

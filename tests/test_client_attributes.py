@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.clients import new_client
 from tests.support.doubles import StubScheduler
+from tests.support.payloads import feature, payload, variant
 from tests.support.server import FakeUnleashServer
 from unleash_lite import AsyncUnleashClient, MemoryCache, UnleashClient
 
@@ -80,6 +81,26 @@ def test_disable_metrics_written_stops_counting_at_once() -> None:
     client.unleash_disable_metrics = True
     client.is_enabled("a")
     assert client.metrics.totals()["a"]["no"] == 1
+
+
+def test_metrics_enabled_after_construction_count_every_kind_of_call_from_then_on() -> None:
+    flags = payload(
+        feature("on"), feature("off", enabled=False), feature("variant", variants=[variant("blue")])
+    )
+    client = UnleashClient("", "counting", bootstrap=flags, disable_metrics=True)
+    for name in ("on", "off", "variant", "unknown"):  # compiled entries that count nothing
+        client.is_enabled(name)
+    assert client.metrics.totals() == {}
+    client.unleash_disable_metrics = False
+    client.is_enabled("on")
+    client.is_enabled("off")
+    client.is_enabled("unknown")
+    client.get_variant("variant")
+    client.evaluate("variant")
+    totals = client.metrics.totals()
+    assert totals["on"]["yes"] == 1 and totals["off"]["no"] == 1
+    assert totals["unknown"]["no"] == 1
+    assert totals["variant"]["yes"] == 2 and totals["variant"]["variants"] == {"blue": 2}
 
 
 def test_headers_changed_in_place_and_intervals_written_reach_the_next_requests(

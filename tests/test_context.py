@@ -4,19 +4,22 @@ context of the current request."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.support.payloads import constraint, feature, payload, rollout, strategy
-from unleash_lite import Context, UnleashClient
+from tests.support.payloads import constraint, feature, payload, rollout, strategy, variant
+from unleash_lite import AsyncUnleashClient, Context, UnleashClient
 from unleash_lite.context import (
     context_text,
     current_request_context,
     is_context_time,
     merge_contexts,
+    merge_provided,
     request_context,
     reset_request_context,
     set_request_context,
@@ -209,3 +212,97 @@ def test_merge_contexts_merges_properties_key_by_key() -> None:
         "properties": {"plan": "pro", "region": "us"},
     }
     assert base["properties"] == {"plan": "pro", "region": "eu"}  # inputs untouched
+
+
+def test_merge_provided_merges_each_provider_in_order_and_skips_the_broken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> Any:
+        raise RuntimeError("provider failed")
+
+    providers = [
+        lambda: {"properties": {"plan": "pro", "region": "eu"}},
+        lambda: None,
+        broken,
+        lambda: "not a mapping",
+        lambda: {"userId": "2", "properties": {"region": "us"}},
+    ]
+    base = {"userId": "1"}
+    with caplog.at_level(logging.DEBUG, "tests.context"):
+        merged = merge_provided(base, providers, logging.getLogger("tests.context"))
+    assert merged == {"userId": "2", "properties": {"plan": "pro", "region": "us"}}
+    assert base == {"userId": "1"}
+    assert [record.levelno for record in caplog.records] == [logging.DEBUG, logging.DEBUG]
+
+
+# -- use_request_context: the clients merge it into evaluations ------------------------------
+
+FLAGS = payload(
+    feature("user-42", [strategy(constraints=[constraint("userId", "IN", ["42"])])]),
+    feature(
+        "pro-42",
+        [
+            strategy(
+                constraints=[constraint("userId", "IN", ["42"]), constraint("plan", "IN", ["pro"])]
+            )
+        ],
+    ),
+    feature("colors", variants=[variant("blue")]),
+)
+
+
+@pytest.fixture(params=["sync", "async"])
+def merging(request: pytest.FixtureRequest) -> Any:
+    kind = UnleashClient if request.param == "sync" else AsyncUnleashClient
+    client = kind("", "merging", bootstrap=FLAGS, use_request_context=True)
+    yield client
+    client._release()
+
+
+def test_every_evaluation_method_takes_the_request_context(merging: Any) -> None:
+    fallbacks: list[Any] = []
+
+    def fallback(name: str, context: Any) -> bool:
+        fallbacks.append(context)
+        return False
+
+    with request_context({"userId": "42", "properties": {"plan": "pro"}}):
+        assert merging.is_enabled("user-42")
+        assert merging.get_variant("colors")["name"] == "blue"
+        assert merging.evaluate("user-42").enabled
+        assert merging.explain("pro-42").enabled
+        assert [flag["name"] for flag in merging.all_flags()] == ["user-42", "pro-42", "colors"]
+        merging.is_enabled("unknown", fallback_function=fallback)
+    assert fallbacks[0]["userId"] == "42"
+    assert not merging.is_enabled("user-42")  # outside it: no userId
+
+
+def test_the_context_given_is_merged_over_the_request_context(merging: Any) -> None:
+    with request_context({"userId": "42", "properties": {"plan": "pro", "region": "eu"}}):
+        assert merging.is_enabled("pro-42", {"properties": {"region": "us"}})  # keeps plan
+        assert not merging.is_enabled("pro-42", {"properties": {"plan": "free"}})
+        assert not merging.is_enabled("user-42", {"userId": "7"})
+
+
+def test_a_request_context_that_fails_to_read_leaves_the_context_given(merging: Any) -> None:
+    class Broken(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise RuntimeError("broken")
+
+        def __iter__(self) -> Iterator[str]:
+            raise RuntimeError("broken")
+
+        def __len__(self) -> int:
+            return 1
+
+    with request_context(Broken()):
+        assert merging.is_enabled("user-42", {"userId": "42"})
+        assert not merging.is_enabled("user-42")  # never raises
+
+
+def test_without_the_option_the_request_context_is_ignored_and_costs_nothing() -> None:
+    client = UnleashClient("", "plain", bootstrap=FLAGS)
+    with request_context({"userId": "42"}):
+        assert not client.is_enabled("user-42")
+    assert "is_enabled" not in vars(client)  # the class's method, untouched
+    client._release()

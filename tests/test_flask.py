@@ -26,6 +26,7 @@ from tests.support.helpers import free_port
 from tests.support.payloads import constraint, feature, payload, strategy, variant
 from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import Context, UnleashClient
+from unleash_lite.context import current_request_context
 from unleash_lite.flask import (
     DEFAULT_SESSION_KEY,
     Unleash,
@@ -132,6 +133,7 @@ def test_every_config_key_reaches_the_client(make_app: MakeApp, tmp_path: Path) 
             "UNLEASH_DISABLE_REGISTRATION": "yes",
             "UNLEASH_CACHE_DIRECTORY": str(tmp_path),
             "UNLEASH_PROJECT_NAME": "web",
+            "UNLEASH_USE_REQUEST_CONTEXT": "on",
             "UNLEASH_API_TOKEN": TOKEN,
             "UNLEASH_CUSTOM_STRATEGIES": {"always": Always()},
             "UNLEASH_CLIENT_KWARGS": {"request_timeout": 3, "custom_headers": {"X-Team": "a"}},
@@ -148,6 +150,7 @@ def test_every_config_key_reaches_the_client(make_app: MakeApp, tmp_path: Path) 
     assert config.disable_registration is True
     assert config.cache_directory == str(tmp_path)
     assert config.project_name == "web"
+    assert config.use_request_context is True
     assert config.request_timeout == 3
     assert dict(config.custom_headers) == {"X-Team": "a", "Authorization": TOKEN}
     with app.app_context():
@@ -922,8 +925,51 @@ def test_cli_eval_unknown_flag_and_bad_property(make_app: MakeApp) -> None:
     app, _ = make_app()
     runner = app.test_cli_runner()
     result = runner.invoke(args=["unleash", "eval", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # as unleash-lite eval and manage.py unleash eval
     assert result.output.startswith("nope: off\nreason: unknown_flag")
     result = runner.invoke(args=["unleash", "eval", "on", "--prop", "plan"])
     assert result.exit_code == 2
     assert "KEY=VALUE" in result.output
+
+
+# -- the request context ---------------------------------------------------------------------
+
+
+def test_code_that_never_sees_the_request_evaluates_with_its_context(make_app: MakeApp) -> None:
+    """With UNLEASH_USE_REQUEST_CONTEXT, a plain ``client.is_enabled("x")`` deep in a call
+    stack gets the request's userId; the context is current only during the request."""
+    app, _ = make_app({"UNLEASH_USE_REQUEST_CONTEXT": True}, user_id_loader=lambda: "42")
+    client = client_of(app)
+
+    def deep_in_the_stack() -> bool:
+        return client.is_enabled("user-42")
+
+    @app.get("/deep")
+    def deep() -> Any:
+        return jsonify(
+            enabled=deep_in_the_stack(),
+            current=dict(current_request_context() or {}),
+            overridden=client.is_enabled("user-42", {"userId": "43"}),
+        )
+
+    answer = app.test_client().get("/deep").get_json()
+    assert answer["enabled"] is True
+    assert answer["current"]["userId"] == "42"
+    assert answer["overridden"] is False  # the context given wins over the request's
+    assert current_request_context() is None
+    assert client.is_enabled("user-42") is False  # outside a request: no userId
+
+
+def test_the_request_context_is_reset_when_the_view_raises(make_app: MakeApp) -> None:
+    app, _ = make_app(user_id_loader=lambda: "42")
+    seen: list[Any] = []
+
+    @app.get("/boom")
+    def boom() -> Any:
+        seen.append(dict(current_request_context() or {}))
+        raise RuntimeError("boom")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    assert app.test_client().get("/boom").status_code == 500
+    assert seen[0]["userId"] == "42"
+    assert current_request_context() is None

@@ -18,7 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 # The integrations: each is a module or a package, and anything added later under its name
 # (unleash_lite/openfeature/... included) is held to the same rule.
-INTEGRATIONS = ("flask", "cli", "openfeature", "testing", "pytest_plugin", "celery", "redis")
+INTEGRATIONS = (
+    "flask",
+    "cli",
+    "openfeature",
+    "testing",
+    "pytest_plugin",
+    "celery",
+    "django",
+    "redis",
+)
 # The public API beyond the integrations themselves (one may use another: the pytest plugin
 # hands out FakeUnleash, flask unleash renders with the CLI's renderer).
 PUBLIC_MODULES = (
@@ -133,9 +142,10 @@ def test_the_checker_sees_every_kind_of_import() -> None:
 
 
 def test_an_offline_client_loads_no_network_stack() -> None:
-    """``requests``/``urllib3`` (about 50 ms to import), asyncio, aiohttp and APScheduler are
-    imported by the clients that use them, not by an offline client, a test double or
-    ``import unleash_lite``."""
+    """``requests``/``urllib3`` (about 50 ms to import), asyncio, aiohttp, APScheduler, the
+    sync layer's protocol and scheduling, the cache's file helpers and the event types are
+    imported by the clients that use them, not by an offline client without an event
+    callback, a test double or ``import unleash_lite``."""
     import subprocess
     import sys
 
@@ -146,7 +156,10 @@ def test_an_offline_client_loads_no_network_stack() -> None:
         "client = UnleashClient('', 'offline', bootstrap={'version': 2, 'features': []})\n"
         "client.is_enabled('a'); client.get_variant('a'); client.evaluate('a')\n"
         "fake = FakeUnleash(); fake.enable('a'); fake.is_enabled('a')\n"
-        "heavy = ('requests', 'urllib3', 'asyncio', 'aiohttp', 'apscheduler')\n"
+        "heavy = ('requests', 'urllib3', 'asyncio', 'aiohttp', 'apscheduler', 'email',\n"
+        "         'platformdirs', 'tempfile', 'unleash_lite.sync.http',\n"
+        "         'unleash_lite.sync.synchronizer', 'unleash_lite.sync.steps',\n"
+        "         'unleash_lite.events', 'unleash_lite.sync.events')\n"
         "print(sorted(name for name in heavy if name in sys.modules))\n"
     )
     result = subprocess.run(

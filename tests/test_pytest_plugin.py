@@ -28,8 +28,12 @@ def _installed() -> bool:
 
 # Inner sessions load the plugin through its entry point when the package is installed (as
 # for users); from a bare checkout they are given it explicitly. Hypothesis's plugin, which
-# has nothing to do here, would cost each inner session half a second.
-PLUGIN_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--strict-markers")
+# has nothing to do here, would cost each inner session half a second; pytest-django's would
+# find the Django settings tests/django configured in this process and set up Django's test
+# environment a second time.
+PLUGIN_ARGS = (
+    "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:django", "--strict-markers"
+)  # fmt: skip
 if not _installed():
     PLUGIN_ARGS += ("-p", PLUGIN)
 

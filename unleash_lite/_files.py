@@ -6,11 +6,8 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
-
-import platformdirs
 
 APP_DIRECTORY = "unleash-lite"
 PRIVATE_FILE = 0o600
@@ -30,6 +27,8 @@ def default_cache_directory() -> Path:
     override = os.environ.get("XDG_CACHE_HOME")
     if override:
         return Path(override) / APP_DIRECTORY
+    import platformdirs  # here: a client that keeps no cache never needs it
+
     return Path(platformdirs.user_cache_dir(APP_DIRECTORY, appauthor=False))
 
 
@@ -45,6 +44,8 @@ def write_json_atomic(path: Path, data: Any, max_bytes: int | None = None) -> No
     encoded = json.dumps(data, separators=(",", ":")).encode("utf-8")
     if max_bytes is not None and len(encoded) > max_bytes:
         raise FileTooLarge(f"it would be {len(encoded)} bytes, over the limit of {max_bytes}")
+    import tempfile  # here: a client that writes no cache never needs it
+
     path.parent.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent

@@ -76,6 +76,7 @@ class AsyncUnleashClient(ClientCore):
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         experimental_mode: Mapping[str, str] | None = None,
+        use_request_context: bool = False,
     ) -> None:
         self._ready_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         config = config_from_keywords(locals())

@@ -9,7 +9,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bootstrap import BootstrapSource
 from .cache import BaseCache
@@ -25,7 +25,9 @@ from .core import KEYWORDS_DOC, ClientCore, FallbackFunction, OverrideValue, con
 from .engine import BUILTIN_STRATEGIES
 from .engine.strategies import CustomStrategy
 from .sync import processes
-from .sync.synchronizer import Synchronizer
+
+if TYPE_CHECKING:
+    from .sync.synchronizer import Synchronizer
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -74,6 +76,7 @@ class UnleashClient(ClientCore):
         bootstrap: BootstrapSource | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         experimental_mode: Mapping[str, str] | None = None,
+        use_request_context: bool = False,
     ) -> None:
         config = config_from_keywords(locals())
         super().__init__(
@@ -89,6 +92,9 @@ class UnleashClient(ClientCore):
         self._scheduler_executor = scheduler_executor
         self._sync: Synchronizer | None = None
         if self.cache is not None and not self.config.offline:
+            # Here, not at import: an offline client (and a test) never loads the sync layer.
+            from .sync.synchronizer import Synchronizer
+
             self._sync = Synchronizer(
                 self.config,
                 self._loader,

@@ -7,7 +7,9 @@ retrying forever or answering defaults.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import functools
 import hashlib
 import math
 import numbers
@@ -18,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from .engine.strategies import CustomStrategy
@@ -98,6 +100,7 @@ class ClientConfig:
     # the duplicate-client check (the generated default is unique to every client).
     instance_id_given: bool = False
     experimental_mode: Mapping[str, str] | None = None
+    use_request_context: bool = False
 
     def __post_init__(self) -> None:
         mode = check_experimental_mode(self.experimental_mode)
@@ -128,10 +131,27 @@ class ClientConfig:
         )
         return f"ClientConfig({', '.join(shown)})"
 
-    @property
+    @functools.cached_property
     def api_url(self) -> str:
-        """The server's API base URL without a trailing slash."""
-        return self.url.rstrip("/")
+        """The server's API base URL without a trailing slash, and without the user name
+        and password the url may hold (:attr:`url_authorization` carries them)."""
+        parts = urlsplit(self.url.rstrip("/"))
+        if "@" not in parts.netloc:
+            return self.url.rstrip("/")
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    @functools.cached_property
+    def url_authorization(self) -> str:
+        """A Basic ``Authorization`` value from the user name and password in the url, for a
+        server behind basic authentication; ``""`` when the url has none. Sent only when
+        ``custom_headers`` has no Authorization header: a token given there always wins
+        (requests would otherwise send the url's or ``~/.netrc``'s credentials instead of it,
+        and aiohttp would refuse to send both). A secret: never show it."""
+        parts = urlsplit(self.url)
+        if parts.username is None and parts.password is None:
+            return ""
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
     @property
     def display_url(self) -> str:

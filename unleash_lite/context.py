@@ -3,11 +3,14 @@ the current request (or task), kept in a context variable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import datetime
 from typing import Any
+
+_LOGGER = logging.getLogger("unleash_lite")
 
 
 class Context(dict[str, Any]):
@@ -57,6 +60,74 @@ def merge_contexts(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[st
     elif isinstance(merged.get("properties"), Mapping):
         merged["properties"] = dict(merged["properties"])
     return merged
+
+
+def merge_provided(
+    context: Mapping[str, Any], providers: Iterable[Callable[[], Any]], logger: logging.Logger
+) -> dict[str, Any]:
+    """``context`` with each provider's fields merged over it in order (as
+    :func:`merge_contexts`): how the framework integrations apply their context providers.
+    A provider returning ``None`` adds nothing; one that raises or returns something else
+    than a mapping is skipped, logged at DEBUG on ``logger``."""
+    merged = dict(context)
+    for provider in providers:
+        try:
+            fields = provider()
+        except Exception:
+            logger.debug("Unleash: context provider %r failed; skipped", provider, exc_info=True)
+            continue
+        if isinstance(fields, Mapping):
+            merged = merge_contexts(merged, fields)
+        elif fields is not None:
+            logger.debug(
+                "Unleash: context provider %r returned a %s, not a mapping; skipped",
+                provider,
+                type(fields).__name__,
+            )
+    return merged
+
+
+class LazyContext(Mapping[str, Any]):
+    """A context built on first read: a request that checks no flag never loads its user
+    or its session (so sets no session cookie). Read-only; :meth:`resolve` gives the dict
+    (never raises: a build that fails gives an empty context). The integrations set one as the
+    request context."""
+
+    __slots__ = ("_build", "_built")
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self._build: Callable[[], dict[str, Any]] | None = build
+        self._built: dict[str, Any] | None = None
+
+    def resolve(self) -> dict[str, Any]:
+        """The context, built now if it was not yet."""
+        built = self._built
+        if built is None:
+            build = self._build
+            try:
+                built = build() if build is not None else {}
+            except Exception:  # build_context leaves failing parts out; this is a last guard
+                _LOGGER.debug("Unleash: building the request context failed", exc_info=True)
+                built = {}
+            self._built, self._build = built, None
+        return built
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the context was built already."""
+        return self._built is not None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.resolve()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.resolve())
+
+    def __len__(self) -> int:
+        return len(self.resolve())
+
+    def __repr__(self) -> str:
+        return f"LazyContext({self._built!r})" if self.resolved else "LazyContext(<not built>)"
 
 
 # -- the context of the current request -------------------------------------------------

@@ -29,6 +29,7 @@ from .config import (
     check_custom_strategies,
     default_instance_id,
 )
+from .context import current_request_context, merge_contexts
 from .engine import (
     CompiledFeature,
     FlagState,
@@ -44,14 +45,13 @@ from .engine import (
 from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .errors import MultipleInstancesNotAllowedError
-from .events import UnleashEvent, UnleashEventType, UnleashFetchedEvent, UnleashReadyEvent
 from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
-from .sync.events import EventDispatcher
 from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
 
 if TYPE_CHECKING:
+    from .sync.events import EventDispatcher
     from .sync.synchronizer import Operations
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -67,12 +67,14 @@ class _FlagEntry:
     """What the hot path needs of one flag name: how to answer and where to count.
 
     For a name the snapshot does not know, ``feature`` is None and ``check`` answers None,
-    which tells the caller to use the fallback.
+    which tells the caller to use the fallback. ``counted`` is False when nothing is counted
+    (metrics disabled, or past the cap on unknown names): then there are no counters.
     """
 
     __slots__ = (
         "check",
         "constant",
+        "counted",
         "counters",
         "feature",
         "impression_data",
@@ -84,20 +86,26 @@ class _FlagEntry:
     )
 
     def __init__(
-        self, snapshot: Snapshot, feature: CompiledFeature | None, counters: FlagCounters
+        self, snapshot: Snapshot, feature: CompiledFeature | None, counters: FlagCounters | None
     ) -> None:
         self.snapshot = snapshot
         self.feature = feature
         self.constant = feature.constant if feature is not None else None
-        self.tally = counters.yes if self.constant else counters.no  # for constant answers
         self.check: Callable[[Mapping[str, Any]], bool | None] = (
             snapshot.checker(feature) if feature is not None else _unknown_flag
         )
         self.impression_data = feature is not None and feature.impression_data
-        self.counters = counters
-        self.yes = counters.yes
-        self.no = counters.no
-        self.variants = counters.variants
+        self.counted = counters is not None
+        self.counters = counters if counters is not None else _UNCOUNTED
+        self.yes = self.counters.yes
+        self.no = self.counters.no
+        self.tally = self.yes if self.constant else self.no  # for constant answers
+        self.variants = self.counters.variants
+
+
+# Stands in for the counters of an entry that counts nothing (``counted`` is False): never
+# advanced, never read.
+_UNCOUNTED = FlagCounters("")
 
 
 KEYWORDS_DOC = """
@@ -139,6 +147,9 @@ KEYWORDS_DOC = """
         ``{"type": "streaming"}`` (server-sent events, falling back to polling; both
         clients stream) or ``{"type": "polling", "format": "delta"}``; see
         ``docs/streaming.md``.
+    use_request_context: merge the current request's context (set by the Flask, Django and
+        ASGI integrations, or ``unleash_lite.context.request_context``) under the context
+        of every evaluation, so code deep in a call stack can call ``is_enabled("x")``.
 """
 
 
@@ -238,7 +249,11 @@ class ClientCore:
         )
         self.metrics = MetricsRegistry(self.impact_metrics)
         self._counting = not config.disable_metrics
-        self._events = EventDispatcher(event_callback) if event_callback else None
+        self._events: EventDispatcher | None = None
+        if event_callback:  # the event types and their thread load only for those who listen
+            from .sync.events import EventDispatcher
+
+            self._events = EventDispatcher(event_callback)
         self._ready = threading.Event()
         self._announce_lock = threading.Lock()
         self._ready_announced = False
@@ -258,6 +273,8 @@ class ClientCore:
                 'bootstrap could not be installed (see the error logged above); with url="" it is '
                 "the only source of flags"
             )
+        if config.use_request_context:
+            self._merge_request_context()
 
     def __repr__(self) -> str:
         return (
@@ -288,12 +305,12 @@ class ClientCore:
                     enabled = fallback_function is not None and self._fallback(
                         feature_name, context, fallback_function
                     )
-                if self._counting:
+                if entry.counted:
                     next(entry.yes if enabled else entry.no)
-            elif self._counting:
+            elif entry.counted:
                 next(entry.tally)
             if entry.impression_data and self._events is not None:
-                self._impression(UnleashEventType.FEATURE_FLAG, feature_name, enabled, context, "")
+                self._impression(False, feature_name, enabled, context, "")
             return enabled
         except Exception:
             LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
@@ -311,20 +328,14 @@ class ClientCore:
                 variant = entry.snapshot.variant_of(
                     feature, context if type(context) is dict else _as_context(context)
                 )
-            if self._counting:
+            if entry.counted:
                 next(entry.yes if variant["feature_enabled"] else entry.no)
                 counter = entry.variants.get(variant["name"])
                 if counter is None:
                     counter = self.metrics.variant_counter(entry.counters, variant["name"])
                 next(counter)
             if entry.impression_data and self._events is not None:
-                self._impression(
-                    UnleashEventType.VARIANT,
-                    feature_name,
-                    variant["enabled"],
-                    context,
-                    variant["name"],
-                )
+                self._impression(True, feature_name, variant["enabled"], context, variant["name"])
             return variant
         except Exception:
             LOGGER.debug(
@@ -359,7 +370,7 @@ class ClientCore:
         result = self._evaluation(feature_name, context, fallback_function)
         try:
             entry = self._entries.get(feature_name) or self._entry(feature_name)
-            if self._counting:
+            if entry.counted:
                 next(entry.yes if result.enabled else entry.no)
                 if result.variant["enabled"]:  # a flag without variants counts as is_enabled
                     name = result.variant["name"]
@@ -368,13 +379,9 @@ class ClientCore:
                         counter = self.metrics.variant_counter(entry.counters, name)
                     next(counter)
             if entry.impression_data and self._events is not None:
-                kind = (
-                    UnleashEventType.VARIANT
-                    if result.variant["enabled"]
-                    else UnleashEventType.FEATURE_FLAG
-                )
-                name = result.variant["name"] if result.variant["enabled"] else ""
-                self._impression(kind, feature_name, result.enabled, context, name)
+                chosen = result.variant["enabled"]
+                name = result.variant["name"] if chosen else ""
+                self._impression(chosen, feature_name, result.enabled, context, name)
         except Exception:
             LOGGER.debug("counting evaluate(%r) failed", feature_name, exc_info=True)
         return result
@@ -464,6 +471,57 @@ class ClientCore:
             )
         return result
 
+    def _merge_request_context(self) -> None:
+        """``use_request_context``: the evaluation methods take the current request's context,
+        with the one given merged over it. Set on this instance only, so that a client
+        without the option pays nothing for it on the hot path."""
+        cls = type(self)
+
+        def in_request(context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+            current = current_request_context()
+            if current is None:
+                return context
+            if context is None or not isinstance(context, Mapping):
+                return current
+            try:
+                return merge_contexts(current, context)
+            except Exception:  # a mapping that fails to read: the caller's context alone
+                LOGGER.debug("merging the request context failed", exc_info=True)
+                return context
+
+        def is_enabled(
+            feature_name: str,
+            context: Mapping[str, Any] | None = None,
+            fallback_function: FallbackFunction | None = None,
+        ) -> bool:
+            return cls.is_enabled(self, feature_name, in_request(context), fallback_function)
+
+        def get_variant(feature_name: str, context: Mapping[str, Any] | None = None) -> Variant:
+            return cls.get_variant(self, feature_name, in_request(context))
+
+        def evaluate(
+            feature_name: str,
+            context: Mapping[str, Any] | None = None,
+            fallback_function: FallbackFunction | None = None,
+        ) -> EvaluationDetail:
+            return cls.evaluate(self, feature_name, in_request(context), fallback_function)
+
+        def explain(
+            feature_name: str,
+            context: Mapping[str, Any] | None = None,
+            fallback_function: FallbackFunction | None = None,
+        ) -> EvaluationDetail:
+            return cls.explain(self, feature_name, in_request(context), fallback_function)
+
+        def all_flags(
+            context: Mapping[str, Any] | None = None, include_disabled: bool = False
+        ) -> list[dict[str, Any]]:
+            return cls.all_flags(self, in_request(context), include_disabled)
+
+        for function in (is_enabled, get_variant, evaluate, explain, all_flags):
+            function.__doc__ = getattr(cls, function.__name__).__doc__
+            self.__dict__[function.__name__] = function
+
     # -- flag state -----------------------------------------------------------------------
 
     def feature_definitions(self) -> dict[str, dict[str, Any]]:
@@ -545,6 +603,9 @@ class ClientCore:
         layers += [(layer, dict(layer.features.items())) for layer in self._overrides]
         for snapshot, features in layers:
             for name, feature in features.items():
+                if not self._counting:
+                    entries[name] = _FlagEntry(snapshot, feature, None)
+                    continue
                 counters = self.metrics.counters(name)
                 if counters is not None:
                     entries[name] = _FlagEntry(snapshot, feature, counters)
@@ -563,10 +624,12 @@ class ClientCore:
         snapshot = self._snapshot
         feature = snapshot.features.get(feature_name)
         if not isinstance(feature_name, str):
-            return _FlagEntry(snapshot, None, FlagCounters(repr(feature_name)))
-        counters = self.metrics.counters(feature_name, known=feature is not None)
-        if counters is None:  # past the cap on counted unknown names: answer, don't keep
-            return _FlagEntry(snapshot, None, FlagCounters(feature_name))
+            return _FlagEntry(snapshot, None, None)
+        counters = None
+        if self._counting:
+            counters = self.metrics.counters(feature_name, known=feature is not None)
+            if counters is None:  # past the cap on counted unknown names: answer, don't keep
+                return _FlagEntry(snapshot, None, None)
         entry = _FlagEntry(snapshot, feature, counters)
         if not self._resume_pending:  # until the work starts, every call comes through here
             entries[feature_name] = entry
@@ -579,9 +642,13 @@ class ClientCore:
     # -- events -----------------------------------------------------------------------------
 
     def _impression(
-        self, kind: UnleashEventType, feature_name: str, enabled: bool, context: Any, variant: str
+        self, of_variant: bool, feature_name: str, enabled: bool, context: Any, variant: str
     ) -> None:
+        """An impression event: of a variant (``get_variant``) or of a flag."""
         if self._events is not None:
+            from .events import UnleashEvent, UnleashEventType
+
+            kind = UnleashEventType.VARIANT if of_variant else UnleashEventType.FEATURE_FLAG
             self._events.emit(
                 UnleashEvent(
                     event_type=kind,
@@ -614,10 +681,14 @@ class ClientCore:
             if self._events is None or self._ready_announced:
                 return
             self._ready_announced = True
+        from .events import UnleashEventType, UnleashReadyEvent
+
         self._events.emit(UnleashReadyEvent(UnleashEventType.READY, uuid.uuid4()))
 
     def _fetched(self, raw_features: str) -> None:
         if self._events is not None:
+            from .events import UnleashEventType, UnleashFetchedEvent
+
             self._events.emit(
                 UnleashFetchedEvent(UnleashEventType.FETCHED, uuid.uuid4(), raw_features)
             )
@@ -688,7 +759,11 @@ class ClientCore:
         evaluations see (``unleash_static_context``)."""
         config = dataclasses.replace(self.config, **changes)
         self.config = config
-        self._counting = not config.disable_metrics
+        counting = not config.disable_metrics
+        if counting != self._counting:
+            with self._swap_lock:  # entries count, or not, as they were built
+                self._counting = counting
+                self._install_entries()
         if self._sync is not None:
             self._sync.reconfigure(config)
 

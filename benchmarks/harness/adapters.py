@@ -96,6 +96,11 @@ class Sdk:
         """A client started (server unreachable) from the disk cache in ``directory``."""
         raise NotImplementedError
 
+    def ready_with_unreachable_server(self, payload: dict[str, Any], directory: str) -> Any:
+        """A client as an application starts it (``initialize_client()``, default keywords)
+        from a bootstrap, while the server refuses connections."""
+        raise NotImplementedError
+
     def stop(self, client: Any) -> None:
         """Stop whatever the client started."""
 
@@ -164,6 +169,19 @@ class UnleashLite(Sdk):
             multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
         )
 
+    def ready_with_unreachable_server(self, payload: dict[str, Any], directory: str) -> Any:
+        from unleash_lite import InstanceAllowType, UnleashClient
+
+        client = UnleashClient(
+            url=OFFLINE_URL,
+            app_name=APP_NAME,
+            bootstrap=payload,
+            cache_directory=directory,
+            multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        )
+        client.initialize_client()
+        return client
+
     def counted(self, client: Any) -> int | None:
         metrics = getattr(client, "metrics", None)
         if metrics is None or not hasattr(metrics, "totals"):
@@ -209,6 +227,22 @@ class Official(Sdk):
         # flags and starts the scheduler that re-reads them every refresh_interval.
         client = self._new_client(FileCache(APP_NAME, directory=directory), metrics=False)
         client.initialize_client(fetch_toggles=False)
+        return client
+
+    def ready_with_unreachable_server(self, payload: dict[str, Any], directory: str) -> Any:
+        from UnleashClient import UnleashClient
+        from UnleashClient.cache import FileCache
+        from UnleashClient.utils import InstanceAllowType
+
+        cache = FileCache(APP_NAME, directory=directory)
+        cache.bootstrap_from_dict(payload)  # the documented bootstrap
+        client = UnleashClient(
+            url=OFFLINE_URL,
+            app_name=APP_NAME,
+            cache=cache,
+            multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
+        )
+        client.initialize_client()
         return client
 
     def stop(self, client: Any) -> None:

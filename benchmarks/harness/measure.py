@@ -435,6 +435,27 @@ def task_from_cache(sdk: Sdk, request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def task_ready_unreachable(sdk: Sdk, request: dict[str, Any]) -> dict[str, Any]:
+    """Time from a bootstrap payload in memory to a client answering from it, started as an
+    application starts it while the server refuses connections."""
+    payload = generate_payload(request["n_flags"], seed=request["seed"])
+    context = dict(sample_contexts(1, seed=5)[0])
+    directory = sdk.scratch_dir()
+    start, cpu = time.perf_counter_ns(), time.process_time_ns()
+    client = sdk.ready_with_unreachable_server(payload, directory)
+    client.is_enabled(flag_name(0), context)
+    cpu, elapsed = time.process_time_ns() - cpu, time.perf_counter_ns() - start
+    result: dict[str, Any] = {
+        "seconds": elapsed / 1e9,
+        "cpu_seconds": cpu / 1e9,
+        "known_flags": sdk.known_flags(client),
+    }
+    if request.get("verify"):
+        result["answers"] = scale_answers(client, request["n_flags"])
+    sdk.stop(client)
+    return result
+
+
 # -- the async clients against a server -----------------------------------------------------
 
 
@@ -548,6 +569,7 @@ TASKS: dict[str, Callable[[Sdk, dict[str, Any]], dict[str, Any]]] = {
     "refresh": task_refresh,
     "write_cache": task_write_cache,
     "from_cache": task_from_cache,
+    "ready_unreachable": task_ready_unreachable,
     "async_init": task_async_init,
     "async_refresh": task_async_refresh,
 }

@@ -33,11 +33,11 @@ SDK_KEYS = tuple(target.key for target in TARGETS)
 METRICS_MODES = (("off", False), ("on", True))
 
 ASYNC_GROUPS = ("async_eval", "async_init", "async_refresh")
-GROUPS = ("threads", "load", "refresh", "cache", "import", *ASYNC_GROUPS)
+GROUPS = ("threads", "load", "refresh", "cache", "unreachable", "import", *ASYNC_GROUPS)
 SELECTABLE = (*WORKLOAD_NAMES, "spec", *GROUPS)
 ALIASES = {
     "eval": (*WORKLOAD_NAMES, "spec"),
-    "scale": ("load", "refresh", "cache"),
+    "scale": ("load", "refresh", "cache", "unreachable"),
     "async": ASYNC_GROUPS,
 }
 # The async clients' runs: (environment, SDK), the sync client of each environment included so
@@ -466,7 +466,9 @@ class Run:
     # -- scale ----------------------------------------------------------------------------
 
     def scale(self, scratch: Path) -> None:
-        wanted = [group for group in ("load", "refresh", "cache") if group in self.chosen]
+        wanted = [
+            group for group in ("load", "refresh", "cache", "unreachable") if group in self.chosen
+        ]
         if not wanted:
             return
         paths: dict[tuple[int, str], Path] = {}
@@ -523,6 +525,13 @@ class Run:
                     self.config.scale_rounds,
                     {**base, "task": "from_cache", "directories": directories},
                     f"disk cache {size}",
+                )
+            if "unreachable" in wanted:
+                scale[str(size)]["ready_unreachable"] = self._rounds(
+                    f"ready from a bootstrap, server refusing, {size} flags",
+                    self.config.scale_rounds,
+                    {**base, "task": "ready_unreachable"},
+                    f"bootstrap, server refusing {size}",
                 )
         self.results["scale"] = scale
 

@@ -9,7 +9,12 @@ import pytest
 
 from tests.support.payloads import constraint, feature, snapshot_of, strategy
 from unleash_lite.engine import StaticContext
-from unleash_lite.engine.constraints import as_number, compile_constraint, number_value
+from unleash_lite.engine.constraints import (
+    ParsedMemo,
+    as_number,
+    compile_constraint,
+    number_value,
+)
 
 STATIC = StaticContext(app_name="shop", environment="production", hostname="web-1")
 
@@ -592,3 +597,34 @@ def test_describe_shows_the_rule() -> None:
     assert long_list.describe() == "userId IN [0, 1, 2, 3, 4, ...]"
     single = compile_constraint(constraint("age", "NUM_GT", value="18"), STATIC)
     assert single.describe() == "age NUM_GT [18]"
+
+
+# -- the memo of parsed context values ----------------------------------------------------
+
+
+def test_a_parsed_memo_keeps_what_the_parser_answered() -> None:
+    memo = ParsedMemo(as_number)
+    for text in ("18", "abc", " 7 "):
+        assert memo.parse(text) == as_number(text)
+    assert memo.known == {"18": 18.0, "abc": None, " 7 ": 7.0}
+
+
+def test_a_parsed_memo_starts_over_when_full() -> None:
+    memo = ParsedMemo(as_number)
+    for number in range(ParsedMemo.SIZE):
+        memo.parse(str(number))
+    assert len(memo.known) == ParsedMemo.SIZE
+    memo.parse("one more")
+    assert memo.known == {"one more": None}
+
+
+@pytest.mark.parametrize("operator", ["NUM_GT", "SEMVER_GT"])
+def test_remembered_context_values_give_the_same_answers_every_time(operator: str) -> None:
+    value = "1.5.0" if operator == "SEMVER_GT" else "18"
+    check = compile_constraint(
+        {"contextName": "v", "operator": operator, "value": value}, StaticContext()
+    ).check
+    texts = ["2.0.0", "1.0.0", "1.5.0-rc.1", "x", "30", "12", "18.5", ""]
+    first = [check({"v": text}) for text in texts]
+    assert [check({"v": text}) for text in texts] == first  # now from the memo
+    assert any(first) and not all(first)

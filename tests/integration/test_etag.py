@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from unleash_lite import UnleashClient
-from unleash_lite.sync.http import Outcome, Result
+from unleash_lite.sync.outcome import Outcome, Result
 from unleash_lite.sync.steps import Steps
 
 from .admin import AdminApi

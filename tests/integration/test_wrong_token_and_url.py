@@ -36,7 +36,7 @@ import pytest
 import requests
 
 from unleash_lite import UnleashClient
-from unleash_lite.sync.http import Outcome
+from unleash_lite.sync.outcome import Outcome
 from unleash_lite.sync.steps import Steps
 
 from .admin import AdminApi

@@ -10,6 +10,7 @@ capture would have seen it: the token is in the Authorization headers the server
 
 from __future__ import annotations
 
+import base64
 import gc
 import json
 import logging
@@ -45,7 +46,8 @@ from tests.support.server import (
 )
 from unleash_lite import FileCache, InstanceAllowType, UnleashClient
 from unleash_lite.config import DEFAULT_REQUEST_RETRIES, ClientConfig
-from unleash_lite.sync.http import Result, UnleashApi
+from unleash_lite.sync.http import UnleashApi
+from unleash_lite.sync.outcome import Result
 
 from .conftest import Figures
 
@@ -206,6 +208,42 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(make_driven: Driven
         assert client.is_enabled("only-a")  # the redirect was followed
         (followed,) = elsewhere.feature_gets()
         assert followed.header("Authorization") is None
+        client.destroy()
+
+
+def test_the_token_wins_over_credentials_in_the_url_or_netrc(
+    make_driven: DrivenFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests puts the URL's user:password (or a ~/.netrc entry for the host) in the
+    Authorization header in place of the one the client sets; aiohttp refuses to send both.
+    The client's token goes out, and nothing else."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login netrc-user password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with FakeUnleashServer() as server:
+        url = server.url.replace("http://", "http://url-user:url-password@")
+        client = make_driven.stubbed(url, "credentials", disable_metrics=True)
+        client.initialize_client()
+        assert client.is_enabled("only-a")
+        (fetched,) = server.feature_gets()
+        assert fetched.header("Authorization") == TOKEN
+        client.destroy()
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_when_no_token_is_given(
+    make_driven: DrivenFactory,
+) -> None:
+    """For a server behind basic authentication: the url's user name and password (percent
+    decoded), and no ``~/.netrc`` lookup."""
+    with FakeUnleashServer() as server:
+        url = server.url.replace("http://", "http://ops%40example.com:p%3Ass@")
+        client = make_driven.stubbed(url, "basic", disable_metrics=True, custom_headers={})
+        client.initialize_client()
+        (fetched,) = server.feature_gets()
+        expected = base64.b64encode(b"ops@example.com:p:ss").decode()
+        assert fetched.header("Authorization") == f"Basic {expected}"
+        assert "p%3Ass" not in repr(client) and "ops" not in repr(client)
         client.destroy()
 
 

@@ -1,5 +1,5 @@
-"""Helpers every suite uses: wait for a condition, find a free port, read log records, and
-stop the clients a test left running.
+"""Helpers every suite uses: wait for a condition, find a free port, read log records,
+stop the clients a test left running, and hold what a command run in-process gave.
 
 Nothing here is a fixture; the fixtures built on them are in ``tests/conftest.py``.
 """
@@ -7,12 +7,14 @@ Nothing here is a fixture; the fixtures built on them are in ``tests/conftest.py
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -98,3 +100,19 @@ def stop_without_flush(client: UnleashClient) -> None:
     client._sync.stop(flush_budget=None)
     client._sync.runner.stop(timeout=5)  # a poll in progress must not log in the next test
     client.is_initialized = False
+
+
+@dataclass
+class Ran:
+    """What a command run in the test's process gave: exit code, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+    def json(self) -> Any:
+        return json.loads(self.out)

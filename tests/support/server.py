@@ -3,8 +3,8 @@
 client). A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer``, port 0), not a mock of
 ``requests``.
 
-Each endpoint (flags GET, registration POST, metrics POST, and the streaming and delta
-routes of experimental_mode) answers from its own
+Each endpoint (flags GET, registration POST, metrics POST, the streaming and delta
+routes of experimental_mode, and any Admin API route, 404 unless scripted) answers from its own
 :class:`Script`: one-shot replies queued with ``then(...)``, and a standing reply set with
 ``always(...)``. A reply is a function writing the answer on the raw exchange, so it can do
 what a real network does: answer late, answer part of a body, reset the connection, stream
@@ -528,6 +528,7 @@ class FakeUnleashServer:
         self.metrics = Script(accept())
         self.streaming = Script(event_stream())
         self.delta = Script(serve_delta())
+        self.admin = Script(status(404, b"{}"))  # any /api/admin/ route (unleash-lite admin)
         self.stream_feed = EventFeed()
         self.stopping = threading.Event()
         self.hanging = threading.Event()
@@ -708,6 +709,8 @@ class FakeUnleashServer:
             script = self.register
         elif method == "POST" and route == "/api/client/metrics":
             script = self.metrics
+        elif route.startswith("/api/admin/"):
+            script = self.admin
         else:
             exchange.send(404, b"{}")  # no message for clients to quote: their own words show
             return

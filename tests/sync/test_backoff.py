@@ -34,7 +34,7 @@ from tests.support.server import (
 from tests.support.server import status as answer
 from unleash_lite import UnleashClient
 from unleash_lite.sync.backoff import MAX_MULTIPLIER, Backoff
-from unleash_lite.sync.http import Outcome, Result
+from unleash_lite.sync.outcome import Outcome, Result
 from unleash_lite.sync.scheduler import ApschedulerRunner, ThreadRunner
 
 INTERVAL = 2.0

@@ -32,8 +32,9 @@ from tests.support.sync import Installs, names
 from unleash_lite import UnleashClient, __version__
 from unleash_lite.config import ClientConfig
 from unleash_lite.engine import BUILTIN_STRATEGIES
-from unleash_lite.sync.http import SPEC_VERSION, Outcome, Result, UnleashApi
+from unleash_lite.sync.http import UnleashApi
 from unleash_lite.sync.loader import FlagLoader
+from unleash_lite.sync.outcome import SPEC_VERSION, Outcome, Result
 from unleash_lite.sync.requests_transport import RequestsTransport
 from unleash_lite.sync.synchronizer import Synchronizer
 

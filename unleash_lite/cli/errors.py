@@ -8,6 +8,8 @@ EXIT_USAGE = 2  # a bad command line (argparse)
 EXIT_UNKNOWN_FLAG = 3  # eval: the flag is not in the flag set
 EXIT_FILE = 4  # a file cannot be read, parsed or written, or holds no usable flags
 EXIT_NETWORK = 5  # the server cannot be reached, rejects the token, or answers garbage
+EXIT_DENIED = 6  # admin: the server rejects the admin token (401) or it may not do this (403)
+EXIT_REFUSED = 7  # admin: nothing changed (rollout cannot tell which strategy, or another 4xx)
 EXIT_BROKEN_PIPE = 141  # stdout was closed early (``| head``), as a shell reports SIGPIPE
 
 
@@ -18,4 +20,6 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
-        self.kind = kind  # "file" or "network", the --json error's "kind"
+        self.kind = (
+            kind  # --json "kind": "file", "network"; admin: "not_found", "denied", "refused"
+        )

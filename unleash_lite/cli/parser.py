@@ -9,18 +9,21 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
-from ..config import check_url
 from ..version import __version__
+from .admin import URL_VARIABLE, run_admin
+from .admin import configure as configure_admin
+from .arguments import RedactingParser, http_url, positive_seconds
 from .context import PROPERTY_PREFIX, build_context
 from .demo import run_demo
 from .errors import (
     EXIT_BROKEN_PIPE,
+    EXIT_DENIED,
     EXIT_FILE,
     EXIT_NETWORK,
     EXIT_OK,
     EXIT_PROBLEMS,
+    EXIT_REFUSED,
     EXIT_UNKNOWN_FLAG,
     EXIT_USAGE,
     CliError,
@@ -40,12 +43,14 @@ exit codes:
   {EXIT_UNKNOWN_FLAG}  eval: unknown flag
   {EXIT_FILE}  a file cannot be read, parsed or written, or holds no usable flags
   {EXIT_NETWORK}  the server cannot be reached, rejects the token, or sends no usable flags
+  {EXIT_DENIED}  admin: the server rejects the admin token (401) or it may not do this (403)
+  {EXIT_REFUSED}  admin: nothing changed (rollout cannot tell which strategy, or the server refused)
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``unleash-lite`` argument parser and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = RedactingParser(
         prog="unleash-lite",
         description=_wrap(
             "Try Unleash feature flags offline or against a server, see why each answers as "
@@ -147,8 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         "until SIGTERM or SIGINT. See docs/fleet.md.",
     )
     _server_options(relay, url_required=True)
-    add_relay_options(relay, seconds=_positive_seconds)
+    add_relay_options(relay)
     relay.set_defaults(json=False)
+
+    admin = commands.add_parser(
+        "admin",
+        help="list, show, enable or disable flags, set a rollout (Unleash Admin API)",
+        allow_abbrev=False,
+    )
+    configure_admin(admin, os.environ.get(URL_VARIABLE) or None)
     return parser
 
 
@@ -181,7 +193,7 @@ def _server_options(
     (url_group or parser).add_argument(
         "--url",
         required=url_required,
-        type=_http_url,
+        type=http_url,
         help="the server's API URL, ending with /api (e.g. https://unleash.example.com/api)",
     )
     parser.add_argument(
@@ -193,7 +205,7 @@ def _server_options(
     parser.add_argument("--project", help="fetch only this project's flags")
     parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         metavar="SECONDS",
         help=f"how long to wait for the server (default {DEFAULT_TIMEOUT:g})",
     )
@@ -213,26 +225,6 @@ def _context_item(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _http_url(text: str) -> str:
-    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).netloc:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
-    try:
-        check_url(text)  # what UnleashClient would refuse (a query string, a bad port...)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return seconds
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``unleash-lite``; returns the process exit code."""
     try:
@@ -247,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     arguments = build_parser().parse_args(argv)
     parser: argparse.ArgumentParser = arguments.parser
+    if arguments.command == "admin":
+        return run_admin(arguments, sys.stdout, sys.stderr)
     if arguments.command == "demo":
         return run_demo(arguments.bootstrap)
     if arguments.command in ("eval", "explain"):

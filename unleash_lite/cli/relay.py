@@ -32,6 +32,7 @@ from ..client import UnleashClient
 from ..config import redact_url
 from ..events import UnleashEventType
 from ..redis import RedisCache
+from .arguments import positive_seconds
 from .errors import EXIT_NETWORK, EXIT_OK, EXIT_USAGE, CliError
 from .sources import DEFAULT_TIMEOUT, TOKEN_VARIABLE, display_url, redact
 
@@ -255,9 +256,8 @@ def _log_to_stderr() -> None:
         LOGGER.setLevel(logging.INFO)
 
 
-def add_relay_options(relay: argparse.ArgumentParser, seconds: Callable[[str], float]) -> None:
-    """The ``relay`` command's options beside the server ones (--url, --token...);
-    ``seconds``: the parser's type for a positive number of seconds."""
+def add_relay_options(relay: argparse.ArgumentParser) -> None:
+    """The ``relay`` command's options beside the server ones (--url, --token...)."""
     relay.add_argument(
         "--redis-url",
         default=os.environ.get(REDIS_VARIABLE),
@@ -281,14 +281,14 @@ def add_relay_options(relay: argparse.ArgumentParser, seconds: Callable[[str], f
     )
     relay.add_argument(
         "--interval",
-        type=seconds,
+        type=positive_seconds,
         default=DEFAULT_INTERVAL,
         metavar="SECONDS",
         help=f"how often to poll Unleash and check Redis (default {DEFAULT_INTERVAL:g})",
     )
     relay.add_argument(
         "--ttl",
-        type=seconds,
+        type=positive_seconds,
         metavar="SECONDS",
         help="let the flags expire from Redis this long after the relay last wrote or "
         "checked them (default: never)",

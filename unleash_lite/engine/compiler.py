@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .constraints import CompiledConstraint, compile_constraint
 from .context import Context, StaticContext, always_false, always_true
-from .problems import FLAG_OFF, STRATEGY_OFF, DefinitionError, Finding, Problems, kind, quote
+from .problems import (
+    FLAG_OFF,
+    STRATEGY_OFF,
+    DefinitionError,
+    Finding,
+    Problems,
+    is_object,
+    kind,
+    quote,
+)
 from .state import FlagState, RawFeature, RawSegment, segment_id
 from .strategies import CompiledStrategy, CustomStrategy, compile_strategy
 from .variants import VariantSet, compile_variants
@@ -37,8 +45,7 @@ def flag_project(definition: Mapping[str, Any]) -> str:
     return str(definition.get("project") or "default")
 
 
-@dataclass(frozen=True, slots=True)
-class Dependency:
+class Dependency(NamedTuple):
     """A parent flag this flag depends on."""
 
     feature: str
@@ -46,8 +53,10 @@ class Dependency:
     variants: frozenset[str]  # when not empty, the parent's variant must be one of these
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledFeature:
+# The compiled records (features, strategies, constraints, rollouts, variants) are
+# NamedTuples rather than frozen dataclasses: as immutable, and built about 5x faster, which
+# counts on the first evaluation of each flag (flags compile then).
+class CompiledFeature(NamedTuple):
     """A feature flag compiled for evaluation."""
 
     name: str
@@ -160,7 +169,7 @@ class Compiler:
         strategies = []
         for position, raw in enumerate(listed):
             at = problems.at("strategies", position)
-            if not isinstance(raw, Mapping):
+            if not is_object(raw):
                 at.warning(f"expected a strategy object, got {kind(raw)}; ignored")
                 continue
             at.boolean(raw, "disabled", "only true disables the strategy")
@@ -283,7 +292,7 @@ def read_dependencies(raw_dependencies: Any, problems: Problems) -> list[tuple[i
     dependencies = []
     for position, raw in enumerate(raw_dependencies):
         at = problems.at(position)
-        if not isinstance(raw, Mapping) or not raw.get("feature"):
+        if not is_object(raw) or not raw.get("feature"):
             at.warning("expected an object with a parent feature name; ignored")
             continue
         if not isinstance(raw["feature"], str):
@@ -316,7 +325,10 @@ def _any_of(strategies: tuple[CompiledStrategy, ...]) -> Check:
         return checks[0]
 
     def matches(context: Context) -> bool:
-        return any(check(context) for check in checks)
+        for check in checks:  # noqa: SIM110 (a loop: no generator per call)
+            if check(context):
+                return True
+        return False
 
     return matches
 

@@ -11,10 +11,10 @@ operators.
 from __future__ import annotations
 
 import ipaddress
+import operator as op
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -27,19 +27,20 @@ from .context import (
     raw_field,
 )
 from .dates import date_value, instant_of
-from .problems import CONSTRAINT_OFF, Problems, kind, quote, strings
+from .problems import CONSTRAINT_OFF, Problems, is_object, kind, quote, strings
 from .regex import InvalidPattern, compile_search
 from .semver import parse_version, version_value
 
 Check = Callable[[Context], bool]
 Test = Callable[[str], bool]
 
+# The operator module's functions, not lambdas: a C call instead of a Python frame per check.
 _ORDINAL: dict[str, Callable[[Any, Any], bool]] = {
-    "EQ": lambda a, b: a == b,
-    "GT": lambda a, b: a > b,
-    "GTE": lambda a, b: a >= b,
-    "LT": lambda a, b: a < b,
-    "LTE": lambda a, b: a <= b,
+    "EQ": op.eq,
+    "GT": op.gt,
+    "GTE": op.ge,
+    "LT": op.lt,
+    "LTE": op.le,
 }
 # NUM_EQ is Yggdrasil's: closer than machine epsilon (so 0.1 + 0.2 equals 0.3, and
 # infinity equals nothing).
@@ -72,8 +73,7 @@ class _Operator(NamedTuple):
     raw_read: bool = False  # reads the context field unconverted (a datetime stays one)
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledConstraint:
+class CompiledConstraint(NamedTuple):
     """One compiled constraint: its definition (for explanations) and its ``check``."""
 
     context_name: str
@@ -100,9 +100,9 @@ def compile_constraint(
     """Compile one constraint from its payload form, reporting what is wrong with it to
     ``problems`` (at the constraint's own path)."""
     problems = Problems(warns=False) if problems is None else problems
-    if not isinstance(raw, Mapping):
+    if not is_object(raw):
         message = problems.error(f"expected a constraint object, got {kind(raw)}", CONSTRAINT_OFF)
-        return replace(compile_constraint({}, static, Problems(warns=False)), problem=message)
+        return compile_constraint({}, static, Problems(warns=False))._replace(problem=message)
     since = len(problems.found)
     context_name = str(raw.get("contextName") or "")
     operator = str(raw.get("operator") or "")
@@ -258,19 +258,24 @@ def _tested(read: Callable[[Context], Any], test: Callable[[Any], bool], inverte
 
 def _string_test(operator: str, values: Any, case_insensitive: bool, _: Problems) -> Test:
     listed = tuple(str(value) for value in values if value is not None)
-    wanted = tuple(value.lower() for value in listed) if case_insensitive else listed
-    fold: Callable[[str], str] = str.lower if case_insensitive else str
+    if case_insensitive:
+        wanted = tuple(value.lower() for value in listed)
+        if operator == "STR_STARTS_WITH":
+            return lambda text: text.lower().startswith(wanted)
+        if operator == "STR_ENDS_WITH":
+            return lambda text: text.lower().endswith(wanted)
+        return lambda text: any(part in text.lower() for part in wanted)
     if operator == "STR_STARTS_WITH":
-        return lambda text: fold(text).startswith(wanted)
+        return lambda text: text.startswith(listed)
     if operator == "STR_ENDS_WITH":
-        return lambda text: fold(text).endswith(wanted)
-    return lambda text: any(part in fold(text) for part in wanted)
+        return lambda text: text.endswith(listed)
+    return lambda text: any(part in text for part in listed)
 
 
 def _compared(
     compare: Callable[[Any, Any], bool],
     target_of: Callable[[str], Any],
-    value_of: Callable[[Any], Any],
+    value_of: Callable[[Any], Any] | ParsedMemo,
     what: str,
 ) -> OperatorTest:
     """An ordered operator: its value parsed once by ``target_of`` (None: it is not
@@ -281,6 +286,16 @@ def _compared(
         if target is None:
             problems.error(f"{quote(value)} is not {what}", CONSTRAINT_OFF)
             return None
+        if isinstance(value_of, ParsedMemo):
+            recall, parse = value_of.known.get, value_of.parse
+
+            def recalled(text: str) -> bool:
+                parsed = recall(text, _UNPARSED)
+                if parsed is _UNPARSED:
+                    parsed = parse(text)
+                return parsed is not None and compare(parsed, target)
+
+            return recalled
 
         def test(text: Any) -> bool:
             parsed = value_of(text)
@@ -289,6 +304,34 @@ def _compared(
         return test
 
     return build
+
+
+_UNPARSED = object()
+
+
+class ParsedMemo:
+    """A pure parser of context values remembering its answers for the last few thousand
+    distinct texts.
+
+    Apps send few distinct versions, ages or amounts, so the numbers and versions in
+    contexts are parsed once each rather than on every evaluation. Process-wide, like a
+    ``functools`` cache, and bounded: it empties when full. It needs no lock: a dict's
+    ``get`` and item assignment are atomic, and a lost insertion only costs a parse.
+    """
+
+    SIZE = 4096
+
+    def __init__(self, parser: Callable[[str], Any]) -> None:
+        self.parser = parser
+        self.known: dict[str, Any] = {}
+
+    def parse(self, text: str) -> Any:
+        """``parser(text)``, remembered."""
+        value = self.parser(text)
+        if len(self.known) >= self.SIZE:
+            self.known.clear()
+        self.known[text] = value
+        return value
 
 
 def as_number(text: str) -> float | None:
@@ -412,8 +455,12 @@ _DATES = (
     instant_of,
     "a date and time such as 2024-06-01T12:00:00Z or 2024-06-01T14:00:00.000+02:00",
 )
-_NUMBERS = (number_value, as_number, "a number")
-_VERSIONS = (version_value, parse_version, "a semantic version (such as 1.2.3 or 1.2.3-rc.1)")
+_NUMBERS = (number_value, ParsedMemo(as_number), "a number")
+_VERSIONS = (
+    version_value,
+    ParsedMemo(parse_version),
+    "a semantic version (such as 1.2.3 or 1.2.3-rc.1)",
+)
 # Every operator the engine knows, and how each compiles: the one table of them.
 OPERATORS: Mapping[str, _Operator] = MappingProxyType(
     {

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .constraints import CompiledConstraint, cidr_test, networks
 from .context import (
@@ -24,7 +24,7 @@ from .context import (
     stickiness_getter,
 )
 from .hashing import bucket_function
-from .problems import STRATEGY_OFF, Problems, kind, quote
+from .problems import STRATEGY_OFF, Problems, is_object, kind, quote
 from .variants import VariantSet, compile_variants
 
 LOGGER = logging.getLogger("unleash_lite")
@@ -64,8 +64,7 @@ class StrategyTrace:
     rollout: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Rollout:
+class Rollout(NamedTuple):
     """A percentage of a population, bucketed by a stickiness seed."""
 
     percentage: int
@@ -83,8 +82,7 @@ class Rollout:
         return None if seed is None else self.bucket(seed)
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledStrategy:
+class CompiledStrategy(NamedTuple):
     """One compiled strategy of a feature."""
 
     name: str
@@ -144,8 +142,8 @@ def compile_strategy(
     since = len(problems.found)
     name = str(raw.get("name") or "")
     raw_parameters = raw.get("parameters")
-    parameters: Mapping[str, Any] = raw_parameters if isinstance(raw_parameters, Mapping) else {}
-    if raw_parameters is not None and not isinstance(raw_parameters, Mapping):
+    parameters: Mapping[str, Any] = raw_parameters if is_object(raw_parameters) else {}
+    if raw_parameters is not None and not is_object(raw_parameters):
         problems.warning(f"expected an object, got {kind(raw_parameters)}; ignored", "parameters")
     rollout: Rollout | None = None
     at_parameters = problems.at("parameters")
@@ -207,6 +205,16 @@ def _with_constraints(constraints: tuple[CompiledConstraint, ...], rule: Check) 
         return rule
     if len(checks) == 1 and rule is always_true:
         return checks[0]
+
+    if rule is always_true:  # a default strategy with constraints: the common case
+
+        def all_hold(context: Context) -> bool:
+            for check in checks:  # noqa: SIM110 (a loop: no generator per call)
+                if not check(context):
+                    return False
+            return True
+
+        return all_hold
 
     def matches(context: Context) -> bool:
         for check in checks:

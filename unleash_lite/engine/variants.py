@@ -7,13 +7,12 @@ import random
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from .constraints import as_number
 from .context import Context, Getter, StaticContext, field_getter, stickiness_getter
 from .hashing import VARIANT_SEED, bucket_function
-from .problems import FLAG_UNCOMPILABLE, DefinitionError, Problems, kind, quote, strings
+from .problems import FLAG_UNCOMPILABLE, DefinitionError, Problems, is_object, kind, quote, strings
 
 
 class Variant(TypedDict):
@@ -28,8 +27,7 @@ class Variant(TypedDict):
     payload: NotRequired[dict[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
-class ConfiguredVariant:
+class ConfiguredVariant(NamedTuple):
     """One variant as configured in Unleash."""
 
     name: str
@@ -119,7 +117,7 @@ def compile_variants(
     overrides: list[tuple[Getter, frozenset[str], ConfiguredVariant]] = []
     for position, raw in enumerate(raw_variants):
         at = problems.at(position)
-        if not isinstance(raw, Mapping):
+        if not is_object(raw):
             at.warning(f"expected a variant object, got {kind(raw)}; ignored")
             continue
         if not isinstance(raw.get("name"), str):
@@ -141,7 +139,7 @@ def compile_variants(
     variant_set_stickiness = stickiness
     if stickiness is None:
         first = raw_variants[0]
-        variant_set_stickiness = first.get("stickiness") if isinstance(first, Mapping) else None
+        variant_set_stickiness = first.get("stickiness") if is_object(first) else None
     compiled = VariantSet(variants, group_id, variant_set_stickiness, overrides, static)
     if compiled.total_weight <= 0:
         problems.warning(
@@ -170,7 +168,7 @@ def _payload(raw: Mapping[str, Any], problems: Problems) -> Mapping[str, Any] | 
     if payload is None:
         return None
     at = problems.at("payload")
-    if not isinstance(payload, Mapping):
+    if not is_object(payload):
         at.warning(f"expected an object, got {kind(payload)}; ignored")
         return None
     if not problems.warns:
@@ -205,7 +203,7 @@ def _overrides(
         return []  # a string's characters or an object's keys: none is an override
     found = []
     for position, override in enumerate(raw_overrides):
-        if not isinstance(override, Mapping) or not override.get("contextName"):
+        if not is_object(override) or not override.get("contextName"):
             problems.warning("expected an object with a contextName; ignored", position)
             continue
         values = override.get("values")
@@ -247,7 +245,7 @@ def _check_stickiness(raw_variants: list[Any], position: int, problems: Problems
         problems.warning(f"expected a string, got {kind(stickiness)}", "stickiness")
         return
     first = raw_variants[0]
-    first_stickiness = first.get("stickiness") if isinstance(first, Mapping) else None
+    first_stickiness = first.get("stickiness") if is_object(first) else None
     if position > 0 and stickiness != first_stickiness:
         problems.warning(
             f"{quote(stickiness)} differs from the first variant's {quote(first_stickiness)}, "

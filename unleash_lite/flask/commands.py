@@ -1,4 +1,6 @@
-"""The ``flask unleash`` commands: ``list`` the flags the app's client knows, ``eval`` one."""
+"""The ``flask unleash`` commands: ``list`` the flags the app's client knows, ``eval`` one,
+and ``admin``, which is ``unleash-lite admin`` with the app's ``UNLEASH_URL`` as its default
+server."""
 
 from __future__ import annotations
 
@@ -8,12 +10,16 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..cli.admin import admin_main
+from ..cli.errors import EXIT_UNKNOWN_FLAG
 from ..cli.render import answer_data, answer_text, json_text, table_text
 from ..client import UnleashClient
 from ..context import Context
 from .state import state_of
 
-unleash_cli = AppGroup("unleash", help="Inspect the Unleash flags of this app.")
+unleash_cli = AppGroup(
+    "unleash", help="Inspect the Unleash flags of this app; administer them on its server."
+)
 
 
 def _cli_client() -> UnleashClient:
@@ -80,8 +86,8 @@ def _properties(values: tuple[str, ...]) -> dict[str, str]:
 def eval_command(
     flag: str, user_id: str | None, session_id: str | None, props: tuple[str, ...], as_json: bool
 ) -> None:
-    """Evaluate FLAG for a context and say why it is on or off (exit status 1 when FLAG is
-    unknown)."""
+    """Evaluate FLAG for a context and say why it is on or off (exit status 3 when FLAG is
+    unknown, as ``unleash-lite eval``)."""
     context = Context(user_id=user_id, session_id=session_id, properties=_properties(props))
     client = _cli_client()
     result = client.explain(flag, context)
@@ -91,4 +97,20 @@ def eval_command(
     else:
         click.echo(answer_text(result, context))
     if unknown:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(EXIT_UNKNOWN_FLAG)
+
+
+@unleash_cli.command(
+    "admin",
+    add_help_option=False,  # ``--help`` is the admin command's own
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+def admin_command(words: tuple[str, ...]) -> None:
+    """Administer flags on the app's Unleash server (Admin API): list, show, enable,
+    disable, rollout. Same options as ``unleash-lite admin`` (see --help); the server is
+    the app's UNLEASH_URL unless --url is given; the admin token comes from
+    $UNLEASH_ADMIN_TOKEN or --token-file."""
+    url = current_app.config.get("UNLEASH_URL") or None
+    code = admin_main(list(words), prog="flask unleash admin", default_url=url)
+    click.get_current_context().exit(code)

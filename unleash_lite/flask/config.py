@@ -22,6 +22,7 @@ _CLIENT_KEYWORDS: dict[str, str] = {
     "UNLEASH_BOOTSTRAP": "bootstrap",
     "UNLEASH_CUSTOM_STRATEGIES": "custom_strategies",
     "UNLEASH_PROJECT_NAME": "project_name",
+    "UNLEASH_USE_REQUEST_CONTEXT": "use_request_context",
 }
 #: Every ``app.config`` key the extension reads (others starting with ``UNLEASH_`` are
 #: reported as likely typos).
@@ -76,7 +77,7 @@ def _convert(key: str, keyword: str, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{key} must be a number of seconds, not {value!r}") from None
-    if keyword in ("disable_metrics", "disable_registration"):
+    if keyword in ("disable_metrics", "disable_registration", "use_request_context"):
         return _as_bool(key, value)
     if keyword == "bootstrap":
         if not isinstance(value, (Mapping, str, bytes, os.PathLike)):

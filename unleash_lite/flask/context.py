@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request, session
 
-from ..context import merge_contexts
+from ..context import merge_provided
 from .config import DEFAULT_SESSION_KEY
 
 LOGGER = logging.getLogger("unleash_lite.flask")
@@ -60,22 +60,7 @@ def build_context(
                 context["remoteAddress"] = request.remote_addr
         except Exception:
             LOGGER.debug("Unleash: no remoteAddress", exc_info=True)
-    for provider in providers:
-        try:
-            fields = provider()
-            if fields is None:
-                continue
-            if not isinstance(fields, Mapping):
-                LOGGER.debug(
-                    "Unleash: context provider %r returned a %s, not a mapping; skipped",
-                    provider,
-                    type(fields).__name__,
-                )
-                continue
-            context = merge_contexts(context, fields)
-        except Exception:
-            LOGGER.debug("Unleash: context provider %r failed; skipped", provider, exc_info=True)
-    return context
+    return merge_provided(context, providers, LOGGER)
 
 
 def _flask_login_user_id() -> str | None:

@@ -7,11 +7,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, g, has_app_context
 
 from .. import Variant
 from ..client import UnleashClient
-from ..context import merge_contexts
+from ..context import LazyContext, merge_contexts, reset_request_context, set_request_context
 from .commands import unleash_cli
 from .config import CONFIG_KEYS, DEFAULT_SESSION_KEY, client_options, unknown_keys
 from .context import ContextProvider, UserIdLoader, automatic_context
@@ -19,6 +19,7 @@ from .state import EXTENSION_KEY, UnleashState, state_of
 from .templates import add_template_globals
 
 LOGGER = logging.getLogger("unleash_lite.flask")
+_G_TOKEN = "_unleash_lite_request_context"  # the token to reset it with, on flask.g
 
 FallbackFunction = Callable[[str, Mapping[str, Any]], bool]
 
@@ -81,6 +82,21 @@ class Unleash:
         app.extensions[EXTENSION_KEY] = UnleashState(self, client)
         add_template_globals(app, self)
         app.cli.add_command(unleash_cli)
+        app.before_request(self._set_request_context)
+        app.teardown_request(self._reset_request_context)
+
+    def _set_request_context(self) -> None:
+        """The request's context as the current request context (built on first read), for
+        clients with ``use_request_context`` and code that reads it."""
+        g.setdefault(_G_TOKEN, set_request_context(LazyContext(self.context)))
+
+    def _reset_request_context(self, _error: BaseException | None) -> None:
+        token = g.pop(_G_TOKEN, None)
+        if token is not None:
+            try:
+                reset_request_context(token)
+            except ValueError:  # set in another contextvars.Context (a copied one): it ends there
+                LOGGER.debug("Unleash: the request context was set elsewhere", exc_info=True)
 
     def destroy(self, app: Flask | None = None) -> None:
         """Stop the client of ``app`` (default: the current app, else the one given to the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from .http import Outcome, Result
+from .outcome import Outcome, Result
 
 LOGGER = logging.getLogger("unleash_lite")
 

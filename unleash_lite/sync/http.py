@@ -21,74 +21,26 @@ import logging
 import platform
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
-from enum import Enum
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..config import ClientConfig
 from ..version import __version__
+from .outcome import SDK_NAME, SPEC_VERSION, Outcome, Result
 from .steps import Pause, Read, Send, Steps, T, drive
 from .transport import Failure, Reply, Transport, TransportError
 
 LOGGER = logging.getLogger("unleash_lite")
 
-SDK_NAME = "unleash-lite"
-SPEC_VERSION = "6.1.0"
 FEATURES_PATH = "/client/features"
 DELTA_PATH = "/client/delta"
 REGISTER_PATH = "/client/register"
 METRICS_PATH = "/client/metrics"
 CHUNK_BYTES = 64 * 1024
 SMALL_BODY_BYTES = 64 * 1024  # the most read of an answer whose body is not the flags
-
-
-def platform_fields() -> dict[str, Any]:
-    """The fields describing this SDK's platform, sent with registration and metrics."""
-    return {
-        "platformName": platform.python_implementation(),
-        "platformVersion": platform.python_version(),
-        "specVersion": SPEC_VERSION,
-        "yggdrasilVersion": None,
-    }
-
-
-def iso_utc(moment: datetime) -> str:
-    """An aware UTC datetime in the ISO 8601 form Unleash sends (``...Z``)."""
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-class Result(Enum):
-    """How a call to the server went."""
-
-    OK = "ok"  # 2xx
-    NOT_MODIFIED = "not_modified"  # 304: the flags did not change
-    UNAVAILABLE = "unavailable"  # 429, 5xx, timeout, connection error: back off
-    REJECTED = "rejected"  # 401/403/404: wrong token or URL: slowest rate
-    TOO_LARGE = "too_large"  # 2xx with a body over max_payload_bytes: refused, not read
-    FAILED = "failed"  # any other answer (other 4xx, bad payload)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The classified answer to one call."""
-
-    result: Result
-    status: int | None = None
-    detail: str = ""
-    body: str = ""
-    etag: str | None = None
-    retry_after: float | None = None
-    fetch_mode: str | None = None  # the server's "fetch-mode" header (streaming servers)
-    delta: bool = False  # the body is a /client/delta answer (delta events)
-
-    @property
-    def ok(self) -> bool:
-        """True for 2xx and 304."""
-        return self.result in (Result.OK, Result.NOT_MODIFIED)
 
 
 class ApiCalls:
@@ -177,8 +129,13 @@ class ApiCalls:
 
     def headers(self, interval_seconds: float) -> dict[str, str]:
         """The headers every call carries; ``custom_headers`` (e.g. Authorization) included."""
+        config = self.config
+        credentials = {}
+        if config.url_authorization and not config.authorization:
+            credentials["Authorization"] = config.url_authorization
         return {
-            **self.config.custom_headers,
+            **credentials,
+            **config.custom_headers,
             "unleash-appname": self.config.app_name,
             "unleash-instanceid": self.config.instance_id,
             "unleash-connection-id": self.connection_id,

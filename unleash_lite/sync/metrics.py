@@ -27,11 +27,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..impact_metrics import ImpactMetrics, ImpactSample, wire_metrics
-from .http import Outcome, Result, iso_utc, platform_fields
-from .steps import Steps
+from .outcome import Outcome, Result, iso_utc, platform_fields
+
+if TYPE_CHECKING:
+    from .steps import Steps
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -61,7 +63,7 @@ class Counts:
         return {"yes": self.yes, "no": self.no, "variants": dict(self.variants)}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class FlagCounters:
     """Counters of one flag; they outlive snapshot swaps.
 

@@ -39,7 +39,9 @@ class RequestsTransport:
                 headers=dict(headers),
                 data=body,
                 timeout=timeout,
-                **{**self.options, "stream": True},  # bodies are read by the caller, in limits
+                # bodies are read by the caller, in limits; the Authorization header is the
+                # one given (requests would put the url's or ~/.netrc's credentials instead)
+                **{**self.options, "stream": True, "auth": _headers_as_given},
             )
         except requests.Timeout:
             raise TransportError(Failure.TIMEOUT, "timed out") from None
@@ -87,6 +89,10 @@ class _RequestsReply:
 
     def close(self) -> None:
         self.response.close()
+
+
+def _headers_as_given(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
 
 
 def _new_session() -> requests.Session:

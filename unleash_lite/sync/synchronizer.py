@@ -13,9 +13,10 @@ from typing import Any
 from ..config import ClientConfig
 from ..version import __version__
 from .backoff import Backoff
-from .http import SDK_NAME, ApiCalls, Result, UnleashApi, iso_utc, platform_fields
+from .http import ApiCalls, UnleashApi
 from .loader import FlagLoader
 from .metrics import MetricsRegistry, send_unsent
+from .outcome import SDK_NAME, Result, iso_utc, platform_fields
 from .scheduler import ApschedulerRunner, Job, Runner, ThreadRunner
 from .steps import Offload, Steps
 from .stream_thread import StreamThread

@@ -1,0 +1,1 @@
+"""A small Django shop whose pages depend on Unleash flags (see ../README.md)."""
