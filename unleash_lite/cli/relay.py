@@ -42,38 +42,14 @@ REDIS_VARIABLE = "UNLEASH_REDIS_URL"
 DEFAULT_APP_NAME = "unleash-lite-relay"
 DEFAULT_INTERVAL = 15.0
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-# The client's flags-fetch log lines (sync/backoff.py): one per change of its state.
-FETCH_STATE = "flags fetch: "
-
-
-class FetchState(logging.Handler):
-    """The state of the client's flags fetch, from its one log line per change of state: a
-    warning or error says what fails, the next INFO line that it answers again."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.problem: str | None = None
-        self.rejected = False  # a 401/403/404: the token or the URL is wrong
-
-    def emit(self, record: logging.LogRecord) -> None:
-        _, found, detail = record.getMessage().partition(FETCH_STATE)
-        if not found:
-            return
-        if record.levelno >= logging.WARNING:
-            self.problem = detail
-            self.rejected = record.levelno >= logging.ERROR
-        else:
-            self.problem = None
-            self.rejected = False
 
 
 class Relay:
     """The running relay: the polling client, its Redis store and the health status."""
 
-    def __init__(self, client: UnleashClient, store: RedisCache, fetch: FetchState) -> None:
+    def __init__(self, client: UnleashClient, store: RedisCache) -> None:
         self.client = client
         self.store = store
-        self.fetch = fetch
         self.started = time.time()
         self.last_change: float | None = None  # when a new payload last arrived
         self.redis_holds_flags = False  # at the last check
@@ -85,12 +61,13 @@ class Relay:
             self.last_change = time.time()
 
     def status(self) -> dict[str, Any]:
-        healthy = self.redis_holds_flags and self.fetch.problem is None
+        fetch = self.client.fetch_status
+        healthy = self.redis_holds_flags and fetch.state == "ok"
         return {
             "status": "ok" if healthy else "degraded" if self.served else "starting",
             "unleash": {
-                "state": "ok" if self.fetch.problem is None else "failing",
-                "problem": self.fetch.problem,
+                "state": "ok" if fetch.state == "ok" else "failing",
+                "problem": fetch.problem,
                 "last_change": self.last_change,
             },
             "redis": {
@@ -144,8 +121,6 @@ def run_relay(arguments: argparse.Namespace, out: IO[str]) -> int:
         message = f"the Redis URL {redact_url(redis_url)} is not usable: {error}"
         raise CliError(message, EXIT_USAGE, "usage") from None
     _check_credentials(store)
-    fetch = FetchState()
-    LOGGER.addHandler(fetch)
     relay_box: list[Relay] = []
     client = UnleashClient(
         url=arguments.url,
@@ -159,12 +134,13 @@ def run_relay(arguments: argparse.Namespace, out: IO[str]) -> int:
         cache=store,
         event_callback=lambda event: relay_box[0].fetched(event) if relay_box else None,
     )
-    relay = Relay(client, store, fetch)
+    relay = Relay(client, store)
     relay_box.append(relay)
     health = None
     try:
         client.initialize_client()
-        if fetch.rejected:
+        fetch = client.fetch_status
+        if fetch.state == "rejected":
             reason = f"Unleash at {display_url(arguments.url)} refuses the relay: {fetch.problem}"
             raise CliError(redact(reason, token), EXIT_NETWORK, "network")
         if arguments.health_port is not None:
@@ -187,7 +163,6 @@ def run_relay(arguments: argparse.Namespace, out: IO[str]) -> int:
             health.shutdown()
             health.server_close()
         client.destroy()  # the store keeps what Redis holds: the readers use it
-        LOGGER.removeHandler(fetch)
     return EXIT_OK
 
 
