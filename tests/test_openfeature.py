@@ -23,8 +23,9 @@ from openfeature.provider import ProviderStatus
 from openfeature.track import TrackingEventDetails
 
 from tests.support.clients import ClientFactory
+from tests.support.helpers import wait_for
 from tests.support.payloads import constraint, feature, payload, rollout, strategy, variant
-from tests.support.server import FakeUnleashServer
+from tests.support.server import FakeUnleashServer, serve_payload, status
 from unleash_lite import AsyncUnleashClient, BaseEvent, UnleashClient
 from unleash_lite.openfeature import UnleashProvider, to_unleash_context
 from unleash_lite.testing import FakeUnleash
@@ -616,6 +617,43 @@ def test_a_fake_client_announces_what_a_test_changes() -> None:
     finally:
         api.shutdown()
     assert changes[0].flags_changed == ["beta"]
+
+
+def test_a_lost_server_makes_the_provider_stale_until_it_answers_again(
+    server: FakeUnleashServer, make_client: ClientFactory
+) -> None:
+    server.payload = FLAGS
+    client = make_client(server.url, refresh_interval=0.05)
+    stale, stale_arrived, on_stale = recorded(ProviderEvent.PROVIDER_STALE)
+    errors, error_arrived, on_error = recorded(ProviderEvent.PROVIDER_ERROR)
+    api.add_handler(ProviderEvent.PROVIDER_STALE, on_stale)
+    api.add_handler(ProviderEvent.PROVIDER_ERROR, on_error)
+    try:
+        set_provider_and_wait(UnleashProvider(client))
+        flags = api.get_client()
+
+        def status_after_an_evaluation() -> tuple[bool, ProviderStatus]:
+            return flags.get_boolean_value("on", False), flags.get_provider_status()
+
+        server.features.always(status(503))
+        wait_for(lambda: client.fetch_status.state == "unavailable", message="a failed poll")
+        # the last flags still answer; the provider says they may be out of date
+        assert status_after_an_evaluation() == (True, ProviderStatus.STALE)
+        assert status_after_an_evaluation() == (True, ProviderStatus.STALE)  # said once
+        server.features.always(serve_payload())
+        wait_for(lambda: client.fetch_status.state == "ok", message="a good poll")
+        assert status_after_an_evaluation() == (True, ProviderStatus.READY)
+        server.features.always(status(401))
+        wait_for(lambda: client.fetch_status.state == "rejected", message="a rejected poll")
+        assert status_after_an_evaluation() == (True, ProviderStatus.ERROR)
+        assert stale_arrived.wait(5) and error_arrived.wait(5)
+    finally:
+        api.shutdown()
+    assert len(stale) == 1
+    assert "503" in str(stale[0].message)
+    assert [(details.error_code, "401" in str(details.message)) for details in errors] == [
+        (ErrorCode.GENERAL, True)
+    ]
 
 
 # -- tracking: impact metrics --------------------------------------------------------------

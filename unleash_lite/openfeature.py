@@ -15,8 +15,9 @@ integer, float and object flags the payload of its ``variant``. Value and reason
 the same evaluation (and honour ``client.override()``), are counted in metrics and raise
 impression events as usual. The client may be an :class:`~unleash_lite.AsyncUnleashClient`
 (started by the application): evaluation is in memory, so the ``*_async`` resolutions
-answer at once without blocking the loop. ``track()`` records impact metrics, and a
-refresh that changed flags emits ``PROVIDER_CONFIGURATION_CHANGED``. See
+answer at once without blocking the loop. ``track()`` records impact metrics; a refresh
+that changed flags emits ``PROVIDER_CONFIGURATION_CHANGED``, a lost server
+``PROVIDER_STALE``. See
 ``docs/openfeature.md`` for the type, reason, error, context, tracking and event mappings.
 """
 
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     from openfeature.evaluation_context import EvaluationContext
-    from openfeature.event import ProviderEventDetails
+    from openfeature.event import ProviderEvent, ProviderEventDetails
     from openfeature.exception import ErrorCode, ProviderNotReadyError
     from openfeature.flag_evaluation import FlagResolutionDetails, Reason
     from openfeature.hook import Hook
@@ -89,9 +90,11 @@ class UnleashProvider(AbstractProvider):
 
     When the client's flags change (a refresh, a stream update, ``apply_payload``), the
     provider emits ``PROVIDER_CONFIGURATION_CHANGED`` naming the flags whose definitions
-    changed (added and removed ones included): at the first evaluation after the change, or
-    at once when the client's ``event_callback`` hands its events to
-    :meth:`on_unleash_event`.
+    changed (added and removed ones included). When the client's ``fetch_status`` leaves
+    "ok" it emits ``PROVIDER_STALE`` (server unavailable, or no usable flags in its answer)
+    or ``PROVIDER_ERROR`` (token or URL rejected), and ``PROVIDER_READY`` when it is back.
+    Each is noticed at the first evaluation after it, or, for new flags and recoveries, at
+    once when the client's ``event_callback`` hands its events to :meth:`on_unleash_event`.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class UnleashProvider(AbstractProvider):
         # The flags last announced; None until initialize (changes before READY are not
         # announced: the client's first flags may arrive while it starts).
         self._seen: Snapshot | None = None
+        self._server_event: ProviderEvent | None = None  # STALE or ERROR last announced
 
     def __repr__(self) -> str:
         return f"UnleashProvider({self.client!r})"
@@ -127,6 +131,7 @@ class UnleashProvider(AbstractProvider):
             ready = client.is_ready()
             self._waiting_for_flags = not ready
             self._seen = client.snapshot  # READY covers the flags the client holds now
+            self._server_event = None  # and the server's state is announced from now on
         if not ready:
             raise ProviderNotReadyError(
                 "the Unleash client has no flags yet: the server did not answer and there "
@@ -150,7 +155,7 @@ class UnleashProvider(AbstractProvider):
             provider = UnleashProvider(client)
         """
         if event.event_type in (UnleashEventType.FETCHED, UnleashEventType.READY):
-            self._notice_flags()
+            self._notice()
 
     # -- tracking -------------------------------------------------------------------------
 
@@ -185,7 +190,7 @@ class UnleashProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
-        self._notice_flags()
+        self._notice()
         detail = self.client.evaluate(flag_key, to_unleash_context(evaluation_context))
         if detail.reason is UnleashReason.UNKNOWN_FLAG:
             return _not_found(flag_key, default_value)
@@ -230,7 +235,7 @@ class UnleashProvider(AbstractProvider):
         evaluation_context: EvaluationContext | None,
         convert: Callable[[str, str], T],
     ) -> FlagResolutionDetails[T]:
-        self._notice_flags()
+        self._notice()
         detail = self.client.evaluate(flag_key, to_unleash_context(evaluation_context))
         if detail.reason is UnleashReason.UNKNOWN_FLAG:
             return _not_found(flag_key, default_value)
@@ -258,6 +263,12 @@ class UnleashProvider(AbstractProvider):
             )
         return FlagResolutionDetails(value, reason=Reason(variant_reason(detail)), variant=name)
 
+    def _notice(self) -> None:
+        """What changed since the last evaluation or client event: readiness, the flags,
+        the server's state."""
+        self._notice_flags()
+        self._notice_server()
+
     def _notice_flags(self) -> None:
         """After a failed initialize, announce readiness once the client holds flags; after
         that, announce each change of the client's flags once."""
@@ -265,6 +276,7 @@ class UnleashProvider(AbstractProvider):
             with self._flags_lock:
                 ready, self._waiting_for_flags = self._waiting_for_flags, False
                 self._seen = self.client.snapshot
+                self._server_event = None
             if ready:
                 self.emit_provider_ready(
                     ProviderEventDetails(message="the Unleash client has flags")
@@ -285,6 +297,41 @@ class UnleashProvider(AbstractProvider):
                     flags_changed=changed, message="the Unleash client's flags changed"
                 )
             )
+
+    def _notice_server(self) -> None:
+        """Announce each change of the client's ``fetch_status`` once: ``PROVIDER_STALE``
+        while the server is unavailable or answers no usable flags, ``PROVIDER_ERROR``
+        while it rejects the token or the URL, ``PROVIDER_READY`` when it answers again
+        (the client answers from its last flags throughout)."""
+        status = self.client.fetch_status
+        event = _SERVER_EVENTS.get(status.state)
+        if event is self._server_event:  # the common case: nothing new
+            return
+        with self._flags_lock:
+            if self._seen is None or self._waiting_for_flags:
+                return  # not READY yet: initialize's outcome speaks for the provider
+            previous, self._server_event = self._server_event, event
+        if previous is event:
+            return
+        if event is None:
+            self.emit_provider_ready(
+                ProviderEventDetails(message="the Unleash server answers again")
+            )
+        elif event is ProviderEvent.PROVIDER_ERROR:
+            self.emit_provider_error(
+                ProviderEventDetails(message=status.problem, error_code=ErrorCode.GENERAL)
+            )
+        else:
+            self.emit_provider_stale(ProviderEventDetails(message=status.problem))
+
+
+# The provider event for each fetch_status state other than "ok" (the client keeps
+# answering from its last flags in each).
+_SERVER_EVENTS = {
+    "unavailable": ProviderEvent.PROVIDER_STALE,
+    "invalid": ProviderEvent.PROVIDER_STALE,
+    "rejected": ProviderEvent.PROVIDER_ERROR,
+}
 
 
 def changed_flags(before: Snapshot, after: Snapshot) -> list[str]:
