@@ -17,8 +17,8 @@ impression events as usual. The client may be an :class:`~unleash_lite.AsyncUnle
 (started by the application): evaluation is in memory, so the ``*_async`` resolutions
 answer at once without blocking the loop. ``track()`` records impact metrics; a refresh
 that changed flags emits ``PROVIDER_CONFIGURATION_CHANGED``, a lost server
-``PROVIDER_STALE``. See
-``docs/openfeature.md`` for the type, reason, error, context, tracking and event mappings.
+``PROVIDER_STALE``. See ``docs/openfeature.md`` for the type, reason, error, context,
+tracking and event mappings.
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ class UnleashProvider(AbstractProvider):
             self._seen = after
         if before is None or before is after or self._waiting_for_flags:
             return
-        changed = changed_flags(before, after)
+        changed = _changed_flags(before, after)
         if changed:
             self.emit_provider_configuration_changed(
                 ProviderEventDetails(
@@ -334,7 +334,7 @@ _SERVER_EVENTS = {
 }
 
 
-def changed_flags(before: Snapshot, after: Snapshot) -> list[str]:
+def _changed_flags(before: Snapshot, after: Snapshot) -> list[str]:
     """The names of the flags added, removed or changed from ``before`` to ``after``
     (sorted), a change of a segment counting for the flags that use it."""
     old, new = before.state.features, after.state.features
