@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import httpx2
 import pytest
-from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi import BackgroundTasks, Depends, FastAPI, Request, WebSocket
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
@@ -217,9 +217,17 @@ def test_a_streaming_body_and_background_work_see_the_context() -> None:
     async def streamed_sync() -> StreamingResponse:
         return StreamingResponse(sync_chunks())
 
+    ran: list[Any] = []
+
+    @app.get("/later")
+    async def later(tasks: BackgroundTasks) -> None:
+        tasks.add_task(lambda: ran.append(dict(current_request_context() or {}).get("userId")))
+
     with TestClient(app) as http:
         assert http.get("/async", headers={USER_HEADER: "s1"}).text == "s1;s1;s1;"
         assert http.get("/sync", headers={USER_HEADER: "s2"}).text == "s2;s2;"
+        http.get("/later", headers={USER_HEADER: "s3"})
+    assert ran == ["s3"]  # a background task runs after the response, still in the request
 
 
 def test_a_websocket_gets_the_context() -> None:
