@@ -536,6 +536,20 @@ def test_client_settings_keywords_win_over_the_environment() -> None:
         client_settings({"UNLEASH_REFRESH_INTERVAL": "soon"}, None, {})
 
 
+def test_a_client_factory_gives_each_start_of_the_app_its_own_client() -> None:
+    made: list[AsyncUnleashClient] = []
+
+    def factory() -> AsyncUnleashClient:
+        made.append(offline_client())
+        return made[-1]
+
+    app = FastAPI(lifespan=unleash_lifespan(client=factory))
+    for _ in range(2):  # as two tests sharing a module-level app
+        with TestClient(app):
+            assert app.state.unleash is made[-1] and made[-1].is_ready()
+    assert len(made) == 2 and made[0] is not made[1]
+
+
 def test_the_lifespan_refuses_unusable_arguments_and_settings() -> None:
     with pytest.raises(TypeError, match="either client= or"):
         unleash_lifespan(client=offline_client(), app_name="x")

@@ -30,7 +30,7 @@ def unleash_lifespan(
     lifespan: Lifespan | None = None,
     /,
     *,
-    client: AsyncUnleashClient | None = None,
+    client: AsyncUnleashClient | Callable[[], AsyncUnleashClient] | None = None,
     api_token: str | None = None,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     **client_keywords: Any,
@@ -64,9 +64,12 @@ def unleash_lifespan(
 
     @asynccontextmanager
     async def run(app: Any) -> AsyncIterator[Any]:
-        unleash = client
-        if unleash is None:
+        if client is None:
             unleash = AsyncUnleashClient(**client_settings(os.environ, api_token, client_keywords))
+        elif callable(client):
+            unleash = client()
+        else:
+            unleash = client
         starting: asyncio.Task[None] | None = None
         try:
             if not unleash.is_initialized:
