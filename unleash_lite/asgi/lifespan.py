@@ -43,7 +43,9 @@ def unleash_lifespan(
     flags (then starts anyway, answering from the disk cache or defaults until they come,
     with a WARNING), and sets ``app.state.unleash``. At shutdown it destroys the client,
     which sends the last usage counts. With ``client``, that client is used instead (started
-    if it was not, destroyed at shutdown).
+    if it was not, destroyed at shutdown: it serves one run of the app), or, when it is a
+    function, the client it returns at each start (for an app started several times, as
+    by one ``TestClient`` per test).
 
     ``lifespan`` is the app's own: it runs inside, so the client is ready when it starts and
     still running when it ends; what it yields (a state mapping) is passed on. To nest it the
