@@ -27,6 +27,7 @@ INTEGRATIONS = (
     "celery",
     "django",
     "asgi",
+    "redis",
 )
 # The public API beyond the integrations themselves (one may use another: the pytest plugin
 # hands out FakeUnleash, flask unleash renders with the CLI's renderer).

@@ -48,6 +48,7 @@ from .errors import MultipleInstancesNotAllowedError
 from .hooks import HookRunner, check_hooks
 from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
+from .sync.backoff import FetchStatus
 from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
 
@@ -319,7 +320,7 @@ class ClientCore:
             elif entry.counted:
                 next(entry.tally)
             if entry.impression_data and self._events is not None:
-                self._impression(False, feature_name, enabled, context, "")
+                self._impression(False, feature_name, enabled, context, "", _plain_reason(entry))
             return enabled
         except Exception:
             LOGGER.debug("is_enabled(%r) failed; using the fallback", feature_name, exc_info=True)
@@ -344,7 +345,14 @@ class ClientCore:
                     counter = self.metrics.variant_counter(entry.counters, variant["name"])
                 next(counter)
             if entry.impression_data and self._events is not None:
-                self._impression(True, feature_name, variant["enabled"], context, variant["name"])
+                self._impression(
+                    True,
+                    feature_name,
+                    variant["enabled"],
+                    context,
+                    variant["name"],
+                    _plain_reason(entry),
+                )
             return variant
         except Exception:
             LOGGER.debug(
@@ -390,7 +398,9 @@ class ClientCore:
             if entry.impression_data and self._events is not None:
                 chosen = result.variant["enabled"]
                 name = result.variant["name"] if chosen else ""
-                self._impression(chosen, feature_name, result.enabled, context, name)
+                self._impression(
+                    chosen, feature_name, result.enabled, context, name, result.reason.value
+                )
         except Exception:
             LOGGER.debug("counting evaluate(%r) failed", feature_name, exc_info=True)
         return result
@@ -686,7 +696,13 @@ class ClientCore:
     # -- events -----------------------------------------------------------------------------
 
     def _impression(
-        self, of_variant: bool, feature_name: str, enabled: bool, context: Any, variant: str
+        self,
+        of_variant: bool,
+        feature_name: str,
+        enabled: bool,
+        context: Any,
+        variant: str,
+        reason: str | None,
     ) -> None:
         """An impression event: of a variant (``get_variant``) or of a flag."""
         if self._events is not None:
@@ -701,6 +717,8 @@ class ClientCore:
                     enabled=enabled,
                     feature_name=feature_name,
                     variant=variant,
+                    timestamp=utc_now(),
+                    reason=reason,
                 )
             )
 
@@ -790,6 +808,15 @@ class ClientCore:
         return self.config.experimental_mode
 
     @property
+    def fetch_status(self) -> FetchStatus:
+        """How the flags fetch goes (:class:`~unleash_lite.FetchStatus`: ``state`` "ok",
+        "unavailable", "rejected" or "invalid", the ``problem`` as logged, ``since`` when);
+        "ok" offline. For health checks: read it rather than the log lines."""
+        if self._sync is None:
+            return FetchStatus("ok")
+        return self._sync.features_backoff.status
+
+    @property
     def connection_id(self) -> str | None:
         """This client's connection id (the ``unleash-connection-id`` header and the
         ``connectionId`` of its bodies); ``None`` offline."""
@@ -848,6 +875,13 @@ def _cache_name(config: ClientConfig) -> str:
     )
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return f"{config.app_name}-{config.environment}-{digest}"
+
+
+def _plain_reason(entry: _FlagEntry) -> str | None:
+    """The reason of an answer when the entry alone tells it (impression events)."""
+    if entry.feature is not None and not entry.feature.enabled:
+        return Reason.DISABLED.value
+    return None
 
 
 def _unknown_flag(context: Mapping[str, Any]) -> None:

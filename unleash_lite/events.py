@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -28,12 +29,20 @@ class BaseEvent:
 
 @dataclass
 class UnleashEvent(BaseEvent):
-    """An impression: a flag or variant evaluated for a flag with ``impressionData``."""
+    """An impression: a flag or variant evaluated for a flag with ``impressionData``.
+
+    Beyond the official SDK's fields: ``timestamp``, when the evaluation happened (aware,
+    UTC), and ``reason``, why it answered so (an :class:`~unleash_lite.Reason` value) where
+    that is known without a second walk: always after ``evaluate()``; ``"disabled"`` for a
+    flag that is off; otherwise ``None``.
+    """
 
     context: dict[str, Any]
     enabled: bool
     feature_name: str
     variant: str | None = ""
+    timestamp: datetime | None = None
+    reason: str | None = None
 
 
 @dataclass

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -237,6 +238,20 @@ def test_impression_events_only_for_flags_with_impression_data() -> None:
         assert event.context["appName"] == "impressions"
         assert event.context["environment"] == "staging"
     assert len({e.event_id for e in impressions}) == 3
+
+
+def test_impressions_carry_their_time_and_the_reason_when_it_is_known() -> None:
+    collector = Collector()
+    client = UnleashClient("", "impressions", bootstrap=FLAGS, event_callback=collector)
+    before = datetime.now(UTC)
+    client.is_enabled("tracked", {"userId": "u1"})
+    client.is_enabled("tracked-off")
+    client.evaluate("tracked", {"userId": "u1"})
+    after = datetime.now(UTC)
+    drain(client)
+    impressions = [e for e in collector.events if isinstance(e, UnleashEvent)]
+    assert [e.reason for e in impressions] == [None, "disabled", "strategy_matched"]
+    assert all(e.timestamp is not None and before <= e.timestamp <= after for e in impressions)
 
 
 def test_impressions_for_a_disabled_variant() -> None:

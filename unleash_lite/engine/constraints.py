@@ -23,6 +23,7 @@ from .context import (
     StaticContext,
     always_false,
     current_time_getter,
+    field_check,
     field_getter,
     raw_field,
 )
@@ -118,16 +119,18 @@ def compile_constraint(
     if problem is not None or spec is None:
         check: Check = always_false
     elif spec.test is None:
-        check = _membership(get, values, operator == "NOT_IN", inverted)
-    else:
-        if spec.raw_read:
-            read = (
-                current_time_getter(static)
-                if context_name == "currentTime"
-                else _raw_getter(context_name)
-            )
+        check = _membership(context_name, static, values, operator == "NOT_IN", inverted)
+    elif spec.raw_read:
+        read = (
+            current_time_getter(static)
+            if context_name == "currentTime"
+            else _raw_getter(context_name)
+        )
         assert test is not None  # no problem: the operator compiled
         check = _tested(read, test, inverted)
+    else:
+        assert test is not None  # no problem: the operator compiled
+        check = field_check(context_name, static, test, inverted)
     shown = values or ((str(raw["value"]),) if raw.get("value") is not None else ())
     return CompiledConstraint(
         context_name, operator, shown, inverted, case_insensitive, check, read, problem
@@ -229,15 +232,12 @@ def _listed_values(raw: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _membership(
-    get: Callable[[Context], str | None], values: tuple[str, ...], negate: bool, inverted: bool
+    field: str, static: StaticContext, values: tuple[str, ...], negate: bool, inverted: bool
 ) -> Check:
     # A missing field is "not in" any list: IN fails and NOT_IN holds. The comparison is
     # always exact: Unleash ignores caseInsensitive on IN/NOT_IN "for backwards
     # compatibility" (its docs, Yggdrasil and the Node SDK agree).
-    members = frozenset(values)
-    if negate != inverted:
-        return lambda context: get(context) not in members
-    return lambda context: get(context) in members
+    return field_check(field, static, frozenset(values).__contains__, negate != inverted)
 
 
 def _tested(read: Callable[[Context], Any], test: Callable[[Any], bool], inverted: bool) -> Check:

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 Context = Mapping[str, Any]
 Getter = Callable[[Context], str | None]
@@ -115,21 +115,42 @@ def raw_field(context: Context, field: str) -> Any:
 @functools.lru_cache(maxsize=4096)  # one getter per field and client, shared by every rule
 def field_getter(field: str, static: StaticContext) -> Getter:
     """Compile a getter returning a field as text, falling back to the client's static value."""
+    return _field_reader(field, static, None, False)  # type: ignore[return-value]
+
+
+def field_check(
+    field: str, static: StaticContext, test: Callable[[str], bool], inverted: bool
+) -> Callable[[Context], bool]:
+    """Compile ``test`` applied to a field read as :func:`field_getter` reads it, in one
+    call: a missing field fails the test, and passes it ``inverted``."""
+    return _field_reader(field, static, test, inverted)  # type: ignore[return-value]
+
+
+def _field_reader(
+    field: str, static: StaticContext, test: Callable[[str], bool] | None, inverted: bool
+) -> Callable[[Context], str | bool | None]:
+    # The one reading of a field: top level first, then ``properties``, then the client's
+    # static value; as text. With a test, the test's answer (the hot path of a constraint:
+    # one call instead of a getter call inside a check call).
     default = static.default_for(field)
 
-    def get(context: Context) -> str | None:
+    def read(context: Context) -> str | bool | None:
         value = context.get(field)
         if value is None:
             properties = context.get("properties")
             if type(properties) is dict or isinstance(properties, Mapping):
                 value = properties.get(field)
             if value is None:
-                return default
-        if type(value) is str:
+                value = default
+                if value is None:
+                    return None if test is None else inverted
+        if type(value) is not str:
+            value = cast(str, as_text(value))  # not None: value is not
+        if test is None:
             return value
-        return as_text(value)
+        return test(value) is not inverted  # tests answer True or False, never a truthy value
 
-    return get
+    return read
 
 
 def random_seed(_context: Context) -> str:
