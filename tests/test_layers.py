@@ -26,6 +26,7 @@ INTEGRATIONS = (
     "pytest_plugin",
     "celery",
     "django",
+    "asgi",
     "redis",
 )
 # The public API beyond the integrations themselves (one may use another: the pytest plugin
