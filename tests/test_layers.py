@@ -26,6 +26,7 @@ INTEGRATIONS = (
     "pytest_plugin",
     "celery",
     "django",
+    "asgi",
     "redis",
     "opentelemetry",
     "sentry",
