@@ -56,13 +56,24 @@ OVERRIDE_FIXTURE = "unleash_override"
 MARKER = "unleash"  # @pytest.mark.unleash(enabled=..., disabled=..., variants=...)
 MIXIN_ATTRIBUTE = "flag_name"  # FlagRequiredMixin's class attribute
 
-# Words a Python file must contain for a flag reference to be possible; a file without any
-# is parsed only when another file imports a name from it.
-_TRIGGER = re.compile(
+# What a Python file must contain for a flag reference to be possible: a file without it is
+# parsed only when another file imports a name from it. A cheap search of words first, then
+# the calls themselves (most files that say "enabled" call nothing of the kind).
+_WORDS = re.compile(
     r"is_enabled|get_variant|evaluate|explain|enable|disable|set_variant|override|"
     r"flag_required|feature_required|variant_of|feature_enabled|feature_variant|"
     r"mark\.unleash|flag_name"
 )
+_CALLS = re.compile(
+    r"(?:is_enabled|get_variant|evaluate|explain|enable|disable|set_variant|"
+    r"override(?:_flags?)?|flag_required|feature_required|variant_of|feature_enabled|"
+    r"feature_variant)\s*\(|mark\.unleash|flag_name"
+)
+
+
+def _may_use_flags(text: str) -> bool:
+    return _WORDS.search(text) is not None and _CALLS.search(text) is not None
+
 
 # Templates: the Jinja helpers (Flask and Django) and the Django tags.
 _STRING = r"""(?:"(?P<dq>[^"\\\n]*)"|'(?P<sq>[^'\\\n]*)')"""
@@ -150,10 +161,10 @@ def scan(paths: Sequence[str | os.PathLike[str]], exclude: Sequence[str] = ()) -
             continue
         result.files += 1
         result.lines += text.count("\n") + (not text.endswith("\n") and bool(text))
-        if _TRIGGER.search(text):
+        if _may_use_flags(text):
             module = modules.parsed(path, shown)
             if module is not None:
-                _PythonVisitor(module, modules, result).visit(module.tree)
+                _PythonReader(module, modules, result).read()
     for path, shown in templates:
         try:
             text = path.read_text(encoding="utf-8")
@@ -355,13 +366,31 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-class _PythonVisitor(ast.NodeVisitor):
+class _PythonReader:
+    """The flag references of one module, in one walk over its tree."""
+
     def __init__(self, module: _Module, modules: _Modules, result: Scan) -> None:
         self.module = module
         self.modules = modules
         self.result = result
         self.path = module.path
-        self.fakes = _fake_names(module.tree)
+        self.fakes = {FAKE_FIXTURE}
+
+    def read(self) -> None:
+        calls: list[ast.Call] = []
+        classes: list[ast.ClassDef] = []
+        for node in ast.walk(self.module.tree):
+            kind = type(node)
+            if kind is ast.Call:
+                calls.append(node)  # type: ignore[arg-type]
+            elif kind is ast.ClassDef:
+                classes.append(node)  # type: ignore[arg-type]
+            elif kind in _BINDINGS:
+                _add_fake_name(node, self.fakes)
+        for call in calls:
+            self.call(call)
+        for class_node in classes:
+            self.class_attributes(class_node)
 
     # A flag's place: a string, a known constant, or something dynamic.
     def flag(self, node: ast.expr, shape: str) -> None:
@@ -399,7 +428,7 @@ class _PythonVisitor(ast.NodeVisitor):
         else:
             self.result.dynamic.append(Dynamic(self.path, node.lineno, shape, ast.unparse(node)))
 
-    def visit_Call(self, node: ast.Call) -> None:
+    def call(self, node: ast.Call) -> None:
         function = node.func
         if isinstance(function, ast.Attribute):
             called, receiver = function.attr, function.value
@@ -434,7 +463,6 @@ class _PythonVisitor(ast.NodeVisitor):
             )
         ):
             self.marker(node)
-        self.generic_visit(node)
 
     def first_argument(self, node: ast.Call, shape: str) -> None:
         if node.args and not isinstance(node.args[0], ast.Starred):
@@ -455,7 +483,7 @@ class _PythonVisitor(ast.NodeVisitor):
             elif keyword.arg == "variants":
                 self.dict_keys(keyword.value, shape)
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+    def class_attributes(self, node: ast.ClassDef) -> None:
         for statement in node.body:
             if isinstance(statement, ast.Assign):
                 targets, value = statement.targets, statement.value
@@ -465,31 +493,30 @@ class _PythonVisitor(ast.NodeVisitor):
                 continue
             if any(isinstance(t, ast.Name) and t.id == MIXIN_ATTRIBUTE for t in targets):
                 self.flag(value, f"{node.name}.{MIXIN_ATTRIBUTE}")
-        self.generic_visit(node)
 
 
-def _fake_names(tree: ast.Module) -> set[str]:
-    """The names (``fake``, ``self.fake``) bound to a ``FakeUnleash(...)`` anywhere in the
-    module, parameters annotated ``FakeUnleash``, and the plugin's ``unleash`` fixture."""
-    names = {FAKE_FIXTURE}
-    for node in ast.walk(tree):
-        bound: list[ast.expr] = []
-        if isinstance(node, ast.Assign) and _makes_fake(node.value):
-            bound = node.targets
-        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and _makes_fake(node.value):
-            bound = [node.target]
-        elif isinstance(node, ast.withitem) and _makes_fake(node.context_expr):
-            bound = [node.optional_vars] if node.optional_vars is not None else []
-        elif isinstance(node, ast.arg) and node.annotation is not None:
-            annotation = node.annotation
-            text = annotation.value if isinstance(annotation, ast.Constant) else _dotted(annotation)
-            if isinstance(text, str) and text.rpartition(".")[2] == FAKE_CLASS:
-                names.add(node.arg)
-        for target in bound:
-            dotted = _dotted(target)
-            if dotted is not None:
-                names.add(dotted)
-    return names
+_BINDINGS = (ast.Assign, ast.AnnAssign, ast.NamedExpr, ast.withitem, ast.arg)
+
+
+def _add_fake_name(node: ast.AST, names: set[str]) -> None:
+    """A name (``fake``, ``self.fake``) ``node`` binds to a ``FakeUnleash(...)``, or a
+    parameter annotated ``FakeUnleash``, added to ``names``."""
+    bound: list[ast.expr] = []
+    if isinstance(node, ast.Assign) and _makes_fake(node.value):
+        bound = node.targets
+    elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and _makes_fake(node.value):
+        bound = [node.target]
+    elif isinstance(node, ast.withitem) and _makes_fake(node.context_expr):
+        bound = [node.optional_vars] if node.optional_vars is not None else []
+    elif isinstance(node, ast.arg) and node.annotation is not None:
+        annotation = node.annotation
+        text = annotation.value if isinstance(annotation, ast.Constant) else _dotted(annotation)
+        if isinstance(text, str) and text.rpartition(".")[2] == FAKE_CLASS:
+            names.add(node.arg)
+    for target in bound:
+        dotted = _dotted(target)
+        if dotted is not None:
+            names.add(dotted)
 
 
 def _makes_fake(value: ast.expr | None) -> bool:
