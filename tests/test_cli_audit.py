@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.support.payloads import feature, payload
 from tests.support.server import FakeUnleashServer
 from unleash_lite import UnleashClient
 from unleash_lite.cli import main
+from unleash_lite.cli.audit import _admin_flag, _lifetimes
 from unleash_lite.cli.audit_scan import Scan, scan
 from unleash_lite.cli.errors import EXIT_FILE, EXIT_FINDINGS, EXIT_NETWORK, EXIT_OK, EXIT_USAGE
 
@@ -592,3 +594,43 @@ def test_unreadable_paths_and_sources(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     (tmp_path / "bad.json").write_text("{")
     assert audit(capsys, str(tmp_path), "--source", str(tmp_path / "bad.json")).code == EXIT_FILE
+
+
+def test_potentially_stale_and_last_seen_from_the_admin_search_answer() -> None:
+    """As unleash-server 8.2.0 answers /admin/search/features (no potentiallyStale, last seen
+    per environment only) and /admin/feature-types: potentially stale is a flag older than
+    its type's expected lifetime, and not marked stale."""
+    lifetimes = _lifetimes(
+        {
+            "types": [
+                {"id": "release", "lifetimeDays": 40},
+                {"id": "kill-switch", "lifetimeDays": None},
+            ]
+        }
+    )
+    assert lifetimes == {"release": 40}
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+
+    def flag(name: str, kind: str, created: str, stale: bool = False) -> dict[str, Any]:
+        return {
+            "name": name,
+            "type": kind,
+            "project": "default",
+            "stale": stale,
+            "createdAt": created,
+            "archivedAt": None,
+            "environments": [
+                {"name": "development", "lastSeenAt": "2026-05-30T10:00:00.000Z"},
+                {"name": "production", "lastSeenAt": "2026-05-31T09:00:00.000Z"},
+                {"name": "staging", "lastSeenAt": None},
+            ],
+        }
+
+    old = _admin_flag(flag("old", "release", "2026-04-01T00:00:00.000Z"), lifetimes, now)
+    young = _admin_flag(flag("young", "release", "2026-05-01T00:00:00.000Z"), lifetimes, now)
+    switch = _admin_flag(flag("switch", "kill-switch", "2020-01-01T00:00:00Z"), lifetimes, now)
+    stale = _admin_flag(flag("stale", "release", "2020-01-01T00:00:00Z", True), lifetimes, now)
+    assert [f.potentially_stale for f in (old, young, switch, stale)] == [True, False, False, False]
+    assert old.last_seen_at == "2026-05-31T09:00:00.000Z"
+    unseen = _admin_flag({"name": "x", "environments": [{"lastSeenAt": None}]}, lifetimes, now)
+    assert (unseen.last_seen_at, unseen.potentially_stale, unseen.archived) == (None, False, False)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.helpers import Ran
+from unleash_lite import UnleashClient
 from unleash_lite.cli import main
 from unleash_lite.cli.errors import EXIT_DENIED, EXIT_FINDINGS
 
@@ -92,6 +94,36 @@ def test_the_admin_api_tells_stale_archived_and_last_seen(
     )
     assert "last_seen_at" in used and "potentially_stale" in used
     assert [(r["line"], r["via"]) for r in used["references"]] == [(3, "USED")]
+
+
+def test_last_seen_after_a_client_evaluated_the_flag(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    unleash_server: UnleashServer,
+    flags: dict[str, str],
+    code: str,
+    tmp_path: Path,
+) -> None:
+    client = UnleashClient(
+        url=unleash_server.api_url,
+        app_name=f"audit-{flags['used']}",
+        custom_headers={"Authorization": unleash_server.client_token},
+        cache_directory=str(tmp_path / "cache"),
+        metrics_interval=1,
+    )
+    client.initialize_client()
+    wait_for(lambda: flags["used"] in client.feature_definitions(), timeout=10, what="flag served")
+    client.is_enabled(flags["used"])
+    client.destroy()  # sends the counts
+    monkeypatch.setenv("UNLEASH_ADMIN_TOKEN", unleash_server.admin_token)
+
+    def last_seen() -> str | None:
+        _, data = audit(capsys, unleash_server, code, "--project", "default")
+        assert "flags" in data, data
+        return next(f for f in data["flags"] if f["name"] == flags["used"])["last_seen_at"]
+
+    seen, _ = wait_for(last_seen, timeout=90, interval=3, what="last seen")
+    assert datetime.fromisoformat(seen.replace("Z", "+00:00")).year >= 2024
 
 
 def test_the_client_api_tells_stale_but_not_archived(

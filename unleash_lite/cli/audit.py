@@ -10,6 +10,7 @@ import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -134,6 +135,7 @@ def server_flags(
         try:
             with AdminClient(url, admin_token, timeout) as admin:
                 found = admin.flags(project) + admin.flags(project, archived=True)
+                lifetimes = _lifetimes(admin.request("GET", "/admin/feature-types"))
         except AdminError as error:
             denied = error.status in (401, 403)
             raise CliError(
@@ -141,7 +143,8 @@ def server_flags(
                 EXIT_DENIED if denied else EXIT_NETWORK,
                 "denied" if denied else "network",
             ) from None
-        return [_admin_flag(flag) for flag in found], f"{origin}, Admin API"
+        now = datetime.now(UTC)
+        return [_admin_flag(flag, lifetimes, now) for flag in found], f"{origin}, Admin API"
     client = fetch_client(url, token, project, timeout)
     try:
         return _client_flags(client), origin
@@ -160,17 +163,57 @@ def _client_flags(client: UnleashClient) -> list[KnownFlag]:
     ]
 
 
-def _admin_flag(flag: Mapping[str, Any]) -> KnownFlag:
-    lifecycle = flag.get("lifecycle")
-    stage = lifecycle.get("stage") if isinstance(lifecycle, Mapping) else None
+def _lifetimes(answer: Any) -> dict[str, int]:
+    """Each flag type's expected lifetime in days (``/admin/feature-types``); a type with
+    none (kill switches, permissions) is left out."""
+    types = answer.get("types") if isinstance(answer, Mapping) else None
+    return {
+        str(kind["id"]): kind["lifetimeDays"]
+        for kind in types or ()
+        if isinstance(kind, Mapping) and isinstance(kind.get("lifetimeDays"), int)
+    }
+
+
+def _admin_flag(
+    flag: Mapping[str, Any], lifetimes: Mapping[str, int] | None = None, now: datetime | None = None
+) -> KnownFlag:
+    """A flag of the Admin API's search answer (or of an admin export). Potentially stale, as
+    Unleash marks it: not stale, and older than its type's expected lifetime (the search
+    answer does not say it). Last seen: the latest of the flag's and its environments'."""
+    stale = bool(flag.get("stale"))
+    lifetime = (lifetimes or {}).get(str(flag.get("type")))
+    created = _timestamp(flag.get("createdAt"))
+    potentially_stale = bool(
+        not stale
+        and lifetime
+        and created is not None
+        and now is not None
+        and now - created > timedelta(days=lifetime)
+    )
+    seen: dict[datetime, str] = {}
+    environments = flag.get("environments") or ()
+    for holder in (flag, *(e for e in environments if isinstance(e, Mapping))):
+        when = _timestamp(holder.get("lastSeenAt"))
+        if when is not None:
+            seen[when] = str(holder["lastSeenAt"])
     return KnownFlag(
         str(flag.get("name")),
         project=flag.get("project"),
-        stale=bool(flag.get("stale")),
-        potentially_stale=bool(flag.get("potentiallyStale")),
-        archived=bool(flag.get("archivedAt") or flag.get("archived") or stage == "archived"),
-        last_seen_at=flag.get("lastSeenAt"),
+        stale=stale,
+        potentially_stale=potentially_stale,
+        archived=bool(flag.get("archivedAt") or flag.get("archived")),
+        last_seen_at=seen[max(seen)] if seen else None,
     )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # -- the report --------------------------------------------------------------------------
