@@ -325,6 +325,7 @@ def new_async(url: str, tmp_path: Path, **options: Any) -> AsyncUnleashClient:
     return AsyncUnleashClient(url, "async-app", **settings)
 
 
+
 def many_flags(count: int) -> dict[str, Any]:
     """A valid payload of ``count`` flags with constraints: megabytes to parse and compile."""
     return payload(
@@ -491,7 +492,9 @@ def test_destroy_leaves_no_task_thread_or_open_session(
         return {
             "tasks": [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()],
             "threads": [  # ours (the loop's executor's, asyncio_N, end with the loop)
-                t.name for t in set(threading.enumerate()) - before if t.name.startswith("unleash")
+                t.name
+                for t in set(threading.enumerate()) - before
+                if t.name.startswith("unleash")
             ],
             "session": getattr(transport, "_session", None),
             "events": len(events),

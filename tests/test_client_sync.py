@@ -33,9 +33,8 @@ from unleash_lite._files import read_json, write_json_atomic
 from unleash_lite.cache import ETAG, FEATURES_URL
 from unleash_lite.sync.scheduler import ThreadRunner
 
-FLAGS = payload(
-    feature("alpha"), feature("beta", enabled=False), feature("gamma", variants=variants("one"))
-)
+FLAGS = payload(feature("alpha"), feature("beta", enabled=False),
+                feature("gamma", variants=variants("one")))
 OTHER = payload(feature("from-cache"))
 BOOT = payload(feature("from-bootstrap"))
 
@@ -68,8 +67,7 @@ def warnings_about(records: list[logging.LogRecord], *words: str) -> list[str]:
 
 
 def test_initialize_client_returns_with_the_flags_ready(
-    server: FakeUnleashServer, make_either: DrivenFactory
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     client = make_either(server.url)
     assert not client.is_ready() and not client.is_enabled("alpha")
     client.initialize_client()
@@ -80,8 +78,7 @@ def test_initialize_client_returns_with_the_flags_ready(
 
 
 def test_initialize_client_with_a_hanging_server_returns_after_the_timeout(
-    server: FakeUnleashServer, make_either: DrivenFactory
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     release = threading.Event()
     server.features.always(hang(release, serve_payload()))  # waits for release (or the end)
     client = make_either(server.url, request_timeout=0.3)
@@ -93,11 +90,8 @@ def test_initialize_client_with_a_hanging_server_returns_after_the_timeout(
     assert not client.is_ready()
     assert client.is_enabled("alpha") is False
     assert client.is_enabled("alpha", fallback_function=lambda name, ctx: True) is True
-    assert client.get_variant("gamma") == {
-        "name": "disabled",
-        "enabled": False,
-        "feature_enabled": False,
-    }
+    assert client.get_variant("gamma") == {"name": "disabled", "enabled": False,
+                                           "feature_enabled": False}
     release.set()
 
 
@@ -105,8 +99,8 @@ NO_FLAGS = "has no flags yet"
 
 
 def test_one_warning_when_the_first_fetch_fails_and_nothing_else_has_flags(
-    server: FakeUnleashServer, make_either: DrivenFactory, caplog: pytest.LogCaptureFixture
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
     server.features.always(status(503, b"{}"))
     client = make_either(server.url, refresh_interval=0.05)
     client.initialize_client()
@@ -118,11 +112,8 @@ def test_one_warning_when_the_first_fetch_fails_and_nothing_else_has_flags(
 
 @pytest.mark.parametrize("source", ["fetch", "bootstrap", "cache"])
 def test_no_such_warning_when_flags_are_there(
-    server: FakeUnleashServer,
-    make_either: DrivenFactory,
-    caplog: pytest.LogCaptureFixture,
-    source: str,
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory,
+        caplog: pytest.LogCaptureFixture, source: str) -> None:
     if source != "fetch":
         server.features.always(status(503, b"{}"))
     options: dict[str, Any] = {}
@@ -137,10 +128,8 @@ def test_no_such_warning_when_flags_are_there(
 
 
 def test_a_second_initialize_client_warns_and_does_nothing(
-    server: FakeUnleashServer,
-    make_client: Callable[..., UnleashClient],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
+        caplog: pytest.LogCaptureFixture) -> None:
     client = make_client(server.url)
     client.initialize_client()
     assert client._sync is not None
@@ -155,15 +144,9 @@ def test_a_second_initialize_client_warns_and_does_nothing(
 
 
 def test_context_manager_initializes_and_destroys(
-    server: FakeUnleashServer, tmp_path: Path
-) -> None:
-    with UnleashClient(
-        server.url,
-        "ctx",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=str(tmp_path),
-        request_timeout=2,
-    ) as client:
+        server: FakeUnleashServer, tmp_path: Path) -> None:
+    with UnleashClient(server.url, "ctx", custom_headers={"Authorization": TOKEN},
+                       cache_directory=str(tmp_path), request_timeout=2) as client:
         assert client.is_initialized
         assert client.is_enabled("alpha")
         assert client._sync is not None
@@ -175,22 +158,19 @@ def test_context_manager_initializes_and_destroys(
 
 
 def test_initialize_client_again_after_destroy_keeps_polling(
-    server: FakeUnleashServer, make_client: Callable[..., UnleashClient]
-) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     client = make_client(server.url, refresh_interval=0.05)
     client.initialize_client()
     client.destroy()
     client.initialize_client()
     assert client.is_initialized
     server.payload = payload(feature("after-restart"))
-    wait_for(
-        lambda: client.is_enabled("after-restart"),
-        timeout=2,
-        message="polling to resume after a restart",
-    )
+    wait_for(lambda: client.is_enabled("after-restart"), timeout=2,
+             message="polling to resume after a restart")
 
 
-def test_wait_until_ready(server: FakeUnleashServer, make_either: DrivenFactory) -> None:
+def test_wait_until_ready(server: FakeUnleashServer,
+                          make_either: DrivenFactory) -> None:
     server.features.always(status(503, b"{}"))
     client = make_either(server.url, refresh_interval=0.05)
     client.initialize_client()
@@ -201,8 +181,7 @@ def test_wait_until_ready(server: FakeUnleashServer, make_either: DrivenFactory)
 
 
 def test_wait_until_ready_in_another_thread(
-    server: FakeUnleashServer, make_client: Callable[..., UnleashClient]
-) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     client = make_client(server.url)
     answers: list[bool] = []
     waiter = threading.Thread(target=lambda: answers.append(client.wait_until_ready(10)))
@@ -215,9 +194,8 @@ def test_wait_until_ready_in_another_thread(
 # -- the disk cache ------------------------------------------------------------------------------
 
 
-def test_a_fetch_writes_the_cache_file(
-    server: FakeUnleashServer, tmp_path: Path, make_either: DrivenFactory
-) -> None:
+def test_a_fetch_writes_the_cache_file(server: FakeUnleashServer, tmp_path: Path,
+                                       make_either: DrivenFactory) -> None:
     client = make_either(server.url, app_name="my app/1")
     client.initialize_client()
     assert isinstance(client.cache, FileCache)
@@ -234,20 +212,13 @@ def test_a_fetch_writes_the_cache_file(
     assert path.exists()  # destroy keeps the cache: other processes may use it
 
 
-@pytest.mark.parametrize(
-    "production",
-    [
-        {"environment": "production"},
-        {"custom_headers": {"Authorization": "default:production.a-different-token"}},
-    ],
-    ids=["environment", "token"],
-)
+@pytest.mark.parametrize("production", [
+    {"environment": "production"},
+    {"custom_headers": {"Authorization": "default:production.a-different-token"}},
+], ids=["environment", "token"])
 def test_clients_for_another_flag_set_never_read_each_others_cache_file(
-    production: dict[str, Any],
-    server: FakeUnleashServer,
-    tmp_path: Path,
-    make_client: Callable[..., UnleashClient],
-) -> None:
+        production: dict[str, Any], server: FakeUnleashServer, tmp_path: Path,
+        make_client: Callable[..., UnleashClient]) -> None:
     url = server.url
     development = make_client(url, environment="development")
     development.initialize_client()
@@ -270,8 +241,7 @@ def test_clients_for_another_flag_set_never_read_each_others_cache_file(
 
 
 def test_a_new_client_answers_from_the_cache_while_the_server_is_down(
-    tmp_path: Path, make_either: DrivenFactory
-) -> None:
+        tmp_path: Path, make_either: DrivenFactory) -> None:
     with FakeUnleashServer(payload=FLAGS) as fake:
         url = fake.url
         first = make_either(url)
@@ -290,8 +260,7 @@ def test_a_new_client_answers_from_the_cache_while_the_server_is_down(
 
 
 def test_cached_etag_makes_the_first_fetch_conditional(
-    server: FakeUnleashServer, make_either: DrivenFactory
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     events: list[Any] = []
     make_either(server.url).initialize_client()
     client = make_either(server.url, event_callback=events.append)
@@ -305,8 +274,7 @@ def test_cached_etag_makes_the_first_fetch_conditional(
 
 
 def test_start_up_order_is_bootstrap_then_cache_then_nothing(
-    make_client: Callable[..., UnleashClient],
-) -> None:
+        make_client: Callable[..., UnleashClient]) -> None:
     url = unreachable_url()
     probe = make_client(url)
     assert isinstance(probe.cache, FileCache)
@@ -326,8 +294,7 @@ def test_start_up_order_is_bootstrap_then_cache_then_nothing(
 
 
 def test_a_broken_bootstrap_falls_back_to_the_cache(
-    make_client: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
-) -> None:
+        make_client: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture) -> None:
     url = unreachable_url()
     probe = make_client(url)
     assert isinstance(probe.cache, FileCache)
@@ -338,19 +305,16 @@ def test_a_broken_bootstrap_falls_back_to_the_cache(
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        '{"/client/features": "{\\"version\\": 2, \\"features\\": [{\\"name\\"',  # truncated
-        "\x00\x00\x00garbage",
-        "[1, 2, 3]",
-        '{"/client/features": "{not json}", "etag": "x"}',
-        '{"/client/features": "[]", "etag": "x"}',
-    ],
-)
+@pytest.mark.parametrize("content", [
+    '{"/client/features": "{\\"version\\": 2, \\"features\\": [{\\"name\\"',  # truncated
+    "\x00\x00\x00garbage",
+    "[1, 2, 3]",
+    '{"/client/features": "{not json}", "etag": "x"}',
+    '{"/client/features": "[]", "etag": "x"}',
+])
 def test_a_corrupt_cache_file_is_ignored_with_one_warning(
-    content: str, make_client: Callable[..., UnleashClient], caplog: pytest.LogCaptureFixture
-) -> None:
+        content: str, make_client: Callable[..., UnleashClient],
+        caplog: pytest.LogCaptureFixture) -> None:
     url = unreachable_url()
     probe = make_client(url)
     assert isinstance(probe.cache, FileCache)
@@ -365,8 +329,7 @@ def test_a_corrupt_cache_file_is_ignored_with_one_warning(
 
 
 def test_a_corrupt_cache_file_is_replaced_by_the_next_fetch(
-    server: FakeUnleashServer, make_client: Callable[..., UnleashClient]
-) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     probe = make_client(server.url)
     assert isinstance(probe.cache, FileCache)
     probe.destroy()
@@ -378,15 +341,11 @@ def test_a_corrupt_cache_file_is_replaced_by_the_next_fetch(
     assert json.loads(read_json(probe.cache.path)[FEATURES_URL]) == FLAGS
 
 
-@pytest.mark.skipif(
-    os.name != "posix" or os.geteuid() == 0, reason="chmod does not stop root from writing"
-)
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="chmod does not stop root from writing")
 def test_an_unwritable_cache_directory_degrades_to_memory(
-    server: FakeUnleashServer,
-    tmp_path: Path,
-    make_client: Callable[..., UnleashClient],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        server: FakeUnleashServer, tmp_path: Path, make_client: Callable[..., UnleashClient],
+        caplog: pytest.LogCaptureFixture) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -404,14 +363,12 @@ def test_an_unwritable_cache_directory_degrades_to_memory(
 
 
 def test_a_cache_directory_that_is_a_file_degrades_to_memory_with_one_warning(
-    server: FakeUnleashServer,
-    tmp_path: Path,
-    make_client: Callable[..., UnleashClient],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        server: FakeUnleashServer, tmp_path: Path, make_client: Callable[..., UnleashClient],
+        caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
-    client = make_client(server.url, cache_directory=str(blocker / "cache"), refresh_interval=0.05)
+    client = make_client(server.url, cache_directory=str(blocker / "cache"),
+                         refresh_interval=0.05)
     client.initialize_client()
     assert client.is_enabled("alpha")
     server.payload = payload(feature("next"))
@@ -420,11 +377,8 @@ def test_a_cache_directory_that_is_a_file_degrades_to_memory_with_one_warning(
 
 
 def test_a_cache_directory_that_is_a_file_still_serves_flags(
-    server: FakeUnleashServer,
-    tmp_path: Path,
-    make_client: Callable[..., UnleashClient],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        server: FakeUnleashServer, tmp_path: Path, make_client: Callable[..., UnleashClient],
+        caplog: pytest.LogCaptureFixture) -> None:
     """The part of the above that holds today: memory-only, one 'cannot be written'."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
@@ -438,8 +392,7 @@ def test_a_cache_directory_that_is_a_file_still_serves_flags(
 
 
 def test_apps_urls_and_projects_never_share_a_cache_file(
-    make_client: Callable[..., UnleashClient],
-) -> None:
+        make_client: Callable[..., UnleashClient]) -> None:
     url, other_url = "http://unleash-a.test/api", "http://unleash-b.test/api"
     clients = [
         make_client(url, "app-1"),
@@ -452,10 +405,12 @@ def test_apps_urls_and_projects_never_share_a_cache_file(
     assert len(paths) == 5 and len(set(paths)) == 5
     again = make_client(url + "/", "app-1")  # the same server, spelled with a slash
     assert isinstance(again.cache, FileCache) and again.cache.path == paths[0]
-    assert all(p.name.startswith(c.config.app_name) for p, c in zip(paths, clients, strict=True))
+    assert all(p.name.startswith(c.config.app_name) for p, c in zip(paths, clients,
+                                                                        strict=True))
 
 
-def test_a_user_cache_is_honoured(server: FakeUnleashServer, make_either: DrivenFactory) -> None:
+def test_a_user_cache_is_honoured(server: FakeUnleashServer,
+                                  make_either: DrivenFactory) -> None:
     cache = DictCache()
     client = make_either(server.url, cache=cache)
     assert client.cache is cache
@@ -481,8 +436,8 @@ class BrokenCache(DictCache):
 
 
 def test_a_failing_user_cache_does_not_stop_the_client(
-    server: FakeUnleashServer, make_either: DrivenFactory, caplog: pytest.LogCaptureFixture
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
     events: list[Any] = []
     cache = BrokenCache()
     client = make_either(server.url, cache=cache, event_callback=events.append)
@@ -497,16 +452,13 @@ def test_a_failing_user_cache_does_not_stop_the_client(
     client.poll()  # the poller goes on
     assert client.is_enabled("next")
     assert client._events is not None and client._events.drain(5)
-    assert [e.event_type for e in events] == [
-        UnleashEventType.READY,
-        UnleashEventType.FETCHED,
-        UnleashEventType.FETCHED,
-    ]
+    assert [e.event_type for e in events] == [UnleashEventType.READY,
+                                              UnleashEventType.FETCHED,
+                                              UnleashEventType.FETCHED]
 
 
 def test_a_bootstrapped_user_cache_is_used_before_the_server(
-    server: FakeUnleashServer, make_either: DrivenFactory
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     cache = DictCache({FEATURES_URL: body_of(BOOT)}, bootstrapped=True)
     server.features.always(status(503, b"{}"))
     client = make_either(server.url, cache=cache)
@@ -524,9 +476,8 @@ def test_a_bootstrapped_user_cache_is_used_before_the_server(
     assert server.feature_gets()[0].header("If-None-Match") is None
 
 
-def test_a_file_cache_bootstrapped_by_hand(
-    server: FakeUnleashServer, tmp_path: Path, make_client: Callable[..., UnleashClient]
-) -> None:
+def test_a_file_cache_bootstrapped_by_hand(server: FakeUnleashServer, tmp_path: Path,
+                                           make_client: Callable[..., UnleashClient]) -> None:
     cache = FileCache("hand", directory=tmp_path / "hand")
     cache.bootstrap_from_dict(BOOT)
     client = make_client(server.url, cache=cache)
@@ -535,8 +486,7 @@ def test_a_file_cache_bootstrapped_by_hand(
 
 
 def test_fetch_toggles_false_rereads_the_cache_another_client_writes(
-    server: FakeUnleashServer, make_either: DrivenFactory
-) -> None:
+        server: FakeUnleashServer, make_either: DrivenFactory) -> None:
     writer = make_either(server.url, refresh_interval=0.05)
     writer.initialize_client()
     reader = make_either(server.url, refresh_interval=0.05)
@@ -547,9 +497,8 @@ def test_fetch_toggles_false_rereads_the_cache_another_client_writes(
     assert not reader.is_enabled("alpha")
     assert writer._sync is not None and reader._sync is not None
     reader_connection = reader._sync.calls.connection_id
-    assert [
-        g for g in server.feature_gets() if g.header("unleash-connection-id") == reader_connection
-    ] == []
+    assert [g for g in server.feature_gets()
+            if g.header("unleash-connection-id") == reader_connection] == []
 
 
 # -- threads -------------------------------------------------------------------------------------
@@ -623,10 +572,10 @@ def test_snapshot_swaps_under_threads_give_answers_of_one_payload() -> None:
 
 
 def test_a_forked_child_keeps_polling_with_its_own_connection(
-    server: FakeUnleashServer, make_client: Callable[..., UnleashClient]
-) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient]) -> None:
     server.payload = payload(feature("parent-flag"), feature("child-flag", enabled=False))
-    client = make_client(server.url, app_name="forked", refresh_interval=0.2, metrics_interval=60)
+    client = make_client(server.url, app_name="forked", refresh_interval=0.2,
+                         metrics_interval=60)
     client.initialize_client()
     assert client._sync is not None
     for _ in range(6):
@@ -640,20 +589,15 @@ def test_a_forked_child_keeps_polling_with_its_own_connection(
         before_use = [t.name for t in threading.enumerate() if t.name.startswith("unleash")]
         new = payload(feature("parent-flag"), feature("child-flag", enabled=True))
         requests.put(admin, json=new, timeout=5).raise_for_status()
-        wait_for(
-            lambda: client.is_enabled("child-flag"),
-            timeout=10,
-            message="the child to see the new payload",
-        )
+        wait_for(lambda: client.is_enabled("child-flag"), timeout=10,
+                 message="the child to see the new payload")
         for _ in range(3):
             client.is_enabled("parent-flag")
         client.flush_metrics()
-        return {
-            "connection": client._sync.api.connection_id,
-            "scheduler_running": bool(client._sync.runner.running),
-            "before_use": before_use,
-            "threads": [t.name for t in threading.enumerate()],
-        }
+        return {"connection": client._sync.api.connection_id,
+                "scheduler_running": bool(client._sync.runner.running),
+                "before_use": before_use,
+                "threads": [t.name for t in threading.enumerate()]}
 
     report = run_in_child(child)
     assert report["before_use"] == []
@@ -678,13 +622,13 @@ def test_a_forked_child_keeps_polling_with_its_own_connection(
     parent_posts = by(parent_connection, server.metrics_posts())
     assert len(parent_posts) == 1
     assert parent_posts[0].body["bucket"]["toggles"] == {
-        "parent-flag": {"yes": 6, "no": 0, "variants": {}}
-    }
+        "parent-flag": {"yes": 6, "no": 0, "variants": {}}}
     # and the parent's own poller saw the change too
     wait_for(lambda: client.is_enabled("child-flag"))
 
 
-def test_a_forked_child_of_an_uninitialized_client_answers_from_its_flags(tmp_path: Path) -> None:
+def test_a_forked_child_of_an_uninitialized_client_answers_from_its_flags(
+        tmp_path: Path) -> None:
     client = UnleashClient("", "offline-fork", bootstrap=FLAGS)
     client.is_enabled("alpha")
 
@@ -692,25 +636,18 @@ def test_a_forked_child_of_an_uninitialized_client_answers_from_its_flags(tmp_pa
         inherited = client.metrics.collect()  # the parent's count is not the child's
         enabled = client.is_enabled("alpha")
         own = client.metrics.collect()
-        return {
-            "inherited": inherited is not None,
-            "alpha": enabled,
-            "own": own.toggles if own is not None else None,
-        }
+        return {"inherited": inherited is not None, "alpha": enabled,
+                "own": own.toggles if own is not None else None}
 
     assert run_in_child(child) == {
-        "inherited": False,
-        "alpha": True,
-        "own": {"alpha": {"yes": 1, "no": 0, "variants": {}}},
-    }
+        "inherited": False, "alpha": True,
+        "own": {"alpha": {"yes": 1, "no": 0, "variants": {}}}}
     assert client.metrics.totals()["alpha"]["yes"] == 1
 
 
 def test_with_an_application_scheduler_initialize_client_works_again_in_the_child(
-    server: FakeUnleashServer,
-    make_client: Callable[..., UnleashClient],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient],
+        caplog: pytest.LogCaptureFixture) -> None:
     """The child cannot use the parent's scheduler thread; the docs tell the application to
     call initialize_client() in the child, which used to answer "already initialized"."""
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -724,22 +661,14 @@ def test_with_an_application_scheduler_initialize_client_works_again_in_the_chil
         warned = [r.getMessage() for r in caplog.records if "custom scheduler" in r.getMessage()]
         initialized_after_fork = client.is_initialized
         client.initialize_client()
-        return {
-            "warned": len(warned),
-            "initialized_after_fork": initialized_after_fork,
-            "initialized": client.is_initialized,
-            "active": client._sync.active,
-            "jobs": sorted(job.id.rsplit("-", 1)[1] for job in scheduler.get_jobs()),
-        }
+        return {"warned": len(warned), "initialized_after_fork": initialized_after_fork,
+                "initialized": client.is_initialized, "active": client._sync.active,
+                "jobs": sorted(job.id.rsplit("-", 1)[1] for job in scheduler.get_jobs())}
 
     try:
-        assert run_in_child(child) == {
-            "warned": 1,
-            "initialized_after_fork": False,
-            "initialized": True,
-            "active": True,
-            "jobs": ["metrics", "poll"],
-        }
+        assert run_in_child(child) == {"warned": 1, "initialized_after_fork": False,
+                                       "initialized": True, "active": True,
+                                       "jobs": ["metrics", "poll"]}
     finally:
         client.destroy()
         scheduler.shutdown(wait=False)
@@ -758,8 +687,7 @@ def test_event_drain_in_a_forked_child_returns_at_once() -> None:
 
 @pytest.mark.parametrize("lock", ["backoff", "file-cache"])
 def test_a_fork_while_the_poller_holds_a_lock_does_not_deadlock_the_child(
-    server: FakeUnleashServer, make_client: Callable[..., UnleashClient], lock: str
-) -> None:
+        server: FakeUnleashServer, make_client: Callable[..., UnleashClient], lock: str) -> None:
     client = make_client(server.url, refresh_interval=30)
     client.initialize_client()
     sync = client._sync
@@ -794,8 +722,7 @@ def test_a_fork_while_the_poller_holds_a_lock_does_not_deadlock_the_child(
 
 
 def test_destroy_right_after_initialize_leaves_no_crashed_scheduler_thread(
-    server: FakeUnleashServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+        server: FakeUnleashServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replays, step by step, an interleaving that happened by itself in a run of this file:
     the scheduler thread picks up the registration just as destroy() stops the scheduler."""
     from apscheduler.executors.base import BaseExecutor
@@ -803,9 +730,8 @@ def test_destroy_right_after_initialize_leaves_no_crashed_scheduler_thread(
     from apscheduler.schedulers.base import STATE_STOPPED
 
     crashes: list[str] = []
-    monkeypatch.setattr(
-        threading, "excepthook", lambda args: crashes.append(f"{args.thread}: {args.exc_value!r}")
-    )
+    monkeypatch.setattr(threading, "excepthook",
+                        lambda args: crashes.append(f"{args.thread}: {args.exc_value!r}"))
     jobs_removed, processing = threading.Event(), threading.Event()
     process_jobs, submit = BackgroundScheduler._process_jobs, BaseExecutor.submit_job
 
@@ -828,14 +754,9 @@ def test_destroy_right_after_initialize_leaves_no_crashed_scheduler_thread(
 
     monkeypatch.setattr(BackgroundScheduler, "_process_jobs", process_after_destroy_began)
     monkeypatch.setattr(BaseExecutor, "submit_job", submit_as_shutdown_begins)
-    client = UnleashClient(
-        server.url,
-        "quick",
-        custom_headers={"Authorization": TOKEN},
-        cache_directory=str(tmp_path),
-        request_timeout=2,
-        disable_metrics=True,
-    )
+    client = UnleashClient(server.url, "quick", custom_headers={"Authorization": TOKEN},
+                           cache_directory=str(tmp_path), request_timeout=2,
+                           disable_metrics=True)
     assert client._sync is not None
     client._sync._jobs = Jobs()
     client.initialize_client()

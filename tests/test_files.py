@@ -66,8 +66,7 @@ def test_missing_parent_directories_are_created_private(tmp_path: Path) -> None:
 
 
 def test_a_failed_replace_keeps_the_old_file_and_leaves_no_temporary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "data.json"
     write_json_atomic(path, {"version": 1})
 
@@ -83,8 +82,7 @@ def test_a_failed_replace_keeps_the_old_file_and_leaves_no_temporary(
 
 
 def test_an_interrupted_write_keeps_the_old_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "data.json"
     write_json_atomic(path, {"version": 1})
 
@@ -210,18 +208,10 @@ def test_file_cache_bootstrap_from_dict_and_file(tmp_path: Path) -> None:
 
 def _payload(writer: int, step: int) -> dict[str, Any]:
     # big enough that a torn write could not look complete
-    return {
-        "writer": writer,
-        "step": step,
-        "features": [
-            {
-                "name": f"flag-{writer}-{n}",
-                "enabled": bool((step + n) % 2),
-                "strategies": [{"name": "default", "parameters": {}}],
-            }
-            for n in range(40)
-        ],
-    }
+    return {"writer": writer, "step": step,
+            "features": [{"name": f"flag-{writer}-{n}", "enabled": bool((step + n) % 2),
+                          "strategies": [{"name": "default", "parameters": {}}]}
+                         for n in range(40)]}
 
 
 def _is_written(data: Any) -> bool:
@@ -236,7 +226,8 @@ def _writer(directory: str, writer: int, start: Any) -> None:
     start.wait(30)
     cache = FileCache("shared", directory=directory)
     for step in range(WRITES_EACH):
-        cache.mset({FEATURES_URL: json.dumps(_payload(writer, step)), ETAG: f'"{writer}-{step}"'})
+        cache.mset({FEATURES_URL: json.dumps(_payload(writer, step)),
+                    ETAG: f'"{writer}-{step}"'})
 
 
 def _reader(directory: str, start: Any, done: Any, results: Any) -> None:
@@ -263,7 +254,8 @@ def _reader(directory: str, start: Any, done: Any, results: Any) -> None:
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_processes_sharing_a_cache_file_never_see_a_torn_write(tmp_path: Path, method: str) -> None:
+def test_processes_sharing_a_cache_file_never_see_a_torn_write(
+        tmp_path: Path, method: str) -> None:
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} start method here")
     context = multiprocessing.get_context(method)
@@ -271,14 +263,10 @@ def test_processes_sharing_a_cache_file_never_see_a_torn_write(tmp_path: Path, m
     results = context.Queue()
     first = FileCache("shared", directory=tmp_path)
     first.mset({FEATURES_URL: json.dumps(_payload(0, 0)), ETAG: '"0-0"'})
-    writers = [
-        context.Process(target=_writer, args=(str(tmp_path), index, start))
-        for index in range(WRITERS)
-    ]
-    readers = [
-        context.Process(target=_reader, args=(str(tmp_path), start, done, results))
-        for _ in range(READERS)
-    ]
+    writers = [context.Process(target=_writer, args=(str(tmp_path), index, start))
+               for index in range(WRITERS)]
+    readers = [context.Process(target=_reader, args=(str(tmp_path), start, done, results))
+               for _ in range(READERS)]
     processes = writers + readers
     try:
         for process in processes:

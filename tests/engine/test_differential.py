@@ -81,7 +81,7 @@ STATIC = StaticContext(app_name=APP)
 
 # -- value pools: every corner the engines disagreed on, and their neighbours ---------------
 
-USER_IDS = [f"user-{n}" for n in range(1, 13)] + ["", "User-1", "ü-user", "日本", 'a"b']
+USER_IDS = [f"user-{n}" for n in range(1, 13)] + ["", "User-1", "ü-user", "日本", "a\"b"]
 SESSION_IDS = [f"session-{n}" for n in range(1, 9)] + [""]
 TENANTS = [
     "acme", "Acme", "ACME", " acme", "acme ", "", "globex", "ærlig", "ÆRLIG", "straße", "ΟΔΟΣ",

@@ -468,9 +468,8 @@ def test_variant_dependency_on_a_parent_that_is_off_checks_the_variant_it_would_
         variant("red", 1, overrides=[override("userId", "r")]),
     ]
     snapshot = snapshot_of(
-        feature(
-            "parent", [strategy(constraints=[constraint("userId", "IN", ["on"])])], variants=colours
-        ),
+        feature("parent", [strategy(constraints=[constraint("userId", "IN", ["on"])])],
+                variants=colours),
         feature("off-blue", dependencies=[dependency("parent", enabled=False, variants=["blue"])]),
     )
     assert snapshot.is_enabled("off-blue", {"userId": "b"}) is True

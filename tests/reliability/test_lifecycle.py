@@ -139,9 +139,8 @@ def test_destroy_called_from_the_event_callback_during_start_up(
         holder: list[UnleashClient] = []
         destroyed = threading.Event()
 
-        def on_event(
-            event: Any, holder: list[UnleashClient] = holder, destroyed: threading.Event = destroyed
-        ) -> None:
+        def on_event(event: Any, holder: list[UnleashClient] = holder,
+                     destroyed: threading.Event = destroyed) -> None:
             if event.event_type is UnleashEventType.READY:
                 holder[0].destroy()
                 destroyed.set()
@@ -279,7 +278,9 @@ def test_exit_while_a_metrics_post_hangs_is_bounded_and_quiet(
     assert elapsed < 6  # interpreter start and imports, 0.5 s of work, the 2 s exit bound
 
 
-def test_an_outage_costs_one_line_per_change_of_state(tmp_path: Path, figures: Figures) -> None:
+def test_an_outage_costs_one_line_per_change_of_state(
+    tmp_path: Path, figures: Figures
+) -> None:
     """Server down with ``logging.basicConfig(level=WARNING)``: 24 relabelled urllib3
     "Retrying" lines in 6.5 s, an APScheduler warning on every tick a poll outlasted the
     interval, and APScheduler INFO lines used to reach the host's handler."""

@@ -27,9 +27,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def new_client(
-    url: str, cache_directory: Path | str | None = None, token: str = TOKEN, **options: Any
-) -> UnleashClient:
+def new_client(url: str, cache_directory: Path | str | None = None, token: str = TOKEN,
+               **options: Any) -> UnleashClient:
     """A client for ``url`` with the test defaults; ``options`` override them. Without a
     ``cache_directory``, pass a ``cache`` (a ``DictCache``): the default directory is the
     user's own."""
@@ -37,9 +36,8 @@ def new_client(
     return UnleashClient(url, settings.pop("app_name"), **settings)
 
 
-def client_settings(
-    cache_directory: Path | str | None = None, token: str = TOKEN, **options: Any
-) -> dict[str, Any]:
+def client_settings(cache_directory: Path | str | None = None, token: str = TOKEN,
+                  **options: Any) -> dict[str, Any]:
     """The keywords of :func:`new_client` (``app_name`` included), for a client of any kind."""
     settings: dict[str, Any] = {**DEFAULTS, "custom_headers": {"Authorization": token}}
     if cache_directory is not None:
@@ -65,9 +63,8 @@ class ClientFactory:
         self.clients.append(client)
         return client
 
-    def stubbed(
-        self, url: str, app_name: str | None = None, **options: Any
-    ) -> tuple[UnleashClient, StubScheduler]:
+    def stubbed(self, url: str, app_name: str | None = None,
+                **options: Any) -> tuple[UnleashClient, StubScheduler]:
         """A client on a :class:`StubScheduler` (nothing runs unless the test calls it), and
         that scheduler."""
         scheduler = StubScheduler()

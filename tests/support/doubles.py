@@ -17,9 +17,8 @@ from unleash_lite.cache import MemoryCache
 class DictCache(MemoryCache):
     """A user-provided cache: a dict, recording the ``mset`` calls the client makes."""
 
-    def __init__(
-        self, entries: Mapping[str, Any] | None = None, bootstrapped: bool = False
-    ) -> None:
+    def __init__(self, entries: Mapping[str, Any] | None = None,
+                 bootstrapped: bool = False) -> None:
         super().__init__(entries)
         self.bootstrapped = bootstrapped
         self.mset_calls: list[dict[str, Any]] = []
@@ -47,9 +46,8 @@ class ThreadRecordingCache(DictCache):
 
 
 class StubJob:
-    def __init__(
-        self, scheduler: StubScheduler, job_id: str, function: Callable[[], Any], trigger: Any
-    ) -> None:
+    def __init__(self, scheduler: StubScheduler, job_id: str, function: Callable[[], Any],
+                 trigger: Any) -> None:
         self.scheduler = scheduler
         self.id = job_id
         self.function = function
@@ -73,9 +71,8 @@ class StubScheduler:
         self.jobs: dict[str, StubJob] = {}
         self.added: list[StubJob] = []
 
-    def add_job(
-        self, function: Callable[[], Any], trigger: Any = None, *, id: str, **_: Any
-    ) -> StubJob:
+    def add_job(self, function: Callable[[], Any], trigger: Any = None, *, id: str,
+                **_: Any) -> StubJob:
         job = StubJob(self, id, function, trigger)
         self.jobs[id] = job
         self.added.append(job)

@@ -20,13 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from unleash_lite import UnleashClient
 
-
-def wait_for(
-    condition: Callable[[], Any],
-    timeout: float = 5.0,
-    interval: float = 0.01,
-    message: str | Callable[[], str] = "condition",
-) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01,
+             message: str | Callable[[], str] = "condition") -> Any:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds
     (``message`` may be a function, to describe the state at that moment)."""
     deadline = time.monotonic() + timeout
@@ -59,34 +54,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def messages(
-    records: Iterable[logging.LogRecord], level: int | None = None, logger: str = "unleash_lite"
-) -> list[str]:
+def messages(records: Iterable[logging.LogRecord], level: int | None = None,
+             logger: str = "unleash_lite") -> list[str]:
     """The messages logged by ``logger`` (at ``level`` exactly, when given)."""
-    return [
-        r.getMessage()
-        for r in records
-        if r.name == logger and (level is None or r.levelno == level)
-    ]
+    return [r.getMessage() for r in records
+            if r.name == logger and (level is None or r.levelno == level)]
 
 
 def app_log_lines(records: list[logging.LogRecord], since: int = 0) -> list[logging.LogRecord]:
     """What an application logging at INFO would see (of ``records[since:]``): ours at INFO
     and up, and any other library's warnings (urllib3's retries included)."""
-    return [
-        r
-        for r in records[since:]
-        if r.levelno >= logging.WARNING or (r.name == "unleash_lite" and r.levelno >= logging.INFO)
-    ]
+    return [r for r in records[since:]
+            if r.levelno >= logging.WARNING
+            or (r.name == "unleash_lite" and r.levelno >= logging.INFO)]
 
 
 def full_text(record: logging.LogRecord) -> str:
     """Everything a handler could print for a record: message, exception and stack."""
-    return (
-        logging.Formatter("%(name)s %(levelname)s %(message)s").format(record)
-        + " "
-        + repr(record.args)
-    )
+    return logging.Formatter("%(name)s %(levelname)s %(message)s").format(record) + " " + repr(
+        record.args)
 
 
 @contextmanager

@@ -102,10 +102,8 @@ def variants(*names: str, weight: int | None = None) -> list[dict[str, Any]]:
     """Feature variants of equal weight (one name: everybody gets it), default stickiness,
     each with a string payload: its own name."""
     each = 1000 // max(len(names), 1) if weight is None else weight
-    return [
-        variant(name, each, stickiness="default", payload={"type": "string", "value": name})
-        for name in names
-    ]
+    return [variant(name, each, stickiness="default", payload={"type": "string", "value": name})
+            for name in names]
 
 
 def override(context_name: str, *values: str) -> dict[str, Any]:

@@ -56,15 +56,9 @@ class MemoryReply:
     """An answer of a :class:`MemoryTransport`: its body handed out in ``chunk`` bytes,
     ``broken_after``: a :class:`TransportError` once that many bytes were read."""
 
-    def __init__(
-        self,
-        status: int,
-        body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
-        chunk: int = 1 << 20,
-        broken_after: int | None = None,
-        announce_length: bool = True,
-    ) -> None:
+    def __init__(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
+                 chunk: int = 1 << 20, broken_after: int | None = None,
+                 announce_length: bool = True) -> None:
         self.status = status
         self.body = body
         self.headers: dict[str, str] = _Caseless(headers or {})
@@ -84,7 +78,7 @@ class MemoryReply:
     def read(self, size: int) -> bytes:
         if self.broken_after is not None and self.position >= self.broken_after:
             raise TransportError(Failure.FAILED, "ProtocolError")
-        data = self.body[self.position : self.position + min(size, self.chunk)]
+        data = self.body[self.position:self.position + min(size, self.chunk)]
         self.position += len(data)
         return data
 
@@ -135,9 +129,8 @@ class MemoryTransport:
     def requests_to(self, path: str) -> list[Sent]:
         return [sent for sent in self.sent if sent.url.split("?")[0].endswith(path)]
 
-    def send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
-    ) -> MemoryReply:
+    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+             timeout: float) -> MemoryReply:
         sent = Sent(method, url, dict(headers), body, timeout)
         self.sent.append(sent)
         path = next((p for p in self.scripts if url.split("?")[0].endswith(p)), None)
@@ -149,14 +142,8 @@ class MemoryTransport:
             answer = answer(sent)
         if isinstance(answer, Failure):
             raise TransportError(answer, answer.name.title())
-        return MemoryReply(
-            answer.status,
-            answer.body,
-            dict(answer.headers),
-            answer.chunk,
-            answer.broken_after,
-            answer.announced,
-        )  # fresh: readable again
+        return MemoryReply(answer.status, answer.body, dict(answer.headers), answer.chunk,
+                           answer.broken_after, answer.announced)  # fresh: readable again
 
     def close(self) -> None:
         self.closed += 1

@@ -49,12 +49,8 @@ def client_with_stub(**options: Any) -> tuple[UnleashClient, StubScheduler]:
     runs by itself; the test calls ``client._sync.poll()``."""
     scheduler = StubScheduler()
     settings: dict[str, Any] = {
-        "app_name": "backoff-app",
-        "refresh_interval": INTERVAL,
-        "metrics_interval": 5,
-        "cache": DictCache(),
-        "scheduler": scheduler,
-        "request_timeout": 5,
+        "app_name": "backoff-app", "refresh_interval": INTERVAL, "metrics_interval": 5,
+        "cache": DictCache(), "scheduler": scheduler, "request_timeout": 5,
     }
     return new_client(URL, **{**settings, **options}), scheduler
 
@@ -67,9 +63,8 @@ def poll(client: UnleashClient) -> None:
 @pytest.fixture
 def make_stub(make_driven: DrivenFactory) -> DrivenFactory:
     """As ``client_with_stub``, for the tests of both clients (against a real server)."""
-    return make_driven.with_defaults(
-        app_name="backoff-app", refresh_interval=INTERVAL, metrics_interval=5, request_timeout=5
-    )
+    return make_driven.with_defaults(app_name="backoff-app", refresh_interval=INTERVAL,
+                                     metrics_interval=5, request_timeout=5)
 
 
 def delay(client: UnleashClient | Driven) -> float:
@@ -114,7 +109,7 @@ def test_retry_after_is_honoured_and_cleared() -> None:
     assert backoff.delay == 30
     backoff.record(Outcome(Result.UNAVAILABLE, 429, "HTTP 429", retry_after=1))
     assert backoff.delay == 3 * INTERVAL  # the backoff is longer than the hint
-    backoff.record(Outcome(Result.UNAVAILABLE, 429, "HTTP 429", retry_after=10**9))
+    backoff.record(Outcome(Result.UNAVAILABLE, 429, "HTTP 429", retry_after=10 ** 9))
     assert backoff.delay == 3600  # an absurd hint is capped at an hour
     backoff.record(OK)
     assert backoff.delay == INTERVAL
@@ -153,13 +148,11 @@ TRANSIENT: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    "failure", TRANSIENT, ids=lambda f: str(f.get("status") or type(f["body"]).__name__)
-)
+@pytest.mark.parametrize("failure", TRANSIENT,
+                         ids=lambda f: str(f.get("status") or type(f["body"]).__name__))
 @responses.activate
 def test_transient_failures_grow_the_schedule_and_success_resets_it(
-    failure: dict[str, Any], caplog: pytest.LogCaptureFixture
-) -> None:
+        failure: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     responses.get(FEATURES, body=body_of(GOOD), headers={"ETag": '"g"'})
     client, scheduler = client_with_stub()
@@ -192,8 +185,7 @@ def test_transient_failures_grow_the_schedule_and_success_resets_it(
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_sets_the_next_poll(
-    status: int, server: FakeUnleashServer, make_stub: DrivenFactory
-) -> None:
+        status: int, server: FakeUnleashServer, make_stub: DrivenFactory) -> None:
     server.payload = GOOD
     client = make_stub.stubbed(server.url)
     client.initialize_client()
@@ -205,8 +197,7 @@ def test_retry_after_sets_the_next_poll(
 
     later = datetime.now(UTC) + timedelta(seconds=100)
     server.features.always(
-        answer(status, headers={"Retry-After": format_datetime(later, usegmt=True)})
-    )
+        answer(status, headers={"Retry-After": format_datetime(later, usegmt=True)}))
     client.poll()
     assert 90 <= delay(client) <= 100
     assert client.interval("poll") == delay(client)
@@ -223,11 +214,8 @@ def test_retry_after_sets_the_next_poll(
 
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_rejection_polls_at_the_slowest_rate_with_one_error(
-    status: int,
-    server: FakeUnleashServer,
-    make_stub: DrivenFactory,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        status: int, server: FakeUnleashServer, make_stub: DrivenFactory,
+        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     server.payload = GOOD
     server.features.always(answer(status))
@@ -251,8 +239,7 @@ def test_rejection_polls_at_the_slowest_rate_with_one_error(
     assert delay(client) == INTERVAL
     assert client.interval("poll") == INTERVAL
     assert messages(caplog.records, logging.INFO) == [
-        "Unleash flags fetch: the server answers again"
-    ]
+        "Unleash flags fetch: the server answers again"]
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
     for record in caplog.records:
         assert TOKEN not in full_text(record)
@@ -290,7 +277,8 @@ BAD_BODIES = {
 
 @pytest.mark.parametrize("bad", list(BAD_BODIES), ids=list(BAD_BODIES))
 @responses.activate
-def test_bad_payload_keeps_the_last_good_flags(bad: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_payload_keeps_the_last_good_flags(
+        bad: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     events: list[Any] = []
     responses.get(FEATURES, body=body_of(GOOD), headers={"ETag": '"good"'})
@@ -299,14 +287,8 @@ def test_bad_payload_keeps_the_last_good_flags(bad: str, caplog: pytest.LogCaptu
     client.initialize_client()
     assert client.is_enabled("kept")
     content_type = "text/html" if bad == "html-page" else "application/json"
-    responses.replace(
-        responses.GET,
-        FEATURES,
-        body=BAD_BODIES[bad],
-        status=200,
-        content_type=content_type,
-        headers={"ETag": '"bad"'},
-    )
+    responses.replace(responses.GET, FEATURES, body=BAD_BODIES[bad], status=200,
+                      content_type=content_type, headers={"ETag": '"bad"'})
     for _ in range(3):
         poll(client)  # never raises into the scheduler
         assert client.is_enabled("kept")
@@ -320,9 +302,8 @@ def test_bad_payload_keeps_the_last_good_flags(bad: str, caplog: pytest.LogCaptu
     assert client._events is not None and client._events.drain(2)
     assert [e.event_type.value for e in events] == ["ready", "fetched"]
 
-    responses.replace(
-        responses.GET, FEATURES, body=body_of(payload(feature("new"))), headers={"ETag": '"new"'}
-    )
+    responses.replace(responses.GET, FEATURES, body=body_of(payload(feature("new"))),
+                      headers={"ETag": '"new"'})
     poll(client)
     assert client.is_enabled("new") and not client.is_enabled("kept")
     assert len(messages(caplog.records, logging.INFO)) == 1
@@ -330,19 +311,14 @@ def test_bad_payload_keeps_the_last_good_flags(bad: str, caplog: pytest.LogCaptu
     client.destroy()
 
 
-@pytest.mark.parametrize(
-    "junk",
-    [
-        '{"version": 2, "features": [1, 2, 3]}',
-        '{"version": 2, "features": ["kept"]}',
-        '{"version": 2, "features": [{"enabled": true, "strategies": []}]}',
-    ],
-    ids=["numbers", "strings", "nameless"],
-)
+@pytest.mark.parametrize("junk", [
+    '{"version": 2, "features": [1, 2, 3]}',
+    '{"version": 2, "features": ["kept"]}',
+    '{"version": 2, "features": [{"enabled": true, "strategies": []}]}',
+], ids=["numbers", "strings", "nameless"])
 @responses.activate
 def test_a_features_list_without_one_usable_feature_keeps_the_last_good_flags(
-    junk: str, caplog: pytest.LogCaptureFixture
-) -> None:
+        junk: str, caplog: pytest.LogCaptureFixture) -> None:
     responses.get(FEATURES, body=body_of(GOOD), headers={"ETag": '"good"'})
     cache = DictCache()
     client, _ = client_with_stub(cache=cache)
@@ -362,15 +338,10 @@ def test_bad_payload_warnings_once_per_state_change(caplog: pytest.LogCaptureFix
     client, _ = client_with_stub()
     client.initialize_client()
     sequence = [
-        ("json", "{nope"),
-        ("json", "{nope"),
-        ("html", "<html></html>"),  # one warning
-        ("good", body_of(GOOD)),
-        ("good", body_of(GOOD)),  # one info
-        ("json", "[]"),
-        ("json", "[]"),  # one warning
-        ("503", ""),
-        ("503", ""),  # one warning (a new state)
+        ("json", "{nope"), ("json", "{nope"), ("html", "<html></html>"),  # one warning
+        ("good", body_of(GOOD)), ("good", body_of(GOOD)),  # one info
+        ("json", "[]"), ("json", "[]"),  # one warning
+        ("503", ""), ("503", ""),  # one warning (a new state)
         ("json", "{}"),  # one warning
         ("good", body_of(GOOD)),  # one info
     ]
@@ -388,8 +359,7 @@ def test_bad_payload_warnings_once_per_state_change(caplog: pytest.LogCaptureFix
 
 
 def test_metrics_failures_back_off_the_metrics_job(
-    server: FakeUnleashServer, make_stub: DrivenFactory
-) -> None:
+        server: FakeUnleashServer, make_stub: DrivenFactory) -> None:
     server.payload = GOOD
     server.metrics.always(answer(500))
     client = make_stub.stubbed(server.url, metrics_interval=3)
@@ -415,18 +385,10 @@ def test_backoff_reschedules_the_real_poll_job(own_scheduler: bool) -> None:
     """On our own runner, and on an application's APScheduler (``scheduler=``)."""
     responses.get(FEATURES, status=503)
     scheduler = None if own_scheduler else BackgroundScheduler(timezone=UTC)
-    client = UnleashClient(
-        URL,
-        "real-scheduler",
-        refresh_interval=30,
-        metrics_interval=60,
-        custom_headers={"Authorization": TOKEN},
-        cache=DictCache(),
-        disable_metrics=True,
-        disable_registration=True,
-        request_retries=0,
-        scheduler=scheduler,
-    )
+    client = UnleashClient(URL, "real-scheduler", refresh_interval=30, metrics_interval=60,
+                           custom_headers={"Authorization": TOKEN}, cache=DictCache(),
+                           disable_metrics=True, disable_registration=True, request_retries=0,
+                           scheduler=scheduler)
     client.initialize_client()
     sync = client._sync
     assert sync is not None
@@ -461,19 +423,12 @@ def test_backoff_reschedules_the_real_poll_job(own_scheduler: bool) -> None:
 
 
 def test_token_never_logged_over_a_failing_and_recovering_sequence(
-    caplog: pytest.LogCaptureFixture, make_driven: DrivenFactory
-) -> None:
+        caplog: pytest.LogCaptureFixture, make_driven: DrivenFactory) -> None:
     caplog.set_level(logging.DEBUG)  # every logger: ours, requests, urllib3, aiohttp, apscheduler
     server = FakeUnleashServer(payload=GOOD).start()
     try:
-        client = make_driven.stubbed(
-            server.url,
-            app_name="token-app",
-            refresh_interval=1,
-            metrics_interval=1,
-            request_timeout=0.5,
-            request_retries=1,
-        )
+        client = make_driven.stubbed(server.url, app_name="token-app", refresh_interval=1,
+                                     metrics_interval=1, request_timeout=0.5, request_retries=1)
         client.initialize_client()
         for code in (401, 403, 404, 429, 500, 503, None):
             server.features.always(serve_payload() if code is None else answer(code, b"{}"))

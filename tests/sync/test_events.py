@@ -82,8 +82,7 @@ def test_dispatcher_survives_a_raising_callback() -> None:
 
 
 def test_dispatcher_drops_events_past_the_limit_with_one_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(events_module, "MAX_PENDING_EVENTS", 3)
     gate = threading.Event()
     seen: list[int] = []
@@ -110,29 +109,19 @@ def test_ready_once_from_the_first_fetch() -> None:
     responses.get(FEATURES, body=body_of(FLAGS), headers={"ETag": '"1"'})
     responses.post(REGISTER, status=202)
     collector = Collector()
-    client = UnleashClient(
-        URL,
-        "events",
-        custom_headers={"Authorization": TOKEN},
-        event_callback=collector,
-        cache=DictCache(),
-        scheduler=StubScheduler(),
-        disable_metrics=True,
-    )
+    client = UnleashClient(URL, "events", custom_headers={"Authorization": TOKEN},
+                           event_callback=collector, cache=DictCache(),
+                           scheduler=StubScheduler(), disable_metrics=True)
     assert not client.is_ready()
     client.initialize_client()
     assert client.is_ready()
     assert client._sync is not None
-    responses.replace(
-        responses.GET, FEATURES, body=body_of(payload(feature("x"))), headers={"ETag": '"2"'}
-    )
+    responses.replace(responses.GET, FEATURES, body=body_of(payload(feature("x"))),
+                      headers={"ETag": '"2"'})
     client._sync.poll()
     drain(client)
-    assert collector.kinds() == [
-        UnleashEventType.READY,
-        UnleashEventType.FETCHED,
-        UnleashEventType.FETCHED,
-    ]
+    assert collector.kinds() == [UnleashEventType.READY, UnleashEventType.FETCHED,
+                                 UnleashEventType.FETCHED]
     assert isinstance(collector.events[0], UnleashReadyEvent)
     client.destroy()
 
@@ -142,15 +131,8 @@ def test_ready_once_from_bootstrap_then_fetches_add_no_ready() -> None:
     responses.get(FEATURES, body=body_of(payload(feature("x"))))
     responses.post(REGISTER, status=202)
     collector = Collector()
-    client = UnleashClient(
-        URL,
-        "events",
-        bootstrap=FLAGS,
-        event_callback=collector,
-        cache=DictCache(),
-        scheduler=StubScheduler(),
-        disable_metrics=True,
-    )
+    client = UnleashClient(URL, "events", bootstrap=FLAGS, event_callback=collector,
+                           cache=DictCache(), scheduler=StubScheduler(), disable_metrics=True)
     assert client.is_ready()
     drain(client)
     assert collector.kinds() == []  # as 6.9.1: READY is announced by initialize_client()
@@ -163,9 +145,8 @@ def test_ready_once_from_bootstrap_then_fetches_add_no_ready() -> None:
 def test_ready_once_from_the_cache() -> None:
     collector = Collector()
     cache = DictCache({FEATURES_URL: body_of(FLAGS), ETAG: '"c"'})
-    client = UnleashClient(
-        URL, "events", event_callback=collector, cache=cache, scheduler=StubScheduler()
-    )
+    client = UnleashClient(URL, "events", event_callback=collector, cache=cache,
+                           scheduler=StubScheduler())
     assert client.is_ready()
     client.apply_payload(payload(feature("x")))
     drain(client)
@@ -191,9 +172,8 @@ def test_ready_when_the_first_flags_arrive_after_initialize_client() -> None:
 
 def test_no_ready_without_flags() -> None:
     collector = Collector()
-    client = UnleashClient(
-        URL, "events", event_callback=collector, cache=DictCache(), scheduler=StubScheduler()
-    )
+    client = UnleashClient(URL, "events", event_callback=collector, cache=DictCache(),
+                           scheduler=StubScheduler())
     drain(client)
     assert collector.events == []
     assert not client.is_ready()
@@ -212,14 +192,8 @@ def test_fetched_on_each_new_payload_and_never_on_304() -> None:
     responses.get(FEATURES, status=304)
     responses.post(REGISTER, status=202)
     collector = Collector()
-    client = UnleashClient(
-        URL,
-        "events",
-        event_callback=collector,
-        cache=DictCache(),
-        scheduler=StubScheduler(),
-        disable_metrics=True,
-    )
+    client = UnleashClient(URL, "events", event_callback=collector, cache=DictCache(),
+                           scheduler=StubScheduler(), disable_metrics=True)
     client.initialize_client()
     assert client._sync is not None
     for _ in range(3):
@@ -241,9 +215,8 @@ def test_fetched_on_each_new_payload_and_never_on_304() -> None:
 
 def test_impression_events_only_for_flags_with_impression_data() -> None:
     collector = Collector()
-    client = UnleashClient(
-        "", "impressions", environment="staging", bootstrap=FLAGS, event_callback=collector
-    )
+    client = UnleashClient("", "impressions", environment="staging", bootstrap=FLAGS,
+                           event_callback=collector)
     context = {"userId": "u1", "properties": {"plan": "pro"}}
     assert client.is_enabled("tracked", context)
     assert not client.is_enabled("tracked-off", context)
@@ -288,7 +261,8 @@ def test_impressions_for_a_disabled_variant() -> None:
     drain(client)
     (event,) = [e for e in collector.events if isinstance(e, UnleashEvent)]
     assert event.event_type is UnleashEventType.VARIANT
-    assert (event.feature_name, event.enabled, event.variant) == ("tracked-off", False, "disabled")
+    assert (event.feature_name, event.enabled, event.variant) == ("tracked-off", False,
+                                                                  "disabled")
 
 
 def test_a_slow_callback_does_not_slow_evaluation() -> None:
@@ -352,10 +326,8 @@ def test_ready_fires_once_when_payloads_are_applied_concurrently() -> None:
             return value
 
     client._ready = ReadTogether()
-    appliers = [
-        threading.Thread(target=client.apply_payload, args=(payload(feature("a")),))
-        for _ in range(2)
-    ]
+    appliers = [threading.Thread(target=client.apply_payload, args=(payload(feature("a")),))
+                for _ in range(2)]
     for thread in appliers:
         thread.start()
     for thread in appliers:

@@ -48,13 +48,9 @@ def session_of(api: UnleashApi) -> requests.Session:
 
 def make_config(**overrides: Any) -> ClientConfig:
     options: dict[str, Any] = {
-        "url": URL,
-        "app_name": "checkout",
-        "instance_id": "instance-1",
-        "custom_headers": {"Authorization": TOKEN},
-        "refresh_interval": 15,
-        "metrics_interval": 60,
-        "request_timeout": 4,
+        "url": URL, "app_name": "checkout", "instance_id": "instance-1",
+        "custom_headers": {"Authorization": TOKEN}, "refresh_interval": 15,
+        "metrics_interval": 60, "request_timeout": 4,
     }
     options.update(overrides)
     return ClientConfig(**options)
@@ -64,9 +60,8 @@ def make_sync(**overrides: Any) -> tuple[Synchronizer, list[Any], list[str]]:
     installs = Installs()
     fetched: list[str] = []
     loader = FlagLoader(DictCache(), installs, fetched.append)
-    sync = Synchronizer(
-        make_config(**overrides), loader, _registry(), ("default", "my-custom"), StubScheduler()
-    )
+    sync = Synchronizer(make_config(**overrides), loader, _registry(), ("default", "my-custom"),
+                        StubScheduler())
     return sync, installs.applied, fetched
 
 
@@ -157,9 +152,8 @@ def test_request_timeout_and_custom_options_reach_requests() -> None:
     responses.get(FEATURES, json=payload())
     responses.post(REGISTER, status=202)
     responses.post(METRICS, status=202)
-    api = UnleashApi(
-        make_config(request_timeout=0.7, custom_options={"verify": False, "allow_redirects": False})
-    )
+    api = UnleashApi(make_config(request_timeout=0.7,
+                                 custom_options={"verify": False, "allow_redirects": False}))
     api.fetch_features(None)
     api.register({})
     api.send_metrics({})
@@ -182,10 +176,8 @@ def test_one_session_is_reused_for_every_call() -> None:
     responses.post(METRICS, status=202)
     sync, _, _ = make_sync()
     session = session_of(sync.api)
-    with (
-        mock.patch.object(requests, "Session", side_effect=AssertionError("new session")),
-        mock.patch.object(session, "request", wraps=session.request) as spy,
-    ):
+    with mock.patch.object(requests, "Session", side_effect=AssertionError("new session")), \
+            mock.patch.object(session, "request", wraps=session.request) as spy:
         sync.poll()
         sync.poll()
         sync.register()
@@ -212,8 +204,7 @@ def test_a_refused_connection_is_retried_within_the_budget() -> None:
 @pytest.mark.parametrize("retries", [0, 3])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_a_dropped_connection_is_tried_again_once_for_a_get_never_for_a_post(
-    method: str, retries: int
-) -> None:
+        method: str, retries: int) -> None:
     """Once for a GET whatever request_retries says (it counts connections never made)."""
     with FakeUnleashServer() as server:
         server.features.always(hang_up())
@@ -226,12 +217,12 @@ def test_a_dropped_connection_is_tried_again_once_for_a_get_never_for_a_post(
 
 @pytest.mark.parametrize("retries", [0, 3])
 def test_a_server_that_never_answers_holds_a_call_for_the_request_timeout_in_all(
-    retries: int,
-) -> None:
+        retries: int) -> None:
     """Retries share the budget: (1 + retries) x request_timeout was the old worst case."""
     with FakeUnleashServer() as server:
         server.features.always(silence())
-        api = UnleashApi(make_config(url=server.url, request_retries=retries, request_timeout=0.5))
+        api = UnleashApi(make_config(url=server.url, request_retries=retries,
+                                     request_timeout=0.5))
         started = time.monotonic()
         outcome = api.fetch_features(None)
         elapsed = time.monotonic() - started
@@ -297,15 +288,9 @@ def test_304_keeps_client_flags_and_fires_no_fetched_event(tmp_path: Any) -> Non
     responses.get(FEATURES, body=body_of(payload(feature("on"))), headers={"ETag": '"v1"'})
     responses.get(FEATURES, status=304)
     responses.post(REGISTER, status=202)
-    client = UnleashClient(
-        URL,
-        "etag-app",
-        custom_headers={"Authorization": TOKEN},
-        scheduler=StubScheduler(),
-        cache=DictCache(),
-        disable_metrics=True,
-        event_callback=events.append,
-    )
+    client = UnleashClient(URL, "etag-app", custom_headers={"Authorization": TOKEN},
+                           scheduler=StubScheduler(), cache=DictCache(),
+                           disable_metrics=True, event_callback=events.append)
     client.initialize_client()
     assert client.is_enabled("on")
     assert client._sync is not None
@@ -325,17 +310,10 @@ def test_304_keeps_client_flags_and_fires_no_fetched_event(tmp_path: Any) -> Non
 def test_registration_body() -> None:
     responses.post(REGISTER, status=202)
     custom = mock.Mock()
-    client = UnleashClient(
-        URL,
-        "checkout",
-        instance_id="pod-7",
-        environment="production",
-        metrics_interval=30,
-        custom_headers={"Authorization": TOKEN},
-        custom_strategies={"byTenant": custom},
-        scheduler=StubScheduler(),
-        cache=DictCache(),
-    )
+    client = UnleashClient(URL, "checkout", instance_id="pod-7", environment="production",
+                           metrics_interval=30, custom_headers={"Authorization": TOKEN},
+                           custom_strategies={"byTenant": custom}, scheduler=StubScheduler(),
+                           cache=DictCache())
     sync = client._sync
     assert sync is not None
     before = datetime.now(UTC)
@@ -350,13 +328,8 @@ def test_registration_body() -> None:
     assert body["sdkVersion"] == f"unleash-lite:{__version__}"
     assert set(body["strategies"]) == {*BUILTIN_STRATEGIES, "byTenant"}
     assert len(body["strategies"]) == len(set(body["strategies"]))
-    for name in (
-        "default",
-        "flexibleRollout",
-        "userWithId",
-        "remoteAddress",
-        "applicationHostname",
-    ):
+    for name in ("default", "flexibleRollout", "userWithId", "remoteAddress",
+                 "applicationHostname"):
         assert name in body["strategies"]
     started = datetime.fromisoformat(body["started"].replace("Z", "+00:00"))
     assert body["started"].endswith("Z")
@@ -389,24 +362,13 @@ def test_failed_registration_is_retried_with_the_next_metrics_send() -> None:
 # -- classification ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("status", "result"),
-    [
-        (200, Result.OK),
-        (202, Result.OK),
-        (304, Result.NOT_MODIFIED),
-        (401, Result.REJECTED),
-        (403, Result.REJECTED),
-        (404, Result.REJECTED),
-        (429, Result.UNAVAILABLE),
-        (500, Result.UNAVAILABLE),
-        (502, Result.UNAVAILABLE),
-        (503, Result.UNAVAILABLE),
-        (504, Result.UNAVAILABLE),
-        (400, Result.FAILED),
-        (418, Result.FAILED),
-    ],
-)
+@pytest.mark.parametrize(("status", "result"), [
+    (200, Result.OK), (202, Result.OK), (304, Result.NOT_MODIFIED),
+    (401, Result.REJECTED), (403, Result.REJECTED), (404, Result.REJECTED),
+    (429, Result.UNAVAILABLE), (500, Result.UNAVAILABLE), (502, Result.UNAVAILABLE),
+    (503, Result.UNAVAILABLE), (504, Result.UNAVAILABLE), (400, Result.FAILED),
+    (418, Result.FAILED),
+])
 @responses.activate
 def test_status_classification(status: int, result: Result) -> None:
     responses.get(FEATURES, status=status, body="" if status == 304 else "{}")
@@ -417,16 +379,13 @@ def test_status_classification(status: int, result: Result) -> None:
     assert TOKEN not in outcome.detail
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        requests.exceptions.ReadTimeout("read timed out"),
-        requests.exceptions.ConnectTimeout("connect timed out"),
-        requests.exceptions.ConnectionError("refused"),
-        requests.exceptions.ChunkedEncodingError("broken"),
-        requests.exceptions.SSLError("bad certificate"),
-    ],
-)
+@pytest.mark.parametrize("error", [
+    requests.exceptions.ReadTimeout("read timed out"),
+    requests.exceptions.ConnectTimeout("connect timed out"),
+    requests.exceptions.ConnectionError("refused"),
+    requests.exceptions.ChunkedEncodingError("broken"),
+    requests.exceptions.SSLError("bad certificate"),
+])
 @responses.activate
 def test_network_errors_are_unavailable_and_never_raise(error: Exception) -> None:
     responses.get(FEATURES, body=error)
@@ -439,7 +398,8 @@ def test_network_errors_are_unavailable_and_never_raise(error: Exception) -> Non
 
 
 def test_refused_connection_is_unavailable() -> None:
-    api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=0))
+    api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api",
+                                 request_retries=0))
     outcome = api.fetch_features(None)
     assert outcome.result is Result.UNAVAILABLE
     assert "connection failed" in outcome.detail
@@ -451,7 +411,8 @@ def test_retry_after_seconds_and_http_date() -> None:
     responses.get(FEATURES, status=429, headers={"Retry-After": "7"})
     responses.get(FEATURES, status=503, headers={"Retry-After": format_datetime(later, True)})
     responses.get(FEATURES, status=429, headers={"Retry-After": "soon"})
-    responses.get(FEATURES, status=429, headers={"Retry-After": "Mon, 01 Jan 2001 00:00:00 GMT"})
+    responses.get(FEATURES, status=429,
+                  headers={"Retry-After": "Mon, 01 Jan 2001 00:00:00 GMT"})
     api = UnleashApi(make_config())
     assert api.fetch_features(None).retry_after == 7.0
     in_two_minutes = api.fetch_features(None).retry_after
@@ -507,20 +468,18 @@ def test_retrying_a_refused_connection_logs_nothing(caplog: pytest.LogCaptureFix
     by a root handler): retries are ours now and silent; the backoff says it once."""
     import logging
 
+
     caplog.set_level(logging.DEBUG)
     api = UnleashApi(make_config(url=f"http://127.0.0.1:{free_port()}/api", request_retries=2))
     api.fetch_features(None)
-    assert [
-        r.getMessage()
-        for r in caplog.records
-        if r.name.startswith("urllib3") and "Retrying" in r.getMessage()
-    ] == []
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")
+            and "Retrying" in r.getMessage()] == []
 
 
-def test_the_tls_warning_masks_credentials_in_the_url(caplog: pytest.LogCaptureFixture) -> None:
-    UnleashApi(
-        make_config(url="https://ops:hunter2@unleash.test/api", custom_options={"verify": False})
-    )
+def test_the_tls_warning_masks_credentials_in_the_url(
+        caplog: pytest.LogCaptureFixture) -> None:
+    UnleashApi(make_config(url="https://ops:hunter2@unleash.test/api",
+                           custom_options={"verify": False}))
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert "hunter2" not in warning and "***@unleash.test" in warning
 

@@ -49,14 +49,9 @@ class Rig:
 
     def __init__(self, **overrides: Any) -> None:
         options: dict[str, Any] = {
-            "url": URL,
-            "app_name": "memory",
-            "custom_headers": {"Authorization": TOKEN},
-            "refresh_interval": INTERVAL,
-            "metrics_interval": 20,
-            "request_timeout": 5,
-            "request_retries": 0,
-            "disable_registration": True,
+            "url": URL, "app_name": "memory", "custom_headers": {"Authorization": TOKEN},
+            "refresh_interval": INTERVAL, "metrics_interval": 20, "request_timeout": 5,
+            "request_retries": 0, "disable_registration": True,
         }
         options.update(overrides)
         self.transport = MemoryTransport()
@@ -67,14 +62,8 @@ class Rig:
         self.scheduler = StubScheduler()
         self.metrics = MetricsRegistry()
         self.loader = FlagLoader(self.cache, self.installs, self.fetched.append)
-        self.sync = Synchronizer(
-            ClientConfig(**options),
-            self.loader,
-            self.metrics,
-            ["default"],
-            self.scheduler,
-            transport=self.transport,
-        )
+        self.sync = Synchronizer(ClientConfig(**options), self.loader, self.metrics,
+                                 ["default"], self.scheduler, transport=self.transport)
         self.sync.start()
         self.transport.sent.clear()
 
@@ -100,7 +89,8 @@ def flags(data: Any, etag: str | None = None, **reply: Any) -> MemoryReply:
 
 def test_the_etag_of_installed_flags_is_sent_and_a_304_installs_nothing() -> None:
     rig = Rig()
-    rig.transport.answer(FEATURES, flags(FIRST, '"v1"'), MemoryReply(304), flags(SECOND, '"v2"'))
+    rig.transport.answer(FEATURES, flags(FIRST, '"v1"'), MemoryReply(304),
+                         flags(SECOND, '"v2"'))
     rig.sync.poll()
     rig.sync.poll()
     rig.sync.poll()
@@ -109,10 +99,8 @@ def test_the_etag_of_installed_flags_is_sent_and_a_304_installs_nothing() -> Non
     assert [s.headers["If-None-Match"] for s in sent[1:]] == ['"v1"', '"v1"']
     assert rig.installs.applied == [names(FIRST), names(SECOND)]
     assert rig.fetched == [body_of(FIRST), body_of(SECOND)]
-    assert rig.cache.mset_calls == [
-        {FEATURES_URL: body_of(FIRST), ETAG: '"v1"'},
-        {FEATURES_URL: body_of(SECOND), ETAG: '"v2"'},
-    ]
+    assert rig.cache.mset_calls == [{FEATURES_URL: body_of(FIRST), ETAG: '"v1"'},
+                                    {FEATURES_URL: body_of(SECOND), ETAG: '"v2"'}]
     assert rig.loader.etag == '"v2"'
 
 
@@ -143,9 +131,8 @@ def test_a_bootstrapped_caches_etag_is_not_sent() -> None:
 
 def test_an_unavailable_server_backs_off_step_by_step_and_a_success_resets() -> None:
     rig = Rig()
-    rig.transport.answer(
-        FEATURES, MemoryReply(503), MemoryReply(503), Failure.TIMEOUT, flags(FIRST)
-    )
+    rig.transport.answer(FEATURES, MemoryReply(503), MemoryReply(503), Failure.TIMEOUT,
+                         flags(FIRST))
     intervals = []
     for _ in range(4):
         rig.sync.poll()
@@ -155,8 +142,7 @@ def test_an_unavailable_server_backs_off_step_by_step_and_a_success_resets() -> 
 
 
 def test_a_rejected_token_polls_at_the_slowest_rate_and_says_why_once(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     rig = Rig()
     rig.transport.answer(FEATURES, MemoryReply(401, b'{"message": "bad token"}'))
     rig.sync.poll()
@@ -208,8 +194,7 @@ def test_a_get_on_a_dropped_keep_alive_connection_is_sent_again_once() -> None:
     ],
 )
 def test_an_unusable_payload_is_refused_and_the_last_good_flags_stay(
-    body: bytes, why: str, caplog: pytest.LogCaptureFixture
-) -> None:
+        body: bytes, why: str, caplog: pytest.LogCaptureFixture) -> None:
     rig = Rig()
     rig.transport.answer(FEATURES, flags(FIRST, '"good"'), flags(body, '"bad"'))
     rig.sync.poll()
@@ -305,8 +290,7 @@ def test_a_failed_send_keeps_the_counts_for_the_next_one() -> None:
 
 
 def test_counts_the_server_refuses_for_good_are_dropped_once(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     rig = Rig()
     rig.transport.answer(METRICS, MemoryReply(400), MemoryReply(202))
     count(rig, "a", yes=2)
@@ -326,7 +310,6 @@ def test_a_413_halves_the_body_budget_and_sends_the_counts_in_smaller_parts() ->
         def answer(sent: Sent) -> MemoryReply:
             assert sent.body is not None
             return MemoryReply(202 if len(sent.body) <= limit else 413)
-
         return answer
 
     budget = rig.metrics.body_budget = 8 * 1024
@@ -334,11 +317,8 @@ def test_a_413_halves_the_body_budget_and_sends_the_counts_in_smaller_parts() ->
     assert rig.sync.send_metrics() is True
     assert rig.metrics.body_budget == budget // 2
     assert len(rig.transport.requests_to(METRICS)) > 3
-    accepted = [
-        request
-        for request in rig.transport.requests_to(METRICS)
-        if request.body is not None and len(request.body) <= budget // 2
-    ]
+    accepted = [request for request in rig.transport.requests_to(METRICS)
+                if request.body is not None and len(request.body) <= budget // 2]
     reported: dict[str, int] = {}
     for part in toggles(accepted):
         for name, counts in part.items():

@@ -73,8 +73,7 @@ def test_start_prefers_the_bootstrap_to_the_cache() -> None:
 
 
 def test_an_unusable_bootstrap_is_logged_and_the_cache_used(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     loader, installs = loader_of(DictCache({FEATURES_URL: body_of(SECOND), ETAG: '"e"'}))
     loader.start('{"features": 5}')
     assert installs.applied == [names(SECOND)]
@@ -92,16 +91,13 @@ def test_a_bootstrapped_cache_counts_as_a_bootstrap_and_its_etag_is_not_kept() -
 
 
 def test_an_unreadable_or_unusable_cache_at_start_is_one_warning(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     class Down(DictCache):
         def get(self, key: str, default: Any | None = None) -> Any:
             raise ConnectionError("backend down")
 
-    for cache, said in [
-        (Down(), "cannot be read (backend down)"),
-        (DictCache({FEATURES_URL: "{broken"}), "unusable flags payload"),
-    ]:
+    for cache, said in [(Down(), "cannot be read (backend down)"),
+                        (DictCache({FEATURES_URL: "{broken"}), "unusable flags payload")]:
         caplog.clear()
         loader, installs = loader_of(cache)
         loader.start(None)
@@ -152,8 +148,7 @@ def collector_on() -> Iterator[None]:
 
 @pytest.mark.usefixtures("collector_on")
 def test_the_collector_is_paused_during_the_compile_and_on_again_after(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     compiling: list[bool] = []
     swapping: list[bool] = []
     apply = Snapshot.apply
@@ -179,9 +174,8 @@ def test_the_collector_is_paused_during_the_compile_and_on_again_after(
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=5), children, max_size=4),
     max_leaves=12,
 )
 TOP_LEVEL = st.dictionaries(st.text(max_size=8), JSON_VALUES | st.lists(JSON_VALUES), max_size=5)
@@ -209,36 +203,20 @@ def test_parsing_in_pieces_gives_what_json_loads_gives(
 
 
 @given(TOP_LEVEL, st.data())
-def test_a_broken_text_fails_in_pieces_as_json_loads_fails(
-    value: dict[str, Any], data: st.DataObject
-) -> None:
+def test_a_broken_text_fails_in_pieces_as_json_loads_fails(value: dict[str, Any],
+                                                           data: st.DataObject) -> None:
     text = json.dumps(value)
     cut = data.draw(st.integers(0, len(text)))
     junk = data.draw(st.sampled_from(["", ",", "]", "}", "[", "x", '"', " ", "\ufeff"]))
-    broken = text[:cut] + junk + text[cut + 1 :]
+    broken = text[:cut] + junk + text[cut + 1:]
     assert outcome(parsed_in_pieces, broken) == outcome(json.loads, broken)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "{}",
-        " { } ",
-        '{"a": []}',
-        '{"a": [ ]}',
-        '{"a": [1,]}',
-        '{"a": [1 2]}',
-        '{"a": 1,}',
-        '{"a": 1}{',
-        '{"a": NaN, "b": [Infinity]}',
-        '{"a": [1], "a": 2}',
-        "[1, 2]",
-        '"text"',
-        "\ufeff{}",
-        '{"features": [' + "[" * 100_000 + "]}",
-        "",
-    ],
-)
+@pytest.mark.parametrize("text", [
+    "{}", " { } ", '{"a": []}', '{"a": [ ]}', '{"a": [1,]}', '{"a": [1 2]}', '{"a": 1,}',
+    '{"a": 1}{', '{"a": NaN, "b": [Infinity]}', '{"a": [1], "a": 2}', "[1, 2]", '"text"',
+    "\ufeff{}", '{"features": [' + "[" * 100_000 + "]}", "",
+])
 def test_parsing_in_pieces_at_the_edges(text: str) -> None:
     assert outcome(parsed_in_pieces, text) == outcome(json.loads, text)
 
@@ -247,9 +225,8 @@ def test_a_large_payload_is_parsed_in_pieces_and_a_small_one_at_once() -> None:
     flags = payload(*(feature(f"flag-{index}") for index in range(3_000)))
     text = body_of(flags)
     assert len(text) > loader_module.PIECEWISE_FROM
-    with mock.patch.object(
-        loader_module, "_object_in_pieces", wraps=loader_module._object_in_pieces
-    ) as pieces:
+    with mock.patch.object(loader_module, "_object_in_pieces",
+                           wraps=loader_module._object_in_pieces) as pieces:
         assert loader_module.parse_json(text) == flags
         assert loader_module.parse_json(body_of(FIRST)) == FIRST
     assert pieces.call_count == 1

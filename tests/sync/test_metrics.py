@@ -34,16 +34,14 @@ FLAGS = payload(
 
 
 def metric_bodies(mocked: responses.RequestsMock) -> list[dict[str, Any]]:
-    return [json.loads(call.request.body) for call in mocked.calls if call.request.url == METRICS]
+    return [json.loads(call.request.body) for call in mocked.calls
+            if call.request.url == METRICS]
 
 
 def stub_client(**options: Any) -> UnleashClient:
     settings: dict[str, Any] = {
-        "app_name": "metrics-app",
-        "metrics_interval": 30,
-        "cache": DictCache(),
-        "scheduler": StubScheduler(),
-        "request_timeout": DEFAULT_REQUEST_TIMEOUT,
+        "app_name": "metrics-app", "metrics_interval": 30, "cache": DictCache(),
+        "scheduler": StubScheduler(), "request_timeout": DEFAULT_REQUEST_TIMEOUT,
         "bootstrap": FLAGS,
     }
     return new_client(URL, **{**settings, **options})
@@ -147,12 +145,8 @@ def test_counts_made_between_collect_and_mark_sent_are_not_lost() -> None:
     assert rest is not None and rest.toggles["a"]["yes"] == 1
 
 
-IDENTITY = {
-    "appName": "app",
-    "instanceId": "host-1",
-    "connectionId": "c0ffee",
-    "environment": "production",
-}
+IDENTITY = {"appName": "app", "instanceId": "host-1", "connectionId": "c0ffee",
+            "environment": "production"}
 
 
 def requests_body_size(body: dict[str, Any]) -> int:
@@ -162,13 +156,8 @@ def requests_body_size(body: dict[str, Any]) -> int:
     return len(prepared.body)
 
 
-def count(
-    registry: MetricsRegistry,
-    name: str,
-    yes: int = 0,
-    no: int = 0,
-    variants: dict[str, int] | None = None,
-) -> None:
+def count(registry: MetricsRegistry, name: str, yes: int = 0, no: int = 0,
+          variants: dict[str, int] | None = None) -> None:
     counters = registry.counters(name)
     assert counters is not None
     for _ in range(yes):
@@ -186,13 +175,8 @@ def test_parts_are_as_full_as_the_budget_allows_as_requests_serializes_them() ->
     odd = ["caf\u00e9-\u65e5\u672c", 'quote"back\\slash', "tab\tnew\nline", "\U0001f680"]
     for index in range(300):
         name = f"{odd[index % 4]}-{index}" if index % 3 == 0 else f"flag-{index}"
-        count(
-            registry,
-            name,
-            yes=index,
-            no=index % 7 + 1,
-            variants={f"v\u00e4-{index % 5}": index % 4} if index % 2 else None,
-        )
+        count(registry, name, yes=index, no=index % 7 + 1,
+              variants={f"v\u00e4-{index % 5}": index % 4} if index % 2 else None)
     bucket = registry.collect()
     assert bucket is not None
     budget = 2_000
@@ -208,10 +192,8 @@ def test_parts_are_as_full_as_the_budget_allows_as_requests_serializes_them() ->
         merged.update(part.toggles)
         if after is not None:  # the next flag did not fit: every part is full
             name, counts = next(iter(after.toggles.items()))
-            fuller = {
-                **body,
-                "bucket": {**body["bucket"], "toggles": {**part.toggles, name: counts}},
-            }
+            fuller = {**body, "bucket": {**body["bucket"],
+                                         "toggles": {**part.toggles, name: counts}}}
             assert requests_body_size(fuller) > budget
     assert list(merged) == list(bucket.toggles)
     assert merged == bucket.toggles
@@ -228,7 +210,7 @@ def test_a_flag_bigger_than_a_body_is_split_into_pieces_that_mark_their_own_coun
     parts, left = bucket.split(IDENTITY, 1_000)
     assert left.toggles == {}
     pieces = [part.toggles["big"] for part in parts if "big" in part.toggles]
-    assert len(pieces) > 2 and all(len(part.toggles) == 1 for part in parts[: len(pieces)])
+    assert len(pieces) > 2 and all(len(part.toggles) == 1 for part in parts[:len(pieces)])
     assert all(requests_body_size(part.body(IDENTITY)) <= 1_000 for part in parts)
     for piece in pieces[:-1]:  # as many evaluations as variant counts, so Unleash keeps them
         assert piece["yes"] + piece["no"] == sum(piece["variants"].values())
@@ -256,9 +238,8 @@ def test_a_flag_bigger_than_a_body_is_split_into_pieces_that_mark_their_own_coun
 def test_counts_that_fit_in_no_body_are_left_over() -> None:
     registry = MetricsRegistry()
     count(registry, "n" * 2_000, no=3)  # a name longer than any body
-    count(
-        registry, "odd-variant", yes=4, no=1, variants={"v" * 2_000: 2, "fine": 3}
-    )  # one variant longer than any body
+    count(registry, "odd-variant", yes=4, no=1,
+          variants={"v" * 2_000: 2, "fine": 3})  # one variant longer than any body
     count(registry, "fine", yes=1)
     bucket = registry.collect()
     assert bucket is not None
@@ -291,9 +272,8 @@ def test_forget_unsent_drops_the_parents_counts() -> None:
     assert bucket is not None and bucket.toggles == {"a": {"yes": 0, "no": 1, "variants": {}}}
 
 
-def test_unknown_flag_names_are_bounded(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unknown_flag_names_are_bounded(monkeypatch: pytest.MonkeyPatch,
+                                        caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(metrics_module, "MAX_UNKNOWN_FLAGS", 3)
     client = UnleashClient("", "bounded", bootstrap=payload(feature("known")))
     for index in range(10):
@@ -303,10 +283,8 @@ def test_unknown_flag_names_are_bounded(
     totals = client.metrics.totals()
     assert set(totals) == {"known", "unknown-0", "unknown-1", "unknown-2"}
     assert totals["unknown-0"]["no"] == 2
-    assert (
-        len([m for m in messages(caplog.records, logging.WARNING) if "unknown flag names" in m])
-        == 1
-    )
+    assert len([m for m in messages(caplog.records, logging.WARNING)
+                if "unknown flag names" in m]) == 1
 
 
 # -- what the client counts ----------------------------------------------------------------------
@@ -352,7 +330,8 @@ def test_parent_checks_of_dependent_flags_are_not_counted(server_api: Any) -> No
     assert client.get_variant("child")["feature_enabled"] is True
     send(client)
     (body,) = metric_bodies(server_api)
-    assert body["bucket"]["toggles"] == {"child": {"yes": 4, "no": 0, "variants": {"disabled": 1}}}
+    assert body["bucket"]["toggles"] == {
+        "child": {"yes": 4, "no": 0, "variants": {"disabled": 1}}}
     client.destroy()
 
 
@@ -397,20 +376,15 @@ def test_bucket_start_and_stop_are_iso_8601_utc(server_api: Any) -> None:
     client.destroy()
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [
-        {"status": 500},
-        {"status": 503},
-        {"status": 429},
-        {"body": requests.exceptions.ReadTimeout("timed out")},
-        {"body": requests.exceptions.ConnectionError("refused")},
-    ],
-    ids=["500", "503", "429", "timeout", "connection-error"],
-)
+@pytest.mark.parametrize("failure", [
+    {"status": 500},
+    {"status": 503},
+    {"status": 429},
+    {"body": requests.exceptions.ReadTimeout("timed out")},
+    {"body": requests.exceptions.ConnectionError("refused")},
+], ids=["500", "503", "429", "timeout", "connection-error"])
 def test_a_failed_send_keeps_the_counts_for_the_next_one(
-    server_api: Any, failure: dict[str, Any]
-) -> None:
+        server_api: Any, failure: dict[str, Any]) -> None:
     client = stub_client()
     for _ in range(3):
         client.is_enabled("on")
@@ -425,11 +399,9 @@ def test_a_failed_send_keeps_the_counts_for_the_next_one(
     send(client)
     client.is_enabled("off")
     send(client)
-    posted = [
-        json.loads(c.request.body)["bucket"]["toggles"]
-        for c in server_api.calls
-        if c.request.url == METRICS and getattr(c.response, "status_code", None) == 202
-    ]
+    posted = [json.loads(c.request.body)["bucket"]["toggles"] for c in server_api.calls
+              if c.request.url == METRICS
+              and getattr(c.response, "status_code", None) == 202]
     assert posted == [
         {"on": {"yes": 5, "no": 0, "variants": {}}, "off": {"yes": 0, "no": 1, "variants": {}}},
         {"off": {"yes": 0, "no": 1, "variants": {}}},
@@ -454,15 +426,9 @@ def test_flush_metrics_sends_now(server_api: Any) -> None:
 
 def test_destroy_flushes_the_last_bucket_and_stops_the_scheduler(tmp_path: Any) -> None:
     with FakeUnleashServer(payload=FLAGS) as server:
-        client = UnleashClient(
-            server.url,
-            "destroy-app",
-            refresh_interval=0.1,
-            metrics_interval=30,
-            custom_headers={"Authorization": TOKEN},
-            cache_directory=str(tmp_path),
-            request_timeout=2,
-        )
+        client = UnleashClient(server.url, "destroy-app", refresh_interval=0.1,
+                               metrics_interval=30, custom_headers={"Authorization": TOKEN},
+                               cache_directory=str(tmp_path), request_timeout=2)
         client.initialize_client()
         wait_for(lambda: len(server.feature_gets()) >= 2, message="the poll job to run")
         assert client._sync is not None
@@ -495,10 +461,8 @@ def test_destroy_flushes_the_last_bucket_and_stops_the_scheduler(tmp_path: Any) 
 
 def test_counting_is_exact_under_threads_while_payloads_swap() -> None:
     first = payload(feature("x", variants=variants("a")), feature("y"))
-    second = payload(
-        feature("x", enabled=False, variants=variants("a")),
-        feature("z", variants=variants("b", "c")),
-    )
+    second = payload(feature("x", enabled=False, variants=variants("a")),
+                     feature("z", variants=variants("b", "c")))
     client = UnleashClient("", "threads", bootstrap=first)
     threads_count, calls = 8, 20_000
     stop = threading.Event()
@@ -551,7 +515,5 @@ def test_counting_is_exact_under_threads_while_payloads_swap() -> None:
     bucket = client.metrics.collect()
     assert bucket is not None
     assert sum(t["yes"] + t["no"] for t in bucket.toggles.values()) == threads_count * calls
-    assert (
-        sum(sum(t["variants"].values()) for t in bucket.toggles.values())
-        == threads_count * calls // 2
-    )
+    assert sum(sum(t["variants"].values()) for t in bucket.toggles.values()) == \
+        threads_count * calls // 2

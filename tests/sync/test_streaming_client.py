@@ -257,6 +257,7 @@ def test_streamed_state_reaches_the_cache(
     assert later.is_enabled("new") and later.is_enabled("only-a")  # from the cache
 
 
+
 def test_streamed_events_install_off_the_callers_thread(
     make_driven: DrivenFactory, server: FakeUnleashServer
 ) -> None:

@@ -40,29 +40,20 @@ class Recorder(Installs):
         self.fetched.append(raw)
 
 
-def make(
-    cache: Any = None, scheduler: Any = None, etag: str | None = None, **overrides: Any
-) -> tuple[Synchronizer, Recorder]:
-    options: dict[str, Any] = {
-        "url": URL,
-        "app_name": "sync-app",
-        "custom_headers": {"Authorization": TOKEN},
-        "refresh_interval": 10,
-        "metrics_interval": 20,
-        "request_timeout": 3,
-        "request_retries": 0,
-    }
+def make(cache: Any = None, scheduler: Any = None, etag: str | None = None,
+         **overrides: Any) -> tuple[Synchronizer, Recorder]:
+    options: dict[str, Any] = {"url": URL, "app_name": "sync-app",
+                               "custom_headers": {"Authorization": TOKEN},
+                               "refresh_interval": 10, "metrics_interval": 20,
+                               "request_timeout": 3, "request_retries": 0}
     options.update(overrides)
     recorder = Recorder()
-    loader = FlagLoader(cache if cache is not None else DictCache(), recorder, recorder.on_fetched)
+    loader = FlagLoader(cache if cache is not None else DictCache(), recorder,
+                        recorder.on_fetched)
     loader.etag = etag
-    sync = Synchronizer(
-        ClientConfig(**options),
-        loader,
-        MetricsRegistry(),
-        ["default", "custom"],
-        scheduler if scheduler is not None else StubScheduler(),
-    )
+    sync = Synchronizer(ClientConfig(**options), loader, MetricsRegistry(),
+                        ["default", "custom"],
+                        scheduler if scheduler is not None else StubScheduler())
     return sync, recorder
 
 
@@ -104,18 +95,13 @@ def test_the_cached_etag_is_used_for_the_first_fetch() -> None:
 
 @responses.activate
 def test_a_delta_payload_is_handed_over_as_is() -> None:
-    delta = {
-        "events": [{"type": "hydration", "eventId": 1, "features": [feature("d")], "segments": []}]
-    }
+    delta = {"events": [{"type": "hydration", "eventId": 1, "features": [feature("d")],
+                         "segments": []}]}
     responses.get(FEATURES, body=body_of(delta), headers={"ETag": '"d1"'})
     installs = Installs()
-    sync = Synchronizer(
-        ClientConfig(url=URL, app_name="delta"),
-        FlagLoader(DictCache(), installs),
-        MetricsRegistry(),
-        [],
-        StubScheduler(),
-    )
+    sync = Synchronizer(ClientConfig(url=URL, app_name="delta"),
+                        FlagLoader(DictCache(), installs), MetricsRegistry(), [],
+                        StubScheduler())
     sync.poll()
     assert installs.applied == [["d"]]
 
@@ -139,8 +125,7 @@ def test_reload_cache_installs_what_another_process_wrote(tmp_path: Any) -> None
 
 
 def test_reload_cache_accepts_dict_entries_and_ignores_junk(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     cache = DictCache({FEATURES_URL: FIRST, ETAG: '"x"'})
     sync, recorder = make(cache)
     sync.reload_cache()
@@ -157,8 +142,7 @@ def test_reload_cache_accepts_dict_entries_and_ignores_junk(
 
 
 def test_reload_cache_warns_once_for_the_same_unusable_entry(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     cache = DictCache({FEATURES_URL: "{broken", ETAG: '"bad"'})
     sync, recorder = make(cache)
     for _ in range(4):
@@ -209,15 +193,12 @@ def test_start_fetches_once_then_adds_the_jobs() -> None:
     assert scheduler.job("register").trigger is None  # runs once, right away
 
 
-@pytest.mark.parametrize(
-    ("options", "kinds"),
-    [
-        ({}, {"poll", "metrics", "register"}),
-        ({"disable_metrics": True}, {"poll", "register"}),
-        ({"disable_registration": True}, {"poll", "metrics"}),
-        ({"disable_metrics": True, "disable_registration": True}, {"poll"}),
-    ],
-)
+@pytest.mark.parametrize(("options", "kinds"), [
+    ({}, {"poll", "metrics", "register"}),
+    ({"disable_metrics": True}, {"poll", "register"}),
+    ({"disable_registration": True}, {"poll", "metrics"}),
+    ({"disable_metrics": True, "disable_registration": True}, {"poll"}),
+])
 @responses.activate
 def test_jobs_follow_the_configuration(options: dict[str, Any], kinds: set[str]) -> None:
     responses.get(FEATURES, body=body_of(FIRST))
@@ -266,22 +247,15 @@ def test_stop_removes_jobs_flushes_and_leaves_a_user_scheduler_running() -> None
     assert not [job for job in scheduler.jobs.values() if job.trigger is not None]
     assert scheduler.state == STATE_RUNNING  # not ours to stop
     bodies = [json.loads(c.request.body) for c in responses.calls if c.request.url == METRICS]
-    assert [b["bucket"]["toggles"] for b in bodies] == [{"a": {"yes": 1, "no": 0, "variants": {}}}]
+    assert [b["bucket"]["toggles"] for b in bodies] == [{"a": {"yes": 1, "no": 0,
+                                                              "variants": {}}}]
 
 
 def own_runner_sync(**config: Any) -> Synchronizer:
-    options: dict[str, Any] = {
-        "refresh_interval": 60,
-        "metrics_interval": 60,
-        "disable_registration": True,
-        **config,
-    }
-    return Synchronizer(
-        ClientConfig(url=URL, app_name="own", **options),
-        FlagLoader(DictCache(), Installs()),
-        MetricsRegistry(),
-        [],
-    )
+    options: dict[str, Any] = {"refresh_interval": 60, "metrics_interval": 60,
+                               "disable_registration": True, **config}
+    return Synchronizer(ClientConfig(url=URL, app_name="own", **options),
+                        FlagLoader(DictCache(), Installs()), MetricsRegistry(), [])
 
 
 def test_stop_ends_the_thread_of_our_own_runner() -> None:
@@ -319,19 +293,10 @@ def test_a_job_that_raises_never_ends_the_runner_thread() -> None:
 def test_jobs_on_a_user_scheduler_use_its_default_executor() -> None:
     scheduler = BackgroundScheduler()
     try:
-        sync = Synchronizer(
-            ClientConfig(
-                url=URL,
-                app_name="user",
-                refresh_interval=60,
-                metrics_interval=60,
-                disable_registration=True,
-            ),
-            FlagLoader(DictCache(), Installs()),
-            MetricsRegistry(),
-            [],
-            scheduler=scheduler,
-        )
+        sync = Synchronizer(ClientConfig(url=URL, app_name="user", refresh_interval=60,
+                                         metrics_interval=60, disable_registration=True),
+                            FlagLoader(DictCache(), Installs()), MetricsRegistry(), [],
+                            scheduler=scheduler)
         sync.active = True
         sync.resume(first_poll_in=60)
         jobs = scheduler.get_jobs()
@@ -363,9 +328,7 @@ def test_after_fork_gives_a_new_connection_and_runner_and_starts_nothing_until_r
         assert sync.runner.running
         assert isinstance(sync.runner, ThreadRunner)
         assert {name for name in ("poll", "metrics") if sync.runner.interval(name)} == {
-            "poll",
-            "metrics",
-        }
+            "poll", "metrics"}
     finally:
         sync.stop(flush_budget=None)
         sync.runner.stop(timeout=5)  # its first poll must not log into a later test
@@ -396,15 +359,9 @@ def test_after_fork_with_a_user_scheduler_warns(caplog: pytest.LogCaptureFixture
 
 def test_a_real_scheduler_keeps_polling(tmp_path: Any) -> None:
     with FakeUnleashServer(payload=FIRST) as server:
-        client = UnleashClient(
-            server.url,
-            "live",
-            refresh_interval=0.05,
-            metrics_interval=60,
-            custom_headers={"Authorization": TOKEN},
-            cache_directory=str(tmp_path),
-            request_timeout=2,
-        )
+        client = UnleashClient(server.url, "live", refresh_interval=0.05, metrics_interval=60,
+                               custom_headers={"Authorization": TOKEN},
+                               cache_directory=str(tmp_path), request_timeout=2)
         try:
             client.initialize_client()
             assert client.is_enabled("a") and not client.is_enabled("c")
@@ -425,8 +382,7 @@ def test_a_real_scheduler_keeps_polling(tmp_path: Any) -> None:
 
 @responses.activate
 def test_json_nested_deeper_than_the_parser_is_a_bad_payload_not_an_exception(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     """json.loads raises RecursionError (not ValueError) for such a body; it used to escape
     poll(), so APScheduler logged a traceback on every poll and the backoff never heard."""
     responses.get(FEATURES, body="[" * 100_000)
@@ -441,8 +397,7 @@ def test_json_nested_deeper_than_the_parser_is_a_bad_payload_not_an_exception(
 
 @responses.activate
 def test_an_unexpected_error_while_installing_leaves_the_poller_running(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     responses.get(FEATURES, body=body_of(FIRST))
     sync, recorder = make()
 
@@ -458,8 +413,7 @@ def test_an_unexpected_error_while_installing_leaves_the_poller_running(
 
 @responses.activate
 def test_a_payload_over_the_limit_backs_off_and_is_logged_once(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+        caplog: pytest.LogCaptureFixture) -> None:
     responses.get(FEATURES, body=body_of(payload(*(feature(f"f{n}") for n in range(50)))))
     sync, recorder = make(max_payload_bytes=1000)
     assert isinstance(sync.runner, ApschedulerRunner)
