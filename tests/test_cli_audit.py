@@ -325,6 +325,10 @@ def test_hidden_and_virtualenv_directories_excludes_and_unreadable_files(tmp_pat
     assert result.files == 2  # app.py and old.py were read (old.py not parsed), latin1.py not
     with pytest.raises(FileNotFoundError):
         scan([tmp_path / "missing"])
+    # A file named on the command line is read whatever its suffix (as a template unless .py).
+    (tmp_path / "page.tpl").write_text('{% flag "named" %}{% endflag %}\n', encoding="utf-8")
+    assert {r.name for r in scan([tmp_path]).references} == {"kept", "excluded"}
+    assert [r.name for r in scan([tmp_path / "page.tpl"]).references] == ["named"]
 
 
 # -- the command: sources, report, exit codes, JSON ----------------------------------------
@@ -429,7 +433,7 @@ def test_a_clean_tree_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     ran = audit(capsys, str(root), "--source", source, "--fail-on", "unknown,stale,unused,dynamic")
     assert ran.code == EXIT_OK
     assert ran.out == (
-        f"1 file (1 lines) read: 1 flag referenced in 1 place, 0 dynamic; source: {source} "
+        f"1 file (1 line) read: 1 flag referenced in 1 place, 0 dynamic; source: {source} "
         "(1 flag)\n"
     )
 

@@ -262,8 +262,8 @@ def test_loading_the_plugin_does_not_import_the_sdk() -> None:
 
 KNOWN = '{"version": 2, "features": [{"name": "new-checkout", "enabled": true, "strategies": []}]}'
 CODE_UNDER_TEST = """
-    import pytest
-    from unleash_lite import UnleashClient
+    import asyncio
+    from unleash_lite import AsyncUnleashClient, UnleashClient
     from unleash_lite.testing import FakeUnleash
 
     def checkout(client):
@@ -281,6 +281,14 @@ CODE_UNDER_TEST = """
         client.get_variant("beta-banner")
         client.evaluate("new-checkout")
         client.destroy()
+
+    async def check_async(client):
+        return client.is_enabled("async-only")
+
+    def test_typo_through_an_async_client():
+        client = AsyncUnleashClient(url="", app_name="t", bootstrap={"version": 2, "features": []})
+        assert not asyncio.run(check_async(client))
+        asyncio.run(client.destroy())
 """
 
 
@@ -288,12 +296,15 @@ def test_known_flags_fail_the_session_on_an_unknown_name(pytester: pytest.Pytest
     pytester.makefile(".json", flags=KNOWN)
     pytester.makepyfile(CODE_UNDER_TEST)
     result = run(pytester, "--unleash-known-flags=flags.json")
-    result.assert_outcomes(passed=3)  # every test passes; the session fails
+    result.assert_outcomes(passed=4)  # every test passes; the session fails
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
             "*unleash: unknown flags*",
-            "the code under test evaluated 2 flag name(s) that flags.json does not have:",
+            "the code under test evaluated 3 flag name(s) that flags.json does not have:",
+            "  async-only",
+            "    test_known_flags_fail_the_session_on_an_unknown_name.py::"
+            "test_typo_through_an_async_client",
             "  beta-banner",
             "    test_known_flags_fail_the_session_on_an_unknown_name.py::"
             "test_typo_through_a_real_client",

@@ -286,7 +286,7 @@ class Audit:
     def text(self, every_flag: bool) -> str:
         scanned = self.scan
         lines = [
-            f"{count(scanned.files, 'file')} ({scanned.lines:,} lines) read: "
+            f"{count(scanned.files, 'file')} ({count(scanned.lines, 'line')}) read: "
             f"{count(len(self.used), 'flag')} referenced in "
             f"{count(len(scanned.references), 'place')}, "
             f"{len(scanned.dynamic)} dynamic; source: {self.origin} "

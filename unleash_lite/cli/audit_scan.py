@@ -152,8 +152,8 @@ def scan(paths: Sequence[str | os.PathLike[str]], exclude: Sequence[str] = ()) -
             shown = str(path)
             if path.suffix in PYTHON_SUFFIXES:
                 python.append((path, shown))
-            elif path.suffix in TEMPLATE_SUFFIXES:
-                templates.append((path, shown))
+            elif path.suffix in TEMPLATE_SUFFIXES or path == root_path:
+                templates.append((path, shown))  # a file named on the command line: any suffix
     modules = _Modules(python, result)
     for path, shown in python:
         text = modules.text(path, shown)
