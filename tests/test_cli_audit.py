@@ -638,3 +638,18 @@ def test_potentially_stale_and_last_seen_from_the_admin_search_answer() -> None:
     assert old.last_seen_at == "2026-05-31T09:00:00.000Z"
     unseen = _admin_flag({"name": "x", "environments": [{"lastSeenAt": None}]}, lifetimes, now)
     assert (unseen.last_seen_at, unseen.potentially_stale, unseen.archived) == (None, False, False)
+
+
+def test_an_import_two_scanned_modules_could_be_is_dynamic(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "one/flags.py": 'NAME = "one"\n',
+            "two/flags.py": 'NAME = "two"\n',
+            "app.py": "from flags import NAME\nclient.is_enabled(NAME)\n",
+            "one/app.py": "from one.flags import NAME\nclient.is_enabled(NAME)\n",
+        },
+    )
+    result = scan([tmp_path])
+    assert [(r.name, Path(r.path).parent.name) for r in result.references] == [("one", "one")]
+    assert [(Path(d.path).name, d.expression) for d in result.dynamic] == [("app.py", "NAME")]

@@ -232,6 +232,7 @@ class _Modules:
         self._by_name: dict[str, Path] = {}
         self._texts: dict[Path, str | None] = {}
         self._parsed: dict[Path, _Module | None] = {}
+        self._found: dict[str, Path | None] = {}  # find()'s answers
         for path, shown in files:
             self._paths[path] = shown
             self._by_name.setdefault(_module_name(path), path)
@@ -265,14 +266,15 @@ class _Modules:
     def find(self, name: str) -> _Module | None:
         """The scanned module ``name`` is: the one of that dotted name, or, as the scan root
         may be above the import root (``src/``), the one whose name ends with it."""
-        path = self._by_name.get(name)
-        if path is None:
-            suffix = "." + name
-            candidates = [n for n in self._by_name if n.endswith(suffix)]
-            if len(candidates) != 1:
-                return None
-            path = self._by_name[candidates[0]]
-        return self.parsed(path, self._paths[path])
+        if name not in self._found:
+            path = self._by_name.get(name)
+            if path is None:
+                suffix = "." + name
+                candidates = [n for n in self._by_name if n.endswith(suffix)]
+                path = self._by_name[candidates[0]] if len(candidates) == 1 else None
+            self._found[name] = path
+        path = self._found[name]
+        return None if path is None else self.parsed(path, self._paths[path])
 
     def resolve(self, module: _Module, dotted: str, depth: int = 0) -> str | None:
         """The string ``dotted`` (``NAME``, ``Class.NAME``, ``module.NAME``) names in
