@@ -17,7 +17,9 @@ from tests.support.helpers import Ran
 from tests.support.payloads import feature, payload
 from tests.support.server import FakeUnleashServer
 from unleash_lite import UnleashClient
+from unleash_lite.cli import audit as audit_module
 from unleash_lite.cli import main
+from unleash_lite.cli.admin_api import AdminError
 from unleash_lite.cli.audit import _admin_flag, _lifetimes
 from unleash_lite.cli.audit_scan import Scan, scan
 from unleash_lite.cli.errors import EXIT_FILE, EXIT_FINDINGS, EXIT_NETWORK, EXIT_OK, EXIT_USAGE
@@ -653,3 +655,26 @@ def test_an_import_two_scanned_modules_could_be_is_dynamic(tmp_path: Path) -> No
     result = scan([tmp_path])
     assert [(r.name, Path(r.path).parent.name) for r in result.references] == [("one", "one")]
     assert [(Path(d.path).name, d.expression) for d in result.dynamic] == [("app.py", "NAME")]
+
+
+def test_a_rate_limited_search_is_asked_again(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """unleash-server 8.x answers 429 past 15 search requests a minute."""
+    monkeypatch.setattr(audit_module, "RATE_LIMIT_WAIT", 0.0)
+    answers: list[Exception | list[str]] = [AdminError("Too Many Requests", 429), ["a"]]
+
+    def search() -> list[str]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert audit_module._rate_limited(search, AdminError) == ["a"]
+    assert "rate limited" in capsys.readouterr().err
+    answers[:] = [AdminError("Unauthorized", 401)]
+    with pytest.raises(AdminError):
+        audit_module._rate_limited(search, AdminError)
+    answers[:] = [AdminError("Too Many Requests", 429)] * audit_module.RATE_LIMIT_ATTEMPTS
+    with pytest.raises(AdminError):
+        audit_module._rate_limited(search, AdminError)

@@ -349,13 +349,13 @@ def test_without_the_option_clients_get_no_hook(pytester: pytest.Pytester) -> No
 
 
 def test_the_known_flags_check_is_undone_when_the_session_ends(pytester: pytest.Pytester) -> None:
-    from unleash_lite.core import ClientCore
+    from unleash_lite import AsyncUnleashClient, UnleashClient
 
-    before = ClientCore.__init__
+    before = (UnleashClient.__init__, AsyncUnleashClient.__init__)
     pytester.makefile(".json", flags=KNOWN)
     pytester.makepyfile("def test_nothing():\n    pass\n")
     run(pytester, "--unleash-known-flags=flags.json").assert_outcomes(passed=1)
-    assert ClientCore.__init__ is before
+    assert (UnleashClient.__init__, AsyncUnleashClient.__init__) == before
 
 
 def test_an_unusable_known_flags_file_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -69,6 +69,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(KnownFlagsCheck(known_flags), "unleash-known-flags")
 
 
+def _with_hook(init: Callable[..., None], hook: object) -> Callable[..., None]:
+    """A client's ``__init__`` that adds ``hook`` to the ``hooks`` it is given."""
+
+    def with_hook(self: object, *args: Any, **kwargs: Any) -> None:
+        kwargs["hooks"] = [*(kwargs.get("hooks") or ()), hook]
+        init(self, *args, **kwargs)
+
+    return with_hook
+
+
 class KnownFlagsCheck:
     """The ``--unleash-known-flags`` check: a hook on every client the session creates
     records the names evaluated, and which test evaluated them."""
@@ -89,7 +99,7 @@ class KnownFlagsCheck:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from .core import ClientCore
+        from . import AsyncUnleashClient, UnleashClient
         from .hooks import Hook
 
         check = self
@@ -102,14 +112,10 @@ class KnownFlagsCheck:
                     check.unknown.setdefault(str(series.flag_name), set()).add(check._test)
 
         recorder = Recorder()
-        original = ClientCore.__init__
-
-        def with_recorder(self: ClientCore, *args: Any, **kwargs: Any) -> None:
-            kwargs["hooks"] = [*(kwargs.get("hooks") or ()), recorder]
-            original(self, *args, **kwargs)
-
         patch = self._undo.enter_context(pytest.MonkeyPatch.context())
-        patch.setattr(ClientCore, "__init__", with_recorder)
+        # Both clients take hooks=[...]; FakeUnleash builds through UnleashClient's.
+        for client_class in (UnleashClient, AsyncUnleashClient):
+            patch.setattr(client_class, "__init__", _with_hook(client_class.__init__, recorder))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:

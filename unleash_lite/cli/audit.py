@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
-from collections.abc import Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from .. import payload_format
 from ..cache import FEATURES_URL, FileCache
@@ -27,6 +29,9 @@ from .sources import APP_NAME, DEFAULT_TIMEOUT, display_url, fetch_client, offli
 # What --fail-on can name, in the order the report shows them.
 CATEGORIES = ("unknown", "archived", "stale", "potentially-stale", "unused", "dynamic")
 DEFAULT_FAIL_ON = ("unknown",)
+RATE_LIMIT_WAIT = 61.0  # seconds: unleash-server's search limit is 15 requests a minute
+RATE_LIMIT_ATTEMPTS = 4
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,8 @@ def server_flags(
 
         try:
             with AdminClient(url, admin_token, timeout) as admin:
-                found = admin.flags(project) + admin.flags(project, archived=True)
+                found = _rate_limited(lambda: admin.flags(project), AdminError)
+                found += _rate_limited(lambda: admin.flags(project, archived=True), AdminError)
                 lifetimes = _lifetimes(admin.request("GET", "/admin/feature-types"))
         except AdminError as error:
             denied = error.status in (401, 403)
@@ -161,6 +167,24 @@ def _client_flags(client: UnleashClient) -> list[KnownFlag]:
         )
         for feature in client.export_payload()["features"]
     ]
+
+
+def _rate_limited(call: Callable[[], T], error_type: type[Exception]) -> T:
+    """``call()``, again after a wait when the server answers 429: unleash-server 8.x lets a
+    client make 15 search requests a minute (one per 100 flags, archived ones apart)."""
+    for attempt in range(RATE_LIMIT_ATTEMPTS):
+        try:
+            return call()
+        except error_type as error:
+            if getattr(error, "status", None) != 429 or attempt == RATE_LIMIT_ATTEMPTS - 1:
+                raise
+            print(
+                f"unleash-lite audit: the server's search API is rate limited; waiting "
+                f"{RATE_LIMIT_WAIT:g}s",
+                file=sys.stderr,
+            )
+            time.sleep(RATE_LIMIT_WAIT)
+    raise AssertionError("unreachable")
 
 
 def _lifetimes(answer: Any) -> dict[str, int]:
