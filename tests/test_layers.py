@@ -18,7 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 # The integrations: each is a module or a package, and anything added later under its name
 # (unleash_lite/openfeature/... included) is held to the same rule.
-INTEGRATIONS = ("flask", "cli", "openfeature", "testing", "pytest_plugin", "celery", "django")
+INTEGRATIONS = (
+    "flask",
+    "cli",
+    "openfeature",
+    "testing",
+    "pytest_plugin",
+    "celery",
+    "django",
+    "asgi",
+    "redis",
+)
 # The public API beyond the integrations themselves (one may use another: the pytest plugin
 # hands out FakeUnleash, flask unleash renders with the CLI's renderer).
 PUBLIC_MODULES = (

@@ -30,12 +30,14 @@ if TYPE_CHECKING:
     )
     from .hooks import EvaluationResult, EvaluationSeries, Hook
     from .impact_metrics import ImpactMetrics, MetricFlagContext
+    from .sync.backoff import FetchStatus
 
 _HOMES = {
     "AsyncUnleashClient": ".async_client",
     "MultipleInstancesNotAllowedError": ".errors",
     "BaseCache": ".cache",
     "FileCache": ".cache",
+    "FetchStatus": ".sync.backoff",
     "MemoryCache": ".cache",
     "UnleashClient": ".client",
     "InstanceAllowType": ".config",
@@ -75,6 +77,7 @@ __all__ = [
     "EvaluationSeries",
     "ExperimentalMode",
     "Explanation",
+    "FetchStatus",
     "FileCache",
     "Hook",
     "ImpactMetrics",

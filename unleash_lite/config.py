@@ -13,6 +13,7 @@ import functools
 import hashlib
 import math
 import numbers
+import os
 import re
 import socket
 import uuid
@@ -380,3 +381,90 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool | int | float) or value is None:
         return f"{value!r} ({type(value).__name__})"
     return f"an object of type {type(value).__name__}"
+
+
+# -- UNLEASH_* settings ---------------------------------------------------------------
+# Flask's app.config and the ASGI integration's environment name the client keywords alike.
+
+#: ``UNLEASH_*`` setting -> client keyword (see docs/flask.md and docs/fastapi.md).
+SETTINGS_KEYWORDS: dict[str, str] = {
+    "UNLEASH_URL": "url",
+    "UNLEASH_APP_NAME": "app_name",
+    "UNLEASH_ENVIRONMENT": "environment",
+    "UNLEASH_INSTANCE_ID": "instance_id",
+    "UNLEASH_REFRESH_INTERVAL": "refresh_interval",
+    "UNLEASH_METRICS_INTERVAL": "metrics_interval",
+    "UNLEASH_DISABLE_METRICS": "disable_metrics",
+    "UNLEASH_DISABLE_REGISTRATION": "disable_registration",
+    "UNLEASH_CACHE_DIRECTORY": "cache_directory",
+    "UNLEASH_BOOTSTRAP": "bootstrap",
+    "UNLEASH_CUSTOM_STRATEGIES": "custom_strategies",
+    "UNLEASH_PROJECT_NAME": "project_name",
+    "UNLEASH_USE_REQUEST_CONTEXT": "use_request_context",
+}
+
+
+def settings_client_options(config: Mapping[str, Any], default_app_name: str) -> dict[str, Any]:
+    """The client keyword arguments ``UNLEASH_*`` settings ask for: Flask's ``app.config``
+    (docs/flask.md) or the environment (docs/fastapi.md).
+
+    Unset keys (absent or None) keep the client's defaults; ``UNLEASH_URL`` defaults to ""
+    (offline) and ``UNLEASH_APP_NAME`` to ``default_app_name``. Raises ``ValueError`` for
+    unusable values and for a keyword set both by its own key and in ``UNLEASH_CLIENT_KWARGS``.
+    """
+    options: dict[str, Any] = {"url": "", "app_name": default_app_name}
+    for key, keyword in SETTINGS_KEYWORDS.items():
+        value = config.get(key)
+        if value is not None:
+            options[keyword] = _setting_value(key, keyword, value)
+    extra = config.get("UNLEASH_CLIENT_KWARGS") or {}
+    if not isinstance(extra, Mapping):
+        raise TypeError("UNLEASH_CLIENT_KWARGS must be a dict of UnleashClient keyword arguments")
+    for keyword in extra:
+        for key, own_keyword in SETTINGS_KEYWORDS.items():
+            if own_keyword == keyword and config.get(key) is not None:
+                raise ValueError(
+                    f"{key} and UNLEASH_CLIENT_KWARGS[{keyword!r}] are both set; keep one"
+                )
+    options.update(extra)
+    token = config.get("UNLEASH_API_TOKEN")
+    if token:
+        headers = dict(options.get("custom_headers") or {})
+        if any(name.lower() == "authorization" for name in headers):
+            raise ValueError(
+                "UNLEASH_API_TOKEN and an Authorization header in UNLEASH_CLIENT_KWARGS"
+                "['custom_headers'] are both set; keep one"
+            )
+        headers["Authorization"] = str(token)
+        options["custom_headers"] = headers
+    return options
+
+
+def _setting_value(key: str, keyword: str, value: Any) -> Any:
+    if keyword in ("refresh_interval", "metrics_interval"):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a number of seconds, not {value!r}") from None
+    if keyword in ("disable_metrics", "disable_registration", "use_request_context"):
+        return _setting_bool(key, value)
+    if keyword == "bootstrap":
+        if not isinstance(value, (Mapping, str, bytes, os.PathLike)):
+            raise TypeError(f"{key} must be a dict, a JSON string or a file path")
+        return value
+    if keyword == "custom_strategies":
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{key} must be a dict of strategy name -> strategy object")
+        return value
+    return str(value)
+
+
+def _setting_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{key} must be true or false, not {value!r}")

@@ -3,6 +3,7 @@ the current request (or task), kept in a context variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -166,6 +167,29 @@ def request_context(context: Mapping[str, Any] | None) -> Iterator[Mapping[str, 
         yield context
     finally:
         reset_request_context(token)
+
+
+def forwarded_address(
+    peer: str | None, forwarded_for: str | None, trusted_proxy_count: int
+) -> str | None:
+    """The client's address, for the ``remoteAddress`` field: ``peer`` (the connection's
+    address), or, behind ``trusted_proxy_count`` proxies of yours, the address the outermost
+    of them saw: the entry that many places from the right of the ``X-Forwarded-For`` header
+    ``forwarded_for`` (entries further left were written by whoever sent the request, and
+    are not trusted). ``peer`` when the header has fewer entries or that entry is not an IP
+    address. The Django and ASGI integrations take the address this way."""
+    peer = peer or None
+    if trusted_proxy_count <= 0:
+        return peer
+    entries = [entry.strip() for entry in (forwarded_for or "").split(",") if entry.strip()]
+    if len(entries) < trusted_proxy_count:
+        return peer
+    candidate = entries[-trusted_proxy_count]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        _LOGGER.debug("Unleash: X-Forwarded-For entry %r is not an address", candidate)
+        return peer
 
 
 # The functions import the engine on first call, so importing this module stays light.

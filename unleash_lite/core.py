@@ -48,6 +48,7 @@ from .errors import MultipleInstancesNotAllowedError
 from .hooks import HookRunner, check_hooks
 from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
+from .sync.backoff import FetchStatus
 from .sync.loader import FlagLoader, compile_payload
 from .sync.metrics import FlagCounters, MetricsRegistry
 
@@ -805,6 +806,15 @@ class ClientCore:
     def connector_mode(self) -> Mapping[str, str] | None:
         """The ``experimental_mode`` the client runs in (``None``: polling)."""
         return self.config.experimental_mode
+
+    @property
+    def fetch_status(self) -> FetchStatus:
+        """How the flags fetch goes (:class:`~unleash_lite.FetchStatus`: ``state`` "ok",
+        "unavailable", "rejected" or "invalid", the ``problem`` as logged, ``since`` when);
+        "ok" offline. For health checks: read it rather than the log lines."""
+        if self._sync is None:
+            return FetchStatus("ok")
+        return self._sync.features_backoff.status
 
     @property
     def connection_id(self) -> str | None:

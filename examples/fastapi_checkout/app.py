@@ -1,58 +1,66 @@
-"""A checkout service whose new flow sits behind an Unleash flag.
+"""A checkout service whose new flow sits behind an Unleash flag, wired with
+``unleash_lite.asgi``.
 
-The client lives as long as the worker process: the lifespan creates it after uvicorn has
-started (and forked) the worker, awaits its first fetch, and awaits ``destroy()`` at
-shutdown, which sends the last usage counts. Endpoints evaluate flags with plain calls:
-evaluation is local and never waits.
+``unleash_lifespan`` runs one client per worker process: it starts after uvicorn has
+started (and forked) the worker, waits (bounded) for the first flags, and destroys the
+client at shutdown, which sends the last usage counts. ``UnleashMiddleware`` makes each
+request's context current (the user from the ``user`` query parameter, for the demo), so
+code that never sees the request evaluates for its user (``use_request_context=True``).
 
-Settings come from the environment: ``UNLEASH_URL``, ``UNLEASH_API_TOKEN``,
-``UNLEASH_APP_NAME`` (default ``checkout``), ``CHECKOUT_FLAG`` (default ``new_checkout``),
-``UNLEASH_REFRESH_INTERVAL`` and ``UNLEASH_METRICS_INTERVAL`` (seconds) and
-``UNLEASH_CACHE_DIRECTORY``.
+Settings come from the environment (read by the lifespan): ``UNLEASH_URL``,
+``UNLEASH_API_TOKEN``, ``UNLEASH_APP_NAME``, ``UNLEASH_REFRESH_INTERVAL``,
+``UNLEASH_METRICS_INTERVAL``, ``UNLEASH_CACHE_DIRECTORY``...; the flag is ``CHECKOUT_FLAG``
+(default ``new_checkout``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI
+from starlette.requests import HTTPConnection
 
 from unleash_lite import AsyncUnleashClient
+from unleash_lite.asgi import (
+    UnleashMiddleware,
+    flag_required,
+    unleash_client,
+    unleash_context,
+    unleash_lifespan,
+)
+
+FLAG = os.environ.get("CHECKOUT_FLAG", "new_checkout")
+
+Unleash = Annotated[AsyncUnleashClient, Depends(unleash_client)]
+Context = Annotated[dict[str, Any], Depends(unleash_context)]
 
 
-def flag_name() -> str:
-    return os.environ.get("CHECKOUT_FLAG", "new_checkout")
+def user_of(request: HTTPConnection) -> str | None:
+    return request.query_params.get("user")  # a real service: its authenticated user
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    environment = os.environ
-    async with AsyncUnleashClient(
-        url=environment["UNLEASH_URL"],
-        app_name=environment.get("UNLEASH_APP_NAME", "checkout"),
-        custom_headers={"Authorization": environment["UNLEASH_API_TOKEN"]},
-        refresh_interval=float(environment.get("UNLEASH_REFRESH_INTERVAL", "15")),
-        metrics_interval=float(environment.get("UNLEASH_METRICS_INTERVAL", "60")),
-        cache_directory=environment.get("UNLEASH_CACHE_DIRECTORY"),
-    ) as client:
-        app.state.unleash = client
-        yield
+app = FastAPI(lifespan=unleash_lifespan(use_request_context=True))
+app.add_middleware(UnleashMiddleware, user_id=user_of)
 
 
-app = FastAPI(lifespan=lifespan)
+def uses_new_flow(client: AsyncUnleashClient) -> bool:
+    """Deep in the service: no request and no context here, the request's is used."""
+    return client.is_enabled(FLAG)
 
 
 @app.get("/checkout")
-async def checkout(request: Request, user: str = "anonymous") -> dict[str, Any]:
-    client: AsyncUnleashClient = request.app.state.unleash
-    new_flow = client.is_enabled(flag_name(), {"userId": user})
-    return {"flow": "new" if new_flow else "classic", "pid": os.getpid()}
+async def checkout(client: Unleash, context: Context) -> dict[str, Any]:
+    flow = "new" if uses_new_flow(client) else "classic"
+    return {"flow": flow, "pid": os.getpid(), "context": context}
+
+
+@app.get("/new-checkout", dependencies=[Depends(flag_required(FLAG))])
+async def new_checkout() -> dict[str, Any]:
+    """Exists only for users the flag is on for (404 otherwise)."""
+    return {"flow": "new", "pid": os.getpid()}
 
 
 @app.get("/health")
-async def health(request: Request) -> dict[str, Any]:
-    client: AsyncUnleashClient = request.app.state.unleash
+async def health(client: Unleash) -> dict[str, Any]:
     return {"ready": client.is_ready(), "pid": os.getpid()}

@@ -1,8 +1,11 @@
-"""The FastAPI example (``examples/fastapi_checkout``) under a real uvicorn with two worker
-processes, each running its own ``AsyncUnleashClient``, against the real Unleash server:
-switching the flag on in the Admin API changes every worker's answers within a refresh,
-and when uvicorn stops, each worker's lifespan sends its last counts, so the server holds
-exactly as many evaluations as the service answered requests.
+"""The FastAPI example (``examples/fastapi_checkout``, wired with ``unleash_lite.asgi``)
+under a real uvicorn with two worker processes, each running its own ``AsyncUnleashClient``
+(``unleash_lifespan``), against the real Unleash server: every request's context is set by
+``UnleashMiddleware`` (the flag is evaluated without a context, for the request's user),
+``flag_required`` refuses the gated route (404) while the flag is off and serves it once on,
+switching the flag on in the Admin API changes every worker's answers within a refresh, and
+when uvicorn stops, each worker's lifespan sends its last counts, so the server holds exactly
+as many evaluations as the service answered requests.
 """
 
 from __future__ import annotations
@@ -78,7 +81,14 @@ def test_two_uvicorn_workers_follow_the_flag_and_send_exact_counts_at_shutdown(
         reply = requests.get(f"{base}/checkout", params={"user": str(user)}, timeout=5).json()
         answers[reply["flow"]] += 1
         workers.add(reply["pid"])
+        # the middleware's context, as the dependency gives it (and the evaluation used it)
+        assert reply["context"] == {"userId": str(user), "remoteAddress": "127.0.0.1"}
         return str(reply["flow"])
+
+    def gated(user: int) -> int:
+        reply = requests.get(f"{base}/new-checkout", params={"user": str(user)}, timeout=5)
+        answers["new" if reply.status_code == 200 else "classic"] += 1  # one evaluation each
+        return reply.status_code
 
     def health() -> bool:
         try:
@@ -89,6 +99,7 @@ def test_two_uvicorn_workers_follow_the_flag_and_send_exact_counts_at_shutdown(
     log = lambda: (tmp_path / "uvicorn.log").read_text(errors="replace")  # noqa: E731
     wait_for(health, timeout=30, what="uvicorn to serve (its log is in tmp_path)")
     assert checkout(1) == "classic"  # a flag that is off (the default strategy, disabled)
+    assert gated(1) == 404
     admin.enable(flag)
     user = iter(range(2, 10_000))
     # every worker sees the change: 20 answers in a row on the new flow, from both workers
@@ -97,6 +108,7 @@ def test_two_uvicorn_workers_follow_the_flag_and_send_exact_counts_at_shutdown(
         timeout=15,
         what="both workers answering the new flow",
     )
+    assert [gated(next(user)) for _ in range(4)] == [200] * 4
     process.send_signal(signal.SIGTERM)  # uvicorn runs each worker's lifespan shutdown
     assert process.wait(30) == 0, log()
     assert "Unclosed" not in log(), log()

@@ -138,13 +138,15 @@ def run(
 
 
 @contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    """A Debian ``redis-server`` of our own on a free loopback port (no persistence, its
-    files in ``directory``); yields its URL and stops it."""
+def redis_server(directory: Path, port: int | None = None) -> Iterator[str]:
+    """A Debian ``redis-server`` of our own on a free loopback port (or ``port``: a restart
+    on the same one), with no persistence, its files in ``directory``; yields its URL and
+    stops it."""
     binary = executable("redis-server", "apt-get install redis-server (.ci/run does)")
     directory.mkdir(parents=True, exist_ok=True)
+    chosen = port
     for _ in range(3):  # the free port may be taken between the probe and the bind
-        port = free_port()
+        port = chosen or free_port()
         server = Spawned(
             [
                 binary,
@@ -179,6 +181,38 @@ def redis_server(directory: Path) -> Iterator[str]:
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.process.wait(5)
         server.kill_group()
+
+
+class RedisProcess:
+    """A :func:`redis_server` a test may stop and start again on the same port (empty
+    again: no persistence), as a restart of Redis does to its clients."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._running: contextlib.AbstractContextManager[str] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    def start(self) -> None:
+        running = redis_server(self.directory, self.port)
+        running.__enter__()
+        self._running = running
+
+    def stop(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            running.__exit__(None, None, None)
+
+    def __enter__(self) -> RedisProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def evaluations(reports: Any) -> dict[tuple[str, str], int]:

@@ -32,7 +32,7 @@ from tests.support.server import (
     serve_payload,
 )
 from tests.support.server import status as answer
-from unleash_lite import UnleashClient
+from unleash_lite import FetchStatus, UnleashClient
 from unleash_lite.sync.backoff import MAX_MULTIPLIER, Backoff
 from unleash_lite.sync.outcome import Outcome, Result
 from unleash_lite.sync.scheduler import ApschedulerRunner, ThreadRunner
@@ -243,6 +243,40 @@ def test_rejection_polls_at_the_slowest_rate_with_one_error(
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
     for record in caplog.records:
         assert TOKEN not in full_text(record)
+
+
+def test_fetch_status_follows_the_state_for_health_checks(
+        server: FakeUnleashServer, make_stub: DrivenFactory) -> None:
+    """``client.fetch_status``: what the one log line per change says, as data."""
+    server.payload = GOOD
+    client = make_stub.stubbed(server.url)
+    client.initialize_client()
+    assert client.fetch_status == FetchStatus("ok")  # never changed
+    server.features.always(answer(503))
+    client.poll()
+    unavailable = client.fetch_status
+    assert unavailable.state == "unavailable"
+    assert unavailable.problem is not None and "server unavailable" in unavailable.problem
+    assert unavailable.since is not None
+    client.poll()
+    assert client.fetch_status is unavailable  # no change, the same status
+    server.features.always(answer(401))
+    client.poll()
+    assert client.fetch_status.state == "rejected"
+    assert TOKEN not in (client.fetch_status.problem or "")
+    server.features.always(answer(200, b"not json"))
+    client.poll()
+    assert client.fetch_status.state == "invalid"
+    server.features.always(serve_payload())
+    client.poll()
+    ok = client.fetch_status
+    assert (ok.state, ok.problem) == ("ok", None) and ok.since is not None
+    assert unavailable.since <= ok.since
+
+
+def test_an_offline_client_reports_an_ok_fetch_status() -> None:
+    client = UnleashClient("", "offline", bootstrap=GOOD)
+    assert client.fetch_status == FetchStatus("ok")
 
 
 @responses.activate

@@ -32,6 +32,7 @@ from .errors import (
 )
 from .evaluate import run_eval, run_explain
 from .fetch import run_fetch
+from .relay import add_relay_options, run_relay
 from .render import json_text
 from .sources import DEFAULT_TIMEOUT, TOKEN_VARIABLE
 from .validate import run_validate
@@ -189,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_option(audit)
 
+    relay = command(
+        "relay",
+        "keep a fleet's flags in Redis: poll a server and write them for readers",
+        "Poll an Unleash server (or Edge) with the client's ETag and backoff, and keep its "
+        "flags in Redis for readers (RedisCache with initialize_client(fetch_toggles=False)), "
+        "until SIGTERM or SIGINT. See docs/fleet.md.",
+    )
+    _server_options(relay, url_required=True)
+    add_relay_options(relay)
+    relay.set_defaults(json=False)
+
     admin = commands.add_parser(
         "admin",
         help="list, show, enable or disable flags, set a rollout (Unleash Admin API)",
@@ -300,6 +312,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_audit(arguments, out)
         if arguments.command == "fetch":
             return run_fetch(arguments, out)
+        if arguments.command == "relay":
+            return run_relay(arguments, out)
         return run_validate(arguments, out)
     except CliError as error:
         if arguments.json:

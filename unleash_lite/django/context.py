@@ -5,14 +5,13 @@ was written by proxies you declared) and the configured context providers."""
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import uuid
 from typing import Any
 
 from django.http import HttpRequest
 
-from ..context import merge_provided
+from ..context import forwarded_address, merge_provided
 from .settings import DjangoOptions
 
 LOGGER = logging.getLogger("unleash_lite.django")
@@ -42,24 +41,14 @@ def build_context(request: HttpRequest, options: DjangoOptions) -> dict[str, Any
 
 
 def remote_address(request: HttpRequest, trusted_proxy_count: int) -> str | None:
-    """The client's address: ``REMOTE_ADDR`` (the connection's peer), or, behind
-    ``trusted_proxy_count`` proxies of yours, the address the outermost of them saw: the
-    entry that many places from the right of ``X-Forwarded-For`` (entries further left were
-    written by whoever sent the request, and are not trusted). ``REMOTE_ADDR`` when the
-    header has fewer entries or that entry is not an IP address."""
-    peer = request.META.get("REMOTE_ADDR") or None
-    if trusted_proxy_count <= 0:
-        return peer
-    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    entries = [entry.strip() for entry in header.split(",") if entry.strip()]
-    if len(entries) < trusted_proxy_count:
-        return peer
-    candidate = entries[-trusted_proxy_count]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        LOGGER.debug("Unleash: X-Forwarded-For entry %r is not an address", candidate)
-        return peer
+    """The client's address: ``REMOTE_ADDR``, or behind ``trusted_proxy_count`` proxies of
+    yours the entry of ``X-Forwarded-For`` they wrote (see
+    :func:`unleash_lite.context.forwarded_address`)."""
+    return forwarded_address(
+        request.META.get("REMOTE_ADDR"),
+        request.META.get("HTTP_X_FORWARDED_FOR"),
+        trusted_proxy_count,
+    )
 
 
 def _user_pk(request: HttpRequest) -> Any:

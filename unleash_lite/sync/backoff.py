@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from .outcome import Outcome, Result
 
@@ -11,6 +13,21 @@ LOGGER = logging.getLogger("unleash_lite")
 
 MAX_MULTIPLIER = 10
 MAX_RETRY_AFTER = 3600.0
+
+
+class FetchStatus(NamedTuple):
+    """How a client's flags fetch goes, as its one log line per change of state says it.
+
+    ``state``: ``"ok"`` (the last call succeeded, or none failed yet), ``"unavailable"``
+    (the server is down, overloaded or slow: backing off), ``"rejected"`` (401/403/404: the
+    token or the URL is wrong) or ``"invalid"`` (the server's answer, or the cache, held no
+    usable flags). ``problem``: that log line's text when not ok (no secret in it).
+    ``since``: when the state last changed; ``None`` while it never has.
+    """
+
+    state: str
+    problem: str | None = None
+    since: datetime | None = None
 
 
 class Backoff:
@@ -32,6 +49,7 @@ class Backoff:
         self.failures = 0
         self.retry_after: float | None = None
         self.state = "ok"
+        self.status = FetchStatus("ok")
         self._lock = threading.Lock()
 
     @property
@@ -98,6 +116,16 @@ class Backoff:
     def _change(self, state: str, level: int, message: str) -> None:
         if state != self.state:
             self.state = state
+            problem = None if state == "ok" else message.removeprefix(f"{self.what}: ")
+            self.status = FetchStatus(_public_state(state), problem, datetime.now(UTC))
             if level == logging.ERROR and self.companion and self.companion.state == state:
                 level = logging.DEBUG
             LOGGER.log(level, "Unleash %s", message)
+
+
+def _public_state(state: str) -> str:
+    if state in ("ok", "unavailable"):
+        return state
+    if state.startswith("rejected"):
+        return "rejected"
+    return "invalid"  # an unusable payload or cache, a refused size, a failed poll
