@@ -256,3 +256,111 @@ def test_loading_the_plugin_does_not_import_the_sdk() -> None:
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
     ).stdout
     assert output.strip() == "[]"
+
+
+# -- --unleash-known-flags ---------------------------------------------------------------
+
+KNOWN = '{"version": 2, "features": [{"name": "new-checkout", "enabled": true, "strategies": []}]}'
+CODE_UNDER_TEST = """
+    import asyncio
+    from unleash_lite import AsyncUnleashClient, UnleashClient
+    from unleash_lite.testing import FakeUnleash
+
+    def checkout(client):
+        return client.is_enabled("new-chekout")  # the typo the option is for
+
+    def test_known_name_with_the_fixture(unleash):
+        unleash.enable("new-checkout")
+        assert unleash.is_enabled("new-checkout")
+
+    def test_typo_through_a_fake_of_the_test():
+        assert not checkout(FakeUnleash())
+
+    def test_typo_through_a_real_client():
+        client = UnleashClient(url="", app_name="t", bootstrap={"version": 2, "features": []})
+        client.get_variant("beta-banner")
+        client.evaluate("new-checkout")
+        client.destroy()
+
+    async def check_async(client):
+        return client.is_enabled("async-only")
+
+    def test_typo_through_an_async_client():
+        client = AsyncUnleashClient(url="", app_name="t", bootstrap={"version": 2, "features": []})
+        assert not asyncio.run(check_async(client))
+        asyncio.run(client.destroy())
+"""
+
+
+def test_known_flags_fail_the_session_on_an_unknown_name(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".json", flags=KNOWN)
+    pytester.makepyfile(CODE_UNDER_TEST)
+    result = run(pytester, "--unleash-known-flags=flags.json")
+    result.assert_outcomes(passed=4)  # every test passes; the session fails
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*unleash: unknown flags*",
+            "the code under test evaluated 3 flag name(s) that flags.json does not have:",
+            "  async-only",
+            "    test_known_flags_fail_the_session_on_an_unknown_name.py::"
+            "test_typo_through_an_async_client",
+            "  beta-banner",
+            "    test_known_flags_fail_the_session_on_an_unknown_name.py::"
+            "test_typo_through_a_real_client",
+            "  new-chekout (did you mean new-checkout?)",
+            "    test_known_flags_fail_the_session_on_an_unknown_name.py::"
+            "test_typo_through_a_fake_of_the_test",
+        ]
+    )
+
+
+def test_known_flags_from_the_ini_file_and_a_clean_session(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".json", flags=KNOWN)
+    pytester.makeini("[pytest]\nunleash_known_flags = flags.json\n")
+    pytester.makepyfile(
+        """
+        def test_known(unleash):
+            assert not unleash.is_enabled("new-checkout")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert "unknown flags" not in result.stdout.str()
+    pytester.makepyfile(test_more="def test_typo(unleash):\n    unleash.is_enabled('x')\n")
+    assert run(pytester).ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_without_the_option_clients_get_no_hook(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from unleash_lite.testing import FakeUnleash
+
+        def test_no_hooks():
+            fake = FakeUnleash()
+            assert "is_enabled" not in vars(fake)  # no hook wrapper on the instance
+            assert not fake.is_enabled("anything")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_the_known_flags_check_is_undone_when_the_session_ends(pytester: pytest.Pytester) -> None:
+    from unleash_lite import AsyncUnleashClient, UnleashClient
+
+    before = (UnleashClient.__init__, AsyncUnleashClient.__init__)
+    pytester.makefile(".json", flags=KNOWN)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    run(pytester, "--unleash-known-flags=flags.json").assert_outcomes(passed=1)
+    assert (UnleashClient.__init__, AsyncUnleashClient.__init__) == before
+
+
+def test_an_unusable_known_flags_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".json", flags="{")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = run(pytester, "--unleash-known-flags=flags.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--unleash-known-flags: flags.json is not valid JSON*"])

@@ -12,6 +12,13 @@ variant name or ``{"name": ..., "payload": ...}``), ``enable_all`` / ``disable_a
 (``True``), and ``bootstrap`` (real definitions, as ``FakeUnleash(bootstrap=...)``). Markers
 closer to the test are applied last, so a test's marker wins over its class's.
 
+Option ``--unleash-known-flags=FILE`` (or the ini option ``unleash_known_flags``): a flags
+file (a bootstrap, ``unleash-lite fetch`` output or an admin export) naming every flag that
+exists; the session fails when the code under test evaluated (``is_enabled``,
+``get_variant``, ``evaluate``) a flag name the file does not have, through any client the
+session creates (``FakeUnleash`` included), and the summary names each such flag, the closest
+known name and the tests that evaluated it.
+
 This module imports only pytest when pytest starts; the SDK is imported by the fixtures, when
 a test uses them, so installing unleash_lite costs nothing to test runs that don't.
 """
@@ -26,12 +33,26 @@ import pytest
 
 if TYPE_CHECKING:
     from .client import OverrideValue, UnleashClient
+    from .hooks import EvaluationSeries
     from .testing import FakeUnleash
 
     Override = Callable[[UnleashClient, Mapping[str, OverrideValue]], UnleashClient]
 
 MARKER = "unleash"
 MARKER_KEYWORDS = ("enabled", "disabled", "variants", "enable_all", "disable_all", "bootstrap")
+KNOWN_FLAGS_OPTION = "--unleash-known-flags"
+KNOWN_FLAGS_INI = "unleash_known_flags"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    help_text = (
+        "a flags file (bootstrap, fetched or admin export): fail the session when the code "
+        "under test evaluates a flag name it does not have"
+    )
+    parser.getgroup("unleash").addoption(
+        KNOWN_FLAGS_OPTION, dest="unleash_known_flags", metavar="FILE", help=help_text
+    )
+    parser.addini(KNOWN_FLAGS_INI, f"{help_text} (relative to the rootdir)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +62,90 @@ def pytest_configure(config: pytest.Config) -> None:
         "enable_all=False, disable_all=False, bootstrap=None): set up the 'unleash' "
         "fixture (a FakeUnleash) for this test",
     )
+    known_flags = config.getoption("unleash_known_flags", None)
+    if not known_flags and config.getini(KNOWN_FLAGS_INI):
+        known_flags = str(config.rootpath / str(config.getini(KNOWN_FLAGS_INI)))
+    if known_flags:
+        config.pluginmanager.register(KnownFlagsCheck(known_flags), "unleash-known-flags")
+
+
+def _with_hook(init: Callable[..., None], hook: object) -> Callable[..., None]:
+    """A client's ``__init__`` that adds ``hook`` to the ``hooks`` it is given."""
+
+    def with_hook(self: object, *args: Any, **kwargs: Any) -> None:
+        kwargs["hooks"] = [*(kwargs.get("hooks") or ()), hook]
+        init(self, *args, **kwargs)
+
+    return with_hook
+
+
+class KnownFlagsCheck:
+    """The ``--unleash-known-flags`` check: a hook on every client the session creates
+    records the names evaluated, and which test evaluated them."""
+
+    def __init__(self, path: str) -> None:
+        from .cli.audit import file_flags
+        from .cli.errors import CliError
+
+        try:
+            flags, _ = file_flags(path)
+        except CliError as error:
+            raise pytest.UsageError(f"{KNOWN_FLAGS_OPTION}: {error.message}") from None
+        self.path = path
+        self.known = frozenset(flag.name for flag in flags if not flag.archived)
+        self.unknown: dict[str, set[str]] = {}  # flag name -> the tests that evaluated it
+        self._test = "(outside any test)"
+        self._undo = contextlib.ExitStack()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from . import AsyncUnleashClient, UnleashClient
+        from .hooks import Hook
+
+        check = self
+
+        class Recorder(Hook):
+            name = "unleash-known-flags"
+
+            def before_evaluation(self, series: EvaluationSeries) -> None:
+                if series.flag_name not in check.known:
+                    check.unknown.setdefault(str(series.flag_name), set()).add(check._test)
+
+        recorder = Recorder()
+        patch = self._undo.enter_context(pytest.MonkeyPatch.context())
+        # Both clients take hooks=[...]; FakeUnleash builds through UnleashClient's.
+        for client_class in (UnleashClient, AsyncUnleashClient):
+            patch.setattr(client_class, "__init__", _with_hook(client_class.__init__, recorder))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        self._test = item.nodeid
+        try:
+            return (yield)
+        finally:
+            self._test = "(outside any test)"
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._undo.close()
+        if self.unknown and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.unknown:
+            return
+        import difflib
+
+        terminalreporter.section("unleash: unknown flags", red=True)
+        terminalreporter.line(
+            f"the code under test evaluated {len(self.unknown)} flag name(s) that "
+            f"{self.path} does not have:"
+        )
+        for name in sorted(self.unknown):
+            guesses = difflib.get_close_matches(name, sorted(self.known), n=3)
+            hint = f" (did you mean {' or '.join(guesses)}?)" if guesses else ""
+            terminalreporter.line(f"  {name}{hint}")
+            for test in sorted(self.unknown[name]):
+                terminalreporter.line(f"    {test}")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ EXIT_FILE = 4  # a file cannot be read, parsed or written, or holds no usable fl
 EXIT_NETWORK = 5  # the server cannot be reached, rejects the token, or answers garbage
 EXIT_DENIED = 6  # admin: the server rejects the admin token (401) or it may not do this (403)
 EXIT_REFUSED = 7  # admin: nothing changed (rollout cannot tell which strategy, or another 4xx)
+EXIT_FINDINGS = 8  # audit: found flags of a kind --fail-on names (unknown, stale...)
 EXIT_BROKEN_PIPE = 141  # stdout was closed early (``| head``), as a shell reports SIGPIPE
 
 

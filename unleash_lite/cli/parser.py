@@ -14,12 +14,14 @@ from ..version import __version__
 from .admin import URL_VARIABLE, run_admin
 from .admin import configure as configure_admin
 from .arguments import RedactingParser, http_url, positive_seconds
+from .audit import CATEGORIES, DEFAULT_FAIL_ON, fail_on, run_audit
 from .context import PROPERTY_PREFIX, build_context
 from .demo import run_demo
 from .errors import (
     EXIT_BROKEN_PIPE,
     EXIT_DENIED,
     EXIT_FILE,
+    EXIT_FINDINGS,
     EXIT_NETWORK,
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -45,6 +47,7 @@ exit codes:
   {EXIT_NETWORK}  the server cannot be reached, rejects the token, or sends no usable flags
   {EXIT_DENIED}  admin: the server rejects the admin token (401) or it may not do this (403)
   {EXIT_REFUSED}  admin: nothing changed (rollout cannot tell which strategy, or the server refused)
+  {EXIT_FINDINGS}  audit: found flags of a kind --fail-on names (unknown names by default)
 """
 
 
@@ -143,6 +146,49 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"exit {EXIT_PROBLEMS} on errors only, or on errors and warnings (the default)",
     )
     _json_option(check)
+
+    audit = command(
+        "audit",
+        "find the flags the code uses; report unknown, stale and unused ones",
+        "Read the Python files and templates under PATHS (not running them) for the flag "
+        "names they use, and compare them with a flag source: names the source does not know "
+        "(with the closest known name), stale or archived flags still referenced, flags no "
+        "code references (cleanup candidates), and names the code computes (dynamic), each "
+        "with its file and line. With --url and an admin token in "
+        "$UNLEASH_ADMIN_TOKEN the Admin API also tells stale, potentially stale, archived "
+        "and last seen.",
+    )
+    audit.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or directories to read (default: .)"
+    )
+    audit_sources = audit.add_argument_group("the flag source (one of)")
+    audit_source = audit_sources.add_mutually_exclusive_group(required=True)
+    audit_source.add_argument(
+        "--source", metavar="FILE", help="a flags file: bootstrap, fetched, or admin export"
+    )
+    audit_source.add_argument(
+        "--cache", metavar="PATH", help="a client's disk cache file, or its directory (newest)"
+    )
+    _server_options(audit_sources, url_required=False, url_group=audit_source)
+    audit.add_argument(
+        "--fail-on",
+        type=fail_on,
+        default=DEFAULT_FAIL_ON,
+        metavar="KINDS",
+        help=f"exit {EXIT_FINDINGS} when any of these is found: "
+        f"{','.join(CATEGORIES)} (comma-separated), or none (default: unknown)",
+    )
+    audit.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files and directories matching this glob (repeatable)",
+    )
+    audit.add_argument(
+        "--all", action="store_true", help="also list every referenced flag and its places"
+    )
+    _json_option(audit)
 
     relay = command(
         "relay",
@@ -243,6 +289,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_admin(arguments, sys.stdout, sys.stderr)
     if arguments.command == "demo":
         return run_demo(arguments.bootstrap)
+    if (
+        arguments.command == "audit"
+        and arguments.url is None
+        and (arguments.project or arguments.timeout)
+    ):
+        parser.error("--project and --timeout need --url")
     if arguments.command in ("eval", "explain"):
         if arguments.url is None and (arguments.project or arguments.timeout):
             parser.error("--project and --timeout need --url")
@@ -256,6 +308,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return run_eval(arguments, out)
         if arguments.command == "explain":
             return run_explain(arguments, out)
+        if arguments.command == "audit":
+            return run_audit(arguments, out)
         if arguments.command == "fetch":
             return run_fetch(arguments, out)
         if arguments.command == "relay":
