@@ -19,6 +19,7 @@ from unleash_lite import (
     UnleashClient,
 )
 from unleash_lite.context import request_context
+from unleash_lite.hooks import add_global_hook, global_hooks, remove_global_hook
 
 FLAGS = payload(
     feature("on"),
@@ -184,3 +185,30 @@ def test_a_client_without_hooks_runs_none_of_their_code(make: Any) -> None:
 def test_unusable_hooks_fail_fast_naming_the_keyword(make: Any, hooks: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         make(hooks=hooks)
+
+
+def test_a_global_hook_runs_in_every_client_created_while_it_is_registered(make: Any) -> None:
+    calls: list[tuple[Any, ...]] = []
+    before = make()
+    everywhere = Recorder("global", calls, read_detail=False)
+    add_global_hook(everywhere)
+    try:
+        during = make(hooks=[Recorder("own", calls, read_detail=False)])
+    finally:
+        remove_global_hook(everywhere)
+    after = make()
+    assert global_hooks() == ()
+    for client in (before, during, after):
+        client.is_enabled("on")
+    assert [call[:2] for call in calls] == [  # only the client made meanwhile, global first
+        ("global", "before"),
+        ("own", "before"),
+        ("own", "after"),
+        ("global", "after"),
+    ]
+
+
+def test_a_global_hook_is_checked_like_the_keyword() -> None:
+    with pytest.raises(TypeError, match="neither before_evaluation nor after_evaluation"):
+        add_global_hook(object())  # type: ignore[arg-type]
+    assert global_hooks() == ()

@@ -45,7 +45,7 @@ from .engine import (
 from .engine.explain import EvaluationDetail, Reason, explain
 from .engine.strategies import CustomStrategy
 from .errors import MultipleInstancesNotAllowedError
-from .hooks import HookRunner, check_hooks
+from .hooks import HookRunner, check_hooks, global_hooks
 from .impact_metrics import ImpactMetrics, environment_of
 from .sync import processes
 from .sync.backoff import FetchStatus
@@ -228,7 +228,7 @@ class ClientCore:
         self.custom_strategies: Mapping[str, CustomStrategy] = check_custom_strategies(
             custom_strategies
         )
-        hooks = check_hooks(hooks)
+        hooks = (*global_hooks(), *check_hooks(hooks))
         for warning in self.config.warnings():
             LOGGER.warning(warning)
         self.cache: BaseCache | None = cache

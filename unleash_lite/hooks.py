@@ -27,7 +27,16 @@ from typing import Any, Literal, NamedTuple
 from .engine.explain import EvaluationDetail
 from .engine.variants import Variant
 
-__all__ = ["EvaluationResult", "EvaluationSeries", "Hook", "HookRunner", "Method"]
+__all__ = [
+    "EvaluationResult",
+    "EvaluationSeries",
+    "Hook",
+    "HookRunner",
+    "Method",
+    "add_global_hook",
+    "global_hooks",
+    "remove_global_hook",
+]
 
 LOGGER = logging.getLogger("unleash_lite")
 
@@ -194,6 +203,31 @@ def _mapping(context: Any) -> Mapping[str, Any]:
     if type(context) is dict or isinstance(context, Mapping):
         return context
     return _EMPTY
+
+
+# Hooks for every client created while they are registered (OpenFeature's API-level hooks):
+# for tools such as the pytest plugin, which cannot reach each client's constructor.
+_global_hooks: tuple[Hook, ...] = ()
+
+
+def add_global_hook(hook: Hook) -> None:
+    """Run ``hook`` in every client created from now on, before the client's own ``hooks``
+    (clients already created keep theirs). For tools that see no client being built, such as
+    a test plugin; an application passes ``hooks=[...]`` to its client."""
+    global _global_hooks
+    (checked,) = check_hooks([hook])
+    _global_hooks = (*_global_hooks, checked)
+
+
+def remove_global_hook(hook: Hook) -> None:
+    """Stop adding ``hook`` to new clients (those created meanwhile keep it)."""
+    global _global_hooks
+    _global_hooks = tuple(known for known in _global_hooks if known is not hook)
+
+
+def global_hooks() -> tuple[Hook, ...]:
+    """The hooks :func:`add_global_hook` registered, in order."""
+    return _global_hooks
 
 
 def check_hooks(hooks: Any) -> tuple[Hook, ...]:

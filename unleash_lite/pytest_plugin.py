@@ -69,16 +69,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(KnownFlagsCheck(known_flags), "unleash-known-flags")
 
 
-def _with_hook(init: Callable[..., None], hook: object) -> Callable[..., None]:
-    """A client's ``__init__`` that adds ``hook`` to the ``hooks`` it is given."""
-
-    def with_hook(self: object, *args: Any, **kwargs: Any) -> None:
-        kwargs["hooks"] = [*(kwargs.get("hooks") or ()), hook]
-        init(self, *args, **kwargs)
-
-    return with_hook
-
-
 class KnownFlagsCheck:
     """The ``--unleash-known-flags`` check: a hook on every client the session creates
     records the names evaluated, and which test evaluated them."""
@@ -99,8 +89,7 @@ class KnownFlagsCheck:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from . import AsyncUnleashClient, UnleashClient
-        from .hooks import Hook
+        from .hooks import Hook, add_global_hook, remove_global_hook
 
         check = self
 
@@ -112,10 +101,8 @@ class KnownFlagsCheck:
                     check.unknown.setdefault(str(series.flag_name), set()).add(check._test)
 
         recorder = Recorder()
-        patch = self._undo.enter_context(pytest.MonkeyPatch.context())
-        # Both clients take hooks=[...]; FakeUnleash builds through UnleashClient's.
-        for client_class in (UnleashClient, AsyncUnleashClient):
-            patch.setattr(client_class, "__init__", _with_hook(client_class.__init__, recorder))
+        add_global_hook(recorder)  # every client the session creates (FakeUnleash included)
+        self._undo.callback(remove_global_hook, recorder)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
