@@ -227,15 +227,23 @@ def evaluations(reports: Any) -> dict[tuple[str, str], int]:
     return totals
 
 
-def client_from_environment(app_name: str) -> Any:
+PID_HEADER = "X-Test-Pid"
+
+
+def client_from_environment(app_name: str, tag_pid: bool = False) -> Any:
     """The module-level client of the test apps, as users write it (registration and
-    metrics on, fast intervals), set up from the variables the tests pass to the child."""
+    metrics on, fast intervals), set up from the variables the tests pass to the child.
+    ``tag_pid``: every request carries the id of the process that created the client (in
+    :data:`PID_HEADER`), so the server sees which process sent what."""
     from unleash_lite import UnleashClient
 
+    headers = {"Authorization": os.environ["UNLEASH_TOKEN"]}
+    if tag_pid:
+        headers[PID_HEADER] = str(os.getpid())
     return UnleashClient(
         url=os.environ["UNLEASH_URL"],
         app_name=app_name,
-        custom_headers={"Authorization": os.environ["UNLEASH_TOKEN"]},
+        custom_headers=headers,
         refresh_interval=1,
         metrics_interval=1,
         # Long enough that a POST never times out (and is sent again) on a loaded machine.

@@ -1,12 +1,23 @@
-"""A module-level client under a real Celery worker (prefork pool, Redis broker on
-loopback), with :func:`unleash_lite.celery.destroy_with_worker`.
+"""Real Celery workers (Redis broker on loopback) running tasks that evaluate flags, wired
+in the two ways the docs show.
 
-Each cycle starts a worker, has a producer process (which imports the tasks module too)
-send tasks that evaluate flags in the pool's children, then warm-shuts the worker (SIGTERM):
-every evaluation made in the children reaches the server exactly once, a child holds no
-thread but its main one until its first evaluation (a thread started at the fork raced
-the child's logging set-up: "RuntimeError: cannot release un-acquired lock"), and the
-worker logs no traceback. Every other cycle recycles children (``--max-tasks-per-child``).
+:func:`unleash_lite.celery.setup` (``celery_setup_tasks``): no client at import; each worker
+process that runs tasks creates its own after the fork and delivers its own counts when it
+ends. Checked under the prefork pool (plain, and recycling children with
+``--max-tasks-per-child``), the solo and the threads pools, and a server that never answers
+(no child is killed for being slow to start); the server sees, through a header naming the
+process that created the client, that every child's evaluations arrived exactly once from
+that child, and that neither the main worker process of a prefork worker nor the producer
+sent anything.
+
+A module-level client with :func:`unleash_lite.celery.destroy_with_worker`
+(``celery_tasks``): created in the main worker process before it forks its pool, and in
+every producer. Each cycle checks that every evaluation made in the children reaches the
+server exactly once, and that a child holds no thread but its main one until its first
+evaluation (a thread started at the fork raced the child's logging set-up: "RuntimeError:
+cannot release un-acquired lock"). Every other cycle recycles children.
+
+Each worker is warm-shut (SIGTERM) and must log no traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,36 +37,51 @@ import pytest
 
 from tests.forking import run_in_child
 from tests.support.helpers import wait_for
-from tests.support.server import TOKEN, FakeUnleashServer
+from tests.support.server import TOKEN, FakeUnleashServer, Recorded, silence
 
-from .harness import Spawned, child_env, evaluate, evaluations, run
+from .harness import PID_HEADER, Spawned, child_env, evaluate, evaluations, run
 
 CYCLES = 6
 CHILDREN = 2
 TASKS = 8
 STOP_WITHIN = 20.0
-TROUBLE = ("Traceback", "RuntimeError", "could not", "ERROR/")
+TROUBLE = ("Traceback", "RuntimeError", "could not", "ERROR/", "Timed out waiting for UP")
 
 
-def cycle(
-    celery: str, redis_url: str, tmp_path: Path, number: int, *options: str
-) -> dict[str, float]:
-    """One worker start, tasks, warm shutdown, checked; returns the times measured."""
-    with FakeUnleashServer() as fake:
+@dataclass
+class Ran:
+    """What one worker start saw: the task results, the producer's pid and threads, the
+    worker's log and pid, and the times measured."""
+
+    results: list[dict[str, Any]]
+    producer: dict[str, Any]
+    log: str
+    worker_pid: int
+    times: dict[str, float]
+
+
+@dataclass
+class Worker:
+    celery: str
+    redis_url: str
+    tmp_path: Path
+
+    def run(self, fake: FakeUnleashServer, number: int, module: str, *options: str) -> Ran:
+        """Start a worker for ``module``'s app, have a producer send it the tasks, warm-shut
+        it; fail on a sign of trouble in the worker's log or the producer's output."""
         env = child_env(
-            BROKER_URL=redis_url,
+            BROKER_URL=self.redis_url,
             UNLEASH_URL=fake.url,
             UNLEASH_TOKEN=TOKEN,
-            UNLEASH_CACHE_DIR=str(tmp_path / f"cache-{number}"),
+            UNLEASH_CACHE_DIR=str(self.tmp_path / f"cache-{number}"),
         )
         args = [
-            celery, "-A", "tests.processes.celery_tasks", "worker",
-            "--pool=prefork", f"--concurrency={CHILDREN}", "--loglevel=INFO",
+            self.celery, "-A", f"tests.processes.{module}", "worker", "--loglevel=INFO",
             f"--hostname=cycle{number}@localhost", "--without-gossip", "--without-mingle",
             *options,
         ]  # fmt: skip
         started = time.monotonic()
-        with Spawned(args, tmp_path / f"worker-{number}.log", env) as worker:
+        with Spawned(args, self.tmp_path / f"worker-{number}.log", env) as worker:
             wait_for(
                 lambda: " ready." in worker.output() or not worker.running(),
                 30,
@@ -62,26 +90,29 @@ def cycle(
             assert worker.running(), worker.tail()
             ready = time.monotonic() - started
             output = run(
-                [sys.executable, "-m", "tests.processes.celery_producer", str(TASKS)],
+                [sys.executable, "-m", "tests.processes.celery_producer", module, str(TASKS)],
                 60,
-                tmp_path / f"producer-{number}.log",
+                self.tmp_path / f"producer-{number}.log",
                 env,
             )
             stopped = worker.stop(signal.SIGTERM, STOP_WITHIN)  # Celery's warm shutdown
             log = worker.output()
-        results = _results(output)
-        if options:  # recycled children: later tasks ran in children forked mid-run
-            assert len({result["pid"] for result in results}) > CHILDREN
         for text, where in ((log, "the worker's log"), (output, "the producer's output")):
             found = [sign for sign in TROUBLE if sign in text]
             if found:
                 pytest.fail(f"{found} in {where}:\n{_around(text, found[0])}", pytrace=False)
-        _check_threads(results)
-        evaluated = evaluations(result["counts"] for result in results)
-        assert fake.accepted_counts() == evaluated, (
-            f"accepted {dict(fake.accepted_counts())}, evaluated in the children {evaluated}"
+        return Ran(
+            _printed(output, "RESULTS"),
+            _printed(output, "PRODUCER"),
+            log,
+            worker.pid,
+            {"worker ready": ready, "warm shutdown": stopped},
         )
-    return {"worker ready": ready, "warm shutdown": stopped}
+
+
+@pytest.fixture
+def worker(celery: str, redis_url: str, tmp_path: Path) -> Iterator[Worker]:
+    yield Worker(celery, redis_url, tmp_path)
 
 
 def _around(text: str, sign: str) -> str:
@@ -89,14 +120,176 @@ def _around(text: str, sign: str) -> str:
     return text[max(0, at - 1500) : at + 2500]
 
 
-def _results(output: str) -> list[dict[str, Any]]:
-    lines = [line for line in output.splitlines() if line.startswith("RESULTS ")]
-    assert lines, f"the producer printed no results:\n{output[-4000:]}"
-    results: list[dict[str, Any]] = json.loads(lines[-1].removeprefix("RESULTS "))
+def _printed(output: str, label: str) -> Any:
+    lines = [line for line in output.splitlines() if line.startswith(f"{label} ")]
+    assert lines, f"the producer printed no {label}:\n{output[-4000:]}"
+    return json.loads(lines[-1].removeprefix(f"{label} "))
+
+
+def _pids(results: list[dict[str, Any]]) -> set[int]:
     assert len(results) == TASKS
-    pids = {result["pid"] for result in results}
+    return {result["pid"] for result in results}
+
+
+# -- setup() ---------------------------------------------------------------------------------
+
+
+def _sent_by(pid: int) -> Any:
+    def check(record: Recorded) -> bool:
+        return record.header(PID_HEADER) == str(pid)
+
+    return check
+
+
+def _check_own_clients(fake: FakeUnleashServer, ran: Ran) -> None:
+    """Each process that ran tasks created its client (its requests name it) and the server
+    accepted exactly the evaluations made there, from it; nothing came from the producer or
+    from anywhere without the header."""
+    senders = {record.header(PID_HEADER) for record in fake.requests}
+    assert None not in senders, "a request came from a client setup() did not create"
+    assert str(ran.producer["pid"]) not in senders, "the producer started a client"
+    assert not [name for name in ran.producer["threads"] if name.startswith("unleash-lite")]
+    for pid in _pids(ran.results):
+        made = evaluations(result["counts"] for result in ran.results if result["pid"] == pid)
+        accepted = fake.accepted_counts(_sent_by(pid))
+        assert accepted == made, f"process {pid}: accepted {dict(accepted)}, evaluated {made}"
+    unexplained = fake.accepted_counts(
+        lambda record: int(record.header(PID_HEADER) or 0) not in _pids(ran.results)
+    )
+    assert not unexplained, f"counts from processes that ran no task: {unexplained}"
+
+
+@pytest.mark.parametrize("recycle", [[], ["--max-tasks-per-child=3"]], ids=["plain", "recycle"])
+def test_setup_prefork_children_create_their_clients_and_deliver_their_counts(
+    worker: Worker, recycle: list[str]
+) -> None:
+    with FakeUnleashServer() as fake:
+        options = ["--pool=prefork", f"--concurrency={CHILDREN}", *recycle]
+        ran = worker.run(fake, 0, "celery_setup_tasks", *options)
+        _check_own_clients(fake, ran)
+    pids = _pids(ran.results)
     assert len(pids) >= CHILDREN, f"the tasks ran in {len(pids)} child(ren) only"
-    return results
+    if recycle:  # later tasks ran in children forked mid-run
+        assert len(pids) > CHILDREN
+    assert ran.worker_pid not in pids
+    senders = {record.header(PID_HEADER) for record in fake.requests}
+    assert str(ran.worker_pid) not in senders, "the main worker process started a client"
+    assert all(result["ready"] for result in ran.results), "a task ran before the first fetch"
+    print(ran.times)
+
+
+@pytest.mark.parametrize("pool", [["--pool=solo"], ["--pool=threads", "--concurrency=2"]])
+def test_setup_solo_and_threads_pools_use_one_client_in_the_main_process(
+    worker: Worker, pool: list[str]
+) -> None:
+    with FakeUnleashServer() as fake:
+        ran = worker.run(fake, 0, "celery_setup_tasks", *pool)
+        _check_own_clients(fake, ran)
+    assert _pids(ran.results) == {ran.worker_pid}
+    assert all(result["ready"] for result in ran.results)
+    if "--pool=threads" in pool:
+        assert len({result["thread"] for result in ran.results}) > 1
+
+
+def test_setup_a_silent_server_never_gets_a_child_killed_for_starting_slowly(
+    worker: Worker,
+) -> None:
+    """The first fetch of the harness's clients may take request_timeout (10 s): a child
+    waiting for it in worker_process_init would be killed at worker_proc_alive_timeout
+    (4 s), again and again. The children start in time and answer defaults."""
+    with FakeUnleashServer() as fake:
+        fake.features.always(silence())
+        ran = worker.run(
+            fake, 0, "celery_setup_tasks", "--pool=prefork", f"--concurrency={CHILDREN}"
+        )
+    assert len(_pids(ran.results)) >= CHILDREN
+    assert not any(result["ready"] for result in ran.results)
+    getters = {record.header(PID_HEADER) for record in fake.feature_gets()}
+    assert {str(pid) for pid in _pids(ran.results)} <= getters
+
+
+def test_setup_creates_a_client_on_first_use_outside_a_worker(celery: str) -> None:
+    """Setting up starts nothing; a process that is no worker (here: running a task
+    eagerly, as tests do) creates its client on first use, once; the receivers outlive a
+    garbage collection. Runs in a forked child, so nothing stays connected here."""
+    with FakeUnleashServer() as fake:
+
+        def body() -> dict[str, Any]:
+            import threading
+
+            from celery import Celery, signals
+
+            from unleash_lite import UnleashClient
+            from unleash_lite.celery import setup
+
+            app = Celery("eager", broker="memory://")
+            app.conf.task_always_eager = True
+            made: list[UnleashClient] = []
+
+            def make() -> UnleashClient:
+                made.append(
+                    UnleashClient(
+                        fake.url,
+                        "celery-eager",
+                        custom_headers={"Authorization": TOKEN},
+                        request_timeout=2,
+                        disable_registration=True,
+                    )
+                )
+                return made[-1]
+
+            before = len(signals.worker_process_init.receivers)
+            unleash = setup(app, make)
+            gc.collect()
+            after = len(signals.worker_process_init.receivers)
+            threads = [thread.name for thread in threading.enumerate()]
+
+            @app.task
+            def check() -> bool:
+                return bool(unleash.client.is_enabled("shared"))
+
+            answers = [check.delay().get(), check.delay().get()]
+            report = {
+                "receivers": after - before,
+                "threads": threads,
+                "made": len(made),
+                "answers": answers,
+                "ready": made[0].is_ready(),
+            }
+            unleash.client.destroy()
+            return report
+
+        report = run_in_child(body)
+    assert report["receivers"] == 1
+    assert not [name for name in report["threads"] if name.startswith("unleash-lite")]
+    assert report == {**report, "made": 1, "answers": [True, True], "ready": True}
+    assert fake.accepted_counts() == {("shared", "yes"): 2}
+
+
+# -- destroy_with_worker() -------------------------------------------------------------------
+
+
+def cycle(worker: Worker, number: int, *options: str) -> dict[str, float]:
+    """One worker start, tasks, warm shutdown, checked; returns the times measured."""
+    with FakeUnleashServer() as fake:
+        ran = worker.run(
+            fake,
+            number,
+            "celery_tasks",
+            "--pool=prefork",
+            f"--concurrency={CHILDREN}",
+            *options,
+        )
+        pids = _pids(ran.results)
+        assert len(pids) >= CHILDREN, f"the tasks ran in {len(pids)} child(ren) only"
+        if options:  # recycled children: later tasks ran in children forked mid-run
+            assert len(pids) > CHILDREN
+        _check_threads(ran.results)
+        evaluated = evaluations(result["counts"] for result in ran.results)
+        assert fake.accepted_counts() == evaluated, (
+            f"accepted {dict(fake.accepted_counts())}, evaluated in the children {evaluated}"
+        )
+    return ran.times
 
 
 def _check_threads(results: list[dict[str, Any]]) -> None:
@@ -118,12 +311,12 @@ def _check_threads(results: list[dict[str, Any]]) -> None:
 
 
 def test_prefork_children_deliver_counts_once_and_start_no_thread_at_fork(
-    celery: str, redis_url: str, tmp_path: Path
+    worker: Worker,
 ) -> None:
     times = []
     for number in range(CYCLES):
         recycle = ["--max-tasks-per-child=3"] if number % 2 else []
-        times.append(cycle(celery, redis_url, tmp_path, number, *recycle))
+        times.append(cycle(worker, number, *recycle))
     print(times)
 
 

@@ -646,11 +646,14 @@ class FakeUnleashServer:
     def metrics_posts(self) -> list[Recorded]:
         return self.recorded("/client/metrics", "POST")
 
-    def accepted_counts(self) -> Counter[tuple[str, str]]:
-        """What the metrics the server kept add up to: ``(flag, "yes"|"no"|"variant:x")``."""
+    def accepted_counts(
+        self, sent_by: Callable[[Recorded], bool] | None = None
+    ) -> Counter[tuple[str, str]]:
+        """What the metrics the server kept add up to: ``(flag, "yes"|"no"|"variant:x")``;
+        only those of the requests ``sent_by`` accepts, when given."""
         totals: Counter[tuple[str, str]] = Counter()
         for record in self.metrics_posts():
-            if not record.accepted:
+            if not record.accepted or (sent_by is not None and not sent_by(record)):
                 continue
             for name, counts in record.body["bucket"]["toggles"].items():
                 totals[(name, "yes")] += counts["yes"]
