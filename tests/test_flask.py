@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask, Request, Response, jsonify, render_template_string
+from flask import Flask, Request, Response, jsonify, render_template_string, session
 from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 from flask_login import LoginManager, UserMixin, login_user
@@ -23,7 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tests.forking import run_in_child
 from tests.support.helpers import free_port
-from tests.support.payloads import constraint, feature, payload, strategy, variant
+from tests.support.payloads import constraint, feature, payload, rollout, strategy, variant
 from tests.support.server import TOKEN, FakeUnleashServer
 from unleash_lite import Context, UnleashClient
 from unleash_lite.context import current_request_context
@@ -448,6 +448,85 @@ def test_no_cookie_is_set_by_requests_that_check_no_flag(make_app: MakeApp) -> N
         return "no flags here"
 
     assert "Set-Cookie" not in app.test_client().get("/plain").headers
+
+
+def _secret_key_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.name == "unleash_lite.flask"
+        and record.levelno == logging.WARNING
+        and "SECRET_KEY" in record.getMessage()
+    ]
+
+
+def test_sticky_sessions_without_a_secret_key_warn_once_per_app(
+    make_app: MakeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "unleash_lite")
+    app, _ = make_app({"SECRET_KEY": None})
+    assert _secret_key_warnings(caplog) == []  # nothing at init: the key may come later
+    browser = app.test_client()
+    for _ in range(3):
+        assert "sessionId" not in context_of(browser)
+        assert enabled(browser, "on") is True
+    (warning,) = _secret_key_warnings(caplog)
+    assert "'flask-tests'" in warning.getMessage()
+    assert "UNLEASH_SESSION_KEY = None" in warning.getMessage()
+    other, _ = make_app({"SECRET_KEY": None})
+    context_of(other.test_client())
+    context_of(other.test_client())
+    assert len(_secret_key_warnings(caplog)) == 2  # one for each app
+
+
+def test_no_warning_when_sessions_are_turned_off_or_the_key_is_set(
+    make_app: MakeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "unleash_lite")
+    for config in ({"SECRET_KEY": None, "UNLEASH_SESSION_KEY": None}, {}):
+        app, _ = make_app(config)
+        context_of(app.test_client())
+        context_of(app.test_client())
+    assert _secret_key_warnings(caplog) == []
+
+
+def test_the_session_cookie_is_samesite_lax_unless_the_app_chose(make_app: MakeApp) -> None:
+    app, _ = make_app()
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    cookie = app.test_client().get("/context").headers["Set-Cookie"]
+    assert cookie.startswith("session=") and "SameSite=Lax" in cookie
+    for chosen in ("Strict", "None"):
+        app, _ = make_app({"SESSION_COOKIE_SAMESITE": chosen, "SESSION_COOKIE_SECURE": True})
+        cookie = app.test_client().get("/context").headers["Set-Cookie"]
+        assert f"SameSite={chosen}" in cookie and "Secure" in cookie
+    app, _ = make_app({"UNLEASH_SESSION_KEY": None})  # the extension sets no cookie
+    assert app.config["SESSION_COOKIE_SAMESITE"] is None
+
+
+def test_a_rollout_sticky_on_session_id_keeps_its_answer_when_visitors_log_in(
+    make_app: MakeApp,
+) -> None:
+    """With ``default`` stickiness a rollout hashes the userId once there is one, so a
+    visitor's answer may change on logging in; with ``sessionId`` stickiness it never does
+    (what docs/flask.md shows)."""
+    flags = payload(
+        feature("by-default", [rollout(50)]), feature("by-session", [rollout(50, "sessionId")])
+    )
+    app, _ = make_app({"UNLEASH_BOOTSTRAP": flags}, user_id_loader=lambda: session.get("user"))
+    changed = {"by-default": 0, "by-session": 0}
+    visitors = 200
+    for number in range(visitors):
+        browser = app.test_client()
+        with browser.session_transaction() as stored:
+            stored[DEFAULT_SESSION_KEY] = f"visitor-{number}"
+        anonymous = {name: enabled(browser, name) for name in changed}
+        with browser.session_transaction() as stored:
+            stored["user"] = f"user-{number}"  # logged in, same browser session
+        assert context_of(browser)["userId"] == f"user-{number}"
+        for name, answer in anonymous.items():
+            changed[name] += enabled(browser, name) != answer
+    assert changed["by-session"] == 0
+    assert visitors / 4 < changed["by-default"] < visitors * 3 / 4, changed
 
 
 def test_remote_address_is_the_peer_and_forwarded_headers_are_ignored(make_app: MakeApp) -> None:

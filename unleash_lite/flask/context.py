@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask import current_app, g, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 
 from ..context import merge_provided
-from .config import DEFAULT_SESSION_KEY
+from .config import session_key
 
 LOGGER = logging.getLogger("unleash_lite.flask")
 
@@ -78,8 +79,11 @@ def _flask_login_user_id() -> str | None:
 
 def _session_id() -> str | None:
     """A random id kept in the Flask session (made on first use; needs a secret key)."""
-    key = current_app.config.get("UNLEASH_SESSION_KEY", DEFAULT_SESSION_KEY)
-    if not key or not current_app.secret_key:
+    key = session_key(current_app.config)
+    if key is None:
+        return None
+    if not current_app.secret_key:
+        _warn_no_secret_key(current_app._get_current_object())  # type: ignore[attr-defined]
         return None
     value = session.get(key)
     if isinstance(value, str) and value:
@@ -87,3 +91,19 @@ def _session_id() -> str | None:
     value = uuid.uuid4().hex
     session[key] = value
     return value
+
+
+_WARNED_NO_SECRET_KEY: weakref.WeakSet[Flask] = weakref.WeakSet()
+
+
+def _warn_no_secret_key(app: Flask) -> None:
+    """Once per app: sticky sessions are on, but without a secret key there is no session."""
+    if app in _WARNED_NO_SECRET_KEY:
+        return
+    _WARNED_NO_SECRET_KEY.add(app)
+    LOGGER.warning(
+        "Unleash: app %r has no SECRET_KEY, so flag checks get no sessionId (a visitor "
+        "without a userId may get another rollout answer on every request); set "
+        "SECRET_KEY, or UNLEASH_SESSION_KEY = None to do without a sessionId",
+        app.name,
+    )

@@ -13,7 +13,13 @@ from .. import Variant
 from ..client import UnleashClient
 from ..context import LazyContext, merge_contexts, reset_request_context, set_request_context
 from .commands import unleash_cli
-from .config import CONFIG_KEYS, DEFAULT_SESSION_KEY, client_options, unknown_keys
+from .config import (
+    CONFIG_KEYS,
+    DEFAULT_SESSION_KEY,
+    client_options,
+    default_cookie_samesite,
+    unknown_keys,
+)
 from .context import ContextProvider, UserIdLoader, automatic_context
 from .state import EXTENSION_KEY, UnleashState, state_of
 from .templates import add_template_globals
@@ -74,6 +80,7 @@ class Unleash:
                 ", ".join(sorted(CONFIG_KEYS)),
             )
         app.config.setdefault("UNLEASH_SESSION_KEY", DEFAULT_SESSION_KEY)
+        default_cookie_samesite(app.config)
         client = self._client
         if client is None:
             client = UnleashClient(**client_options(app.config, app.name))
