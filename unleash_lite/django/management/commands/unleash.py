@@ -1,14 +1,17 @@
-"""``manage.py unleash list|eval|explain``: the flags this project's client sees, one
-flag's answer for a context, and every flag's answer with its reason. Rendered by the
-``unleash-lite`` command line's renderer, as ``flask unleash`` is."""
+"""``manage.py unleash list|eval|explain|admin``: the flags this project's client sees, one
+flag's answer for a context, and every flag's answer with its reason, rendered by the
+``unleash-lite`` command line's renderer, as ``flask unleash`` is; and ``admin``, which is
+``unleash-lite admin`` with ``settings.UNLEASH["url"]`` as its default server."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import io
+from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
+from ....cli.admin import admin_main
 from ....cli.context import build_context
 from ....cli.errors import EXIT_UNKNOWN_FLAG
 from ....cli.render import (
@@ -24,6 +27,7 @@ from ....cli.render import (
 from ....client import UnleashClient
 from ....context import Context
 from ...registry import close_client, get_client
+from ...settings import read_settings
 
 
 def _context_item(text: str) -> tuple[str, str]:
@@ -33,11 +37,29 @@ def _context_item(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+class _Written(io.TextIOBase):
+    """A text stream writing through a command's ``OutputWrapper`` as it is given (the
+    wrapper would end every ``write`` with a newline of its own)."""
+
+    def __init__(self, wrapper: OutputWrapper) -> None:
+        self._wrapper = wrapper
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._wrapper.write(text, ending="")
+        return len(text)
+
+
 class Command(BaseCommand):
-    help = "Inspect the Unleash flags of this project: list, eval FLAG, explain."
+    help = (
+        "Inspect the Unleash flags of this project: list, eval FLAG, explain; administer "
+        "them on its server: admin ACTION (see admin --help)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", metavar="{list,eval,explain}")
+        actions = parser.add_subparsers(dest="action", metavar="{list,eval,explain,admin}")
         actions.required = True
         listing = actions.add_parser(
             "list",
@@ -62,8 +84,23 @@ class Command(BaseCommand):
             )
         for sub in (listing, evaluation, explanation):
             sub.add_argument("--json", action="store_true", help="print JSON")
+        admin = actions.add_parser(
+            "admin",
+            # Every word after ``admin`` is the admin command's, ``--help`` included: this
+            # parser knows no option at all (argparse's REMAINDER alone would refuse an
+            # option it does not know as the first word: ``admin --url ...``).
+            add_help=False,
+            prefix_chars="\0",
+            help="administer flags on the server (Admin API): list, show, enable, disable, "
+            'rollout; the server is settings.UNLEASH["url"] unless --url is given; the admin '
+            "token comes from $UNLEASH_ADMIN_TOKEN or --token-file",
+        )
+        admin.add_argument("words", nargs=argparse.REMAINDER)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "admin":
+            self._admin(options["words"])
+            return
         try:
             context = build_context(options.get("context") or [])
         except ValueError as error:
@@ -127,3 +164,17 @@ class Command(BaseCommand):
         self.stdout.write(f"{count(len(results), 'flag')}; context: {describe(context)}")
         for result in results:
             self.stdout.write(flag_line(result, reason=True))
+
+    def _admin(self, words: list[str]) -> None:
+        """``unleash-lite admin`` on the project's server; no client is created. A failure
+        exits with the admin command's code, its message already written."""
+        url = read_settings().client_options["url"] or None  # "": offline, no server
+        code = admin_main(
+            words,
+            prog="manage.py unleash admin",
+            default_url=url,
+            out=cast(IO[str], _Written(self.stdout)),
+            err=cast(IO[str], _Written(self.stderr)),
+        )
+        if code:
+            raise SystemExit(code)
