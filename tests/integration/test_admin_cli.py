@@ -1,17 +1,21 @@
-"""``unleash-lite admin`` (and ``flask unleash admin``) against the real server: each
-change is checked through the suite's own Admin API helper (tests/integration/admin.py,
-written independently of the command's client) and, for enable, disable and rollout,
-through the answers of an SDK client of each kind.
+"""``unleash-lite admin`` (and ``flask unleash admin``, ``manage.py unleash admin``) against
+the real server: each change is checked through the suite's own Admin API helper
+(tests/integration/admin.py, written independently of the command's client) and, for
+enable, disable and rollout, through the answers of an SDK client of each kind.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
+from tests.processes.harness import ROOT, child_env
 from tests.support.helpers import Ran
 from unleash_lite.cli import main
 from unleash_lite.cli.errors import (
@@ -309,3 +313,29 @@ def test_flask_unleash_admin_uses_the_apps_server(
         assert environment_of(admin, flag_name)["enabled"] is True
     finally:
         app.extensions["unleash"].client.destroy()
+
+
+def test_manage_py_unleash_admin_uses_the_projects_server(
+    unleash_server: UnleashServer, admin: AdminApi, flag_name: str, tmp_path: Path
+) -> None:
+    """Through Django's own command line (``python -m django``, as ``manage.py``), with the
+    test project's settings pointing ``UNLEASH["url"]`` at the server."""
+    admin.create_flag(flag_name)
+    env = child_env(
+        DJANGO_SETTINGS_MODULE="tests.django.settings",
+        TESTS_DJANGO_UNLEASH_URL=unleash_server.api_url,
+        TESTS_DJANGO_CACHE_DIRECTORY=str(tmp_path),
+        UNLEASH_ADMIN_TOKEN=unleash_server.admin_token,
+    )
+    env.pop("UNLEASH_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "unleash", "admin", "enable", flag_name, "-e", ENV],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert unleash_server.admin_token not in result.stdout + result.stderr
+    assert environment_of(admin, flag_name)["enabled"] is True

@@ -208,7 +208,7 @@ def test_setup_a_silent_server_never_gets_a_child_killed_for_starting_slowly(
     assert {str(pid) for pid in _pids(ran.results)} <= getters
 
 
-def test_setup_creates_a_client_on_first_use_outside_a_worker(celery: str) -> None:
+def test_setup_creates_a_client_on_first_use_outside_a_worker(celery: str, tmp_path: Path) -> None:
     """Setting up starts nothing; a process that is no worker (here: running a task
     eagerly, as tests do) creates its client on first use, once; the receivers outlive a
     garbage collection. Runs in a forked child, so nothing stays connected here."""
@@ -232,6 +232,7 @@ def test_setup_creates_a_client_on_first_use_outside_a_worker(celery: str) -> No
                         fake.url,
                         "celery-eager",
                         custom_headers={"Authorization": TOKEN},
+                        cache_directory=str(tmp_path),
                         request_timeout=2,
                         disable_registration=True,
                     )
