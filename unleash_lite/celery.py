@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from .client import UnleashClient
 
 __all__ = ["WorkerClient", "destroy_with_worker", "setup"]
+
+_SET_UP: weakref.WeakSet[Celery] = weakref.WeakSet()  # the apps setup() was called for
 
 # The part of Celery's worker_proc_alive_timeout (4 s by default) a new pool child may
 # spend waiting for its client's first fetch: a child that has not reported for work when
@@ -65,9 +68,14 @@ def setup(app: Celery, client_factory: Callable[[], UnleashClient]) -> WorkerCli
     shutting down) its client is destroyed, which sends its last counts.
 
     Tasks read the client of the process they run in from the returned object's
-    ``.client``.
+    ``.client``. Call it once per app: a second call for the same app raises
+    ``RuntimeError``.
     """
-    return WorkerClient(app, client_factory)
+    if app in _SET_UP:
+        raise RuntimeError(f"unleash_lite.celery.setup() was already called for {app!r}")
+    handle = WorkerClient(app, client_factory)
+    _SET_UP.add(app)
+    return handle
 
 
 class WorkerClient:
@@ -80,6 +88,7 @@ class WorkerClient:
         self._client: UnleashClient | None = None
         self._starter: threading.Thread | None = None
         self._pid = 0  # the process the client was created in
+        self._ended = False  # whether that process ended (and destroyed the client)
         # A lock held by another thread of the parent at a fork would stay held in the child.
         os.register_at_fork(after_in_child=self._after_fork)
         uid = f"unleash-lite-setup-{id(self)}"
@@ -90,7 +99,9 @@ class WorkerClient:
 
     @property
     def client(self) -> UnleashClient:
-        """This process's client; created (and initialized) now if it has none yet."""
+        """This process's client; created (and initialized) now if it has none yet. Once
+        the process has ended (a task still running at shutdown) the client is destroyed
+        but keeps answering from its last flags."""
         client = self._client
         if client is not None and self._pid == os.getpid():
             return client
@@ -105,7 +116,7 @@ class WorkerClient:
         if self._client is not None and self._pid == os.getpid():
             return self._client
         client = self._factory()
-        self._client, self._pid = client, os.getpid()
+        self._client, self._pid, self._ended = client, os.getpid(), False
         if client.is_initialized:
             return client
         starter = threading.Thread(
@@ -146,9 +157,9 @@ class WorkerClient:
             return
         with self._lock:
             client, starter = self._client, self._starter
-            if client is None or self._pid != os.getpid():
+            if client is None or self._pid != os.getpid() or self._ended:
                 return
-            self._client = self._starter = None
+            self._ended, self._starter = True, None
         if starter is not None:  # its first fetch is bounded by request_timeout
             starter.join(client.config.request_timeout)
         client.destroy()

@@ -211,7 +211,9 @@ def test_setup_a_silent_server_never_gets_a_child_killed_for_starting_slowly(
 def test_setup_creates_a_client_on_first_use_outside_a_worker(celery: str, tmp_path: Path) -> None:
     """Setting up starts nothing; a process that is no worker (here: running a task
     eagerly, as tests do) creates its client on first use, once; the receivers outlive a
-    garbage collection. Runs in a forked child, so nothing stays connected here."""
+    garbage collection; the end of the process destroys the client once (its counts
+    delivered), and it goes on answering; a second setup() for the app is refused. Runs in
+    a forked child, so nothing stays connected here."""
     with FakeUnleashServer() as fake:
 
         def body() -> dict[str, Any]:
@@ -250,20 +252,36 @@ def test_setup_creates_a_client_on_first_use_outside_a_worker(celery: str, tmp_p
                 return bool(unleash.client.is_enabled("shared"))
 
             answers = [check.delay().get(), check.delay().get()]
-            report = {
+            ready = made[0].is_ready()
+            for _ in range(2):  # the end of this process, as a pool child sees it
+                signals.worker_process_shutdown.send(sender="test", pid=os.getpid(), exitcode=0)
+            try:
+                setup(app, make)
+                again = "accepted"
+            except RuntimeError as error:
+                again = str(error)
+            return {
                 "receivers": after - before,
                 "threads": threads,
-                "made": len(made),
                 "answers": answers,
-                "ready": made[0].is_ready(),
+                "ready": ready,
+                "after the end": check.delay().get(),  # the destroyed client still answers
+                "made": len(made),
+                "setup again": again,
             }
-            unleash.client.destroy()
-            return report
 
         report = run_in_child(body)
     assert report["receivers"] == 1
     assert not [name for name in report["threads"] if name.startswith("unleash-lite")]
-    assert report == {**report, "made": 1, "answers": [True, True], "ready": True}
+    assert report == {
+        **report,
+        "answers": [True, True],
+        "ready": True,
+        "after the end": True,
+        "made": 1,
+    }
+    assert "already called" in report["setup again"]
+    # Destroyed once, at the end: the two evaluations before it were delivered.
     assert fake.accepted_counts() == {("shared", "yes"): 2}
 
 
