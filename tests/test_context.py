@@ -23,6 +23,7 @@ from unleash_lite.context import (
     request_context,
     reset_request_context,
     set_request_context,
+    sticky_session_id,
 )
 
 
@@ -306,3 +307,12 @@ def test_without_the_option_the_request_context_is_ignored_and_costs_nothing() -
         assert not client.is_enabled("user-42")
     assert "is_enabled" not in vars(client)  # the class's method, untouched
     client._release()
+
+
+def test_a_sticky_session_id_is_made_once_and_kept() -> None:
+    session: dict[str, Any] = {}
+    first = sticky_session_id(session, "sid")
+    assert len(first) == 32 and session == {"sid": first}
+    assert sticky_session_id(session, "sid") == first
+    session["sid"] = 42  # not an id we made: replaced
+    assert sticky_session_id(session, "sid") != first and isinstance(session["sid"], str)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import datetime
@@ -129,6 +130,18 @@ class LazyContext(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"LazyContext({self._built!r})" if self.resolved else "LazyContext(<not built>)"
+
+
+def sticky_session_id(session: MutableMapping[str, Any], key: str) -> str:
+    """The random ``sessionId`` kept in ``session[key]`` (a framework's session), made and
+    stored on first use: how the Flask and Django integrations keep a visitor's rollouts
+    stable before (and without) a login."""
+    value = session.get(key)
+    if isinstance(value, str) and value:
+        return value
+    value = uuid.uuid4().hex
+    session[key] = value
+    return value
 
 
 # -- the context of the current request -------------------------------------------------

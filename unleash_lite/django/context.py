@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from typing import Any
 
 from django.http import HttpRequest
 
-from ..context import forwarded_address, merge_provided
+from ..context import forwarded_address, merge_provided, sticky_session_id
 from .settings import DjangoOptions
 
 LOGGER = logging.getLogger("unleash_lite.django")
@@ -65,9 +64,4 @@ def _session_id(request: HttpRequest, key: str) -> str | None:
     session = getattr(request, "session", None)
     if session is None:
         return None
-    value = session.get(key)
-    if isinstance(value, str) and value:
-        return value
-    value = uuid.uuid4().hex
-    session[key] = value
-    return value
+    return sticky_session_id(session, key)

@@ -4,14 +4,13 @@ the app's context providers, built once per request and cached on ``flask.g``.""
 from __future__ import annotations
 
 import logging
-import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request, session
 
-from ..context import merge_provided
+from ..context import merge_provided, sticky_session_id
 from .config import session_key
 
 LOGGER = logging.getLogger("unleash_lite.flask")
@@ -85,12 +84,7 @@ def _session_id() -> str | None:
     if not current_app.secret_key:
         _warn_no_secret_key(current_app._get_current_object())  # type: ignore[attr-defined]
         return None
-    value = session.get(key)
-    if isinstance(value, str) and value:
-        return value
-    value = uuid.uuid4().hex
-    session[key] = value
-    return value
+    return sticky_session_id(session, key)
 
 
 _WARNED_NO_SECRET_KEY: weakref.WeakSet[Flask] = weakref.WeakSet()
