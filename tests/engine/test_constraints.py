@@ -609,6 +609,13 @@ def test_a_parsed_memo_keeps_what_the_parser_answered() -> None:
     assert memo.known == {"18": 18.0, "abc": None, " 7 ": 7.0}
 
 
+def test_a_parsed_memo_keeps_no_long_text() -> None:
+    memo = ParsedMemo(as_number)
+    long = "1" * (ParsedMemo.LONGEST + 1)
+    assert memo.parse(long) == float(long)
+    assert memo.known == {}
+
+
 def test_a_parsed_memo_starts_over_when_full() -> None:
     memo = ParsedMemo(as_number)
     for number in range(ParsedMemo.SIZE):

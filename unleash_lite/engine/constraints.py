@@ -315,11 +315,14 @@ class ParsedMemo:
 
     Apps send few distinct versions, ages or amounts, so the numbers and versions in
     contexts are parsed once each rather than on every evaluation. Process-wide, like a
-    ``functools`` cache, and bounded: it empties when full. It needs no lock: a dict's
-    ``get`` and item assignment are atomic, and a lost insertion only costs a parse.
+    ``functools`` cache, and bounded: it empties when full, and keeps no text longer than
+    :attr:`LONGEST` (a real version or number is short; a context value of any size must not
+    make the memo large). It needs no lock: a dict's ``get`` and item assignment are atomic,
+    and a lost insertion only costs a parse.
     """
 
     SIZE = 4096
+    LONGEST = 64
 
     def __init__(self, parser: Callable[[str], Any]) -> None:
         self.parser = parser
@@ -328,9 +331,10 @@ class ParsedMemo:
     def parse(self, text: str) -> Any:
         """``parser(text)``, remembered."""
         value = self.parser(text)
-        if len(self.known) >= self.SIZE:
-            self.known.clear()
-        self.known[text] = value
+        if len(text) <= self.LONGEST:
+            if len(self.known) >= self.SIZE:
+                self.known.clear()
+            self.known[text] = value
         return value
 
 
