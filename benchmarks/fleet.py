@@ -204,6 +204,19 @@ def run(arguments: argparse.Namespace, server: UnleashServer, redis_url: str) ->
     }
     results = {}
 
+    def measured(fleet: list[UnleashClient], fetch_toggles: bool) -> tuple[Any, Any]:
+        """Start ``fleet``, count the requests Unleash gets, time changes reaching it all."""
+        for client in fleet:
+            client.initialize_client(fetch_toggles=fetch_toggles)
+        time.sleep(SETTLE)  # registrations and first fetches are not counted
+        proxy.take()
+        time.sleep(arguments.seconds)
+        counted = summary(proxy.take(), arguments.seconds)
+        delays = propagation(admin, flag, fleet, arguments.changes)
+        for client in fleet:
+            client.destroy()
+        return counted, delays
+
     # N clients polling Unleash.
     with tempfile.TemporaryDirectory() as directory:
         app = f"bench-polling-{uuid.uuid4().hex[:6]}"
@@ -213,16 +226,7 @@ def run(arguments: argparse.Namespace, server: UnleashServer, redis_url: str) ->
                 proxy.url, app, instance_id=f"p{i}", cache_directory=directory, **common
             ),
         )
-        for client in fleet:
-            client.initialize_client()
-        time.sleep(SETTLE)  # registrations and first fetches are not counted
-        proxy.take()
-        time.sleep(arguments.seconds)
-        counted = summary(proxy.take(), arguments.seconds)
-        delays = propagation(admin, flag, fleet, arguments.changes)
-        for client in fleet:
-            client.destroy()
-        results[f"{n} clients polling Unleash"] = (counted, delays)
+        results[f"{n} clients polling Unleash"] = measured(fleet, fetch_toggles=True)
 
     # One relay, N readers on Redis.
     app = f"bench-relay-{uuid.uuid4().hex[:6]}"
@@ -247,16 +251,7 @@ def run(arguments: argparse.Namespace, server: UnleashServer, redis_url: str) ->
                 **common,
             ),
         )
-        for client in fleet:
-            client.initialize_client(fetch_toggles=False)
-        time.sleep(SETTLE)  # registrations and first fetches are not counted
-        proxy.take()
-        time.sleep(arguments.seconds)
-        counted = summary(proxy.take(), arguments.seconds)
-        delays = propagation(admin, flag, fleet, arguments.changes)
-        for client in fleet:
-            client.destroy()
-        results[f"1 relay + {n} readers on Redis"] = (counted, delays)
+        results[f"1 relay + {n} readers on Redis"] = measured(fleet, fetch_toggles=False)
     finally:
         relay.send_signal(signal.SIGTERM)
         relay.wait(30)
