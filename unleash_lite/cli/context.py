@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from ..context import Context, is_context_time
@@ -51,3 +52,28 @@ def build_context(items: Sequence[tuple[str, str]]) -> Context:
         current_time=moment,
         properties=properties or None,
     )
+
+
+def add_context_option(parser: argparse.ArgumentParser) -> None:
+    """``-c/--context KEY=VALUE`` (repeatable), read by :func:`context_item`: the option of
+    ``unleash-lite eval/explain`` and ``manage.py unleash eval/explain``."""
+    parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        type=context_item,
+        metavar="KEY=VALUE",
+        help="a context field (repeatable): userId, sessionId, remoteAddress, environment, "
+        "appName, currentTime (or user_id, session_id...) go to the top level, any other key "
+        "(or properties.KEY) is a property",
+    )
+
+
+def context_item(text: str) -> tuple[str, str]:
+    """One ``KEY=VALUE`` of ``--context``: the key trimmed, the value as given."""
+    key, separator, value = text.partition("=")
+    key = key.strip()
+    if not separator or not key or key == PROPERTY_PREFIX.rstrip(".") or key == PROPERTY_PREFIX:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value

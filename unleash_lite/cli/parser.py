@@ -15,7 +15,7 @@ from .admin import URL_VARIABLE, run_admin
 from .admin import configure as configure_admin
 from .arguments import RedactingParser, http_url, positive_seconds
 from .audit import CATEGORIES, DEFAULT_FAIL_ON, fail_on, run_audit
-from .context import PROPERTY_PREFIX, build_context
+from .context import add_context_option, build_context
 from .demo import run_demo
 from .errors import (
     EXIT_BROKEN_PIPE,
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "example. The exit code is 0 whatever the answer (see --exit-code).",
     )
     evaluate.add_argument("flag", metavar="FLAG", help="the flag's name")
-    _context_option(evaluate)
+    add_context_option(evaluate)
     _source_options(evaluate)
     evaluate.add_argument(
         "--exit-code",
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Evaluate every flag for a context and print each answer and its reason. Flags come "
         "from --bootstrap FILE, from a server (--url), or else from the bundled example.",
     )
-    _context_option(explain)
+    add_context_option(explain)
     _source_options(explain)
     _json_option(explain)
 
@@ -210,20 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _context_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--context",
-        action="append",
-        default=[],
-        type=_context_item,
-        metavar="KEY=VALUE",
-        help="a context field (repeatable): userId, sessionId, remoteAddress, environment, "
-        "appName, currentTime (or user_id, session_id...) go to the top level, any other key "
-        "(or properties.KEY) is a property",
-    )
-
-
 def _source_options(parser: argparse.ArgumentParser) -> None:
     sources = parser.add_argument_group("where the flags come from (default: bundled example)")
     exclusive = sources.add_mutually_exclusive_group()
@@ -261,14 +247,6 @@ def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print JSON (see docs/cli.md for the shape)"
     )
-
-
-def _context_item(text: str) -> tuple[str, str]:
-    key, separator, value = text.partition("=")
-    key = key.strip()
-    if not separator or not key or key == PROPERTY_PREFIX.rstrip(".") or key == PROPERTY_PREFIX:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

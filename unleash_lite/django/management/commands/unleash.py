@@ -12,7 +12,7 @@ from typing import IO, Any, cast
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from ....cli.admin import admin_main
-from ....cli.context import build_context
+from ....cli.context import add_context_option, build_context
 from ....cli.errors import EXIT_UNKNOWN_FLAG
 from ....cli.render import (
     answer_data,
@@ -28,13 +28,6 @@ from ....client import UnleashClient
 from ....context import Context
 from ...registry import close_client, get_client
 from ...settings import read_settings
-
-
-def _context_item(text: str) -> tuple[str, str]:
-    key, separator, value = text.partition("=")
-    if not separator or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value
 
 
 class _Written(io.TextIOBase):
@@ -72,16 +65,7 @@ class Command(BaseCommand):
         evaluation.add_argument("flag", metavar="FLAG")
         explanation = actions.add_parser("explain", help="every flag's answer and reason")
         for sub in (evaluation, explanation):
-            sub.add_argument(
-                "-c",
-                "--context",
-                action="append",
-                default=[],
-                type=_context_item,
-                metavar="KEY=VALUE",
-                help="a context field (repeatable): userId, sessionId, remoteAddress... go to "
-                "the top level, any other key (or properties.KEY) is a property",
-            )
+            add_context_option(sub)
         for sub in (listing, evaluation, explanation):
             sub.add_argument("--json", action="store_true", help="print JSON")
         admin = actions.add_parser(
