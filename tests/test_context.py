@@ -21,6 +21,7 @@ from unleash_lite.context import (
     merge_contexts,
     merge_provided,
     request_context,
+    request_fields,
     reset_request_context,
     set_request_context,
     sticky_session_id,
@@ -316,3 +317,20 @@ def test_a_sticky_session_id_is_made_once_and_kept() -> None:
     assert sticky_session_id(session, "sid") == first
     session["sid"] = 42  # not an id we made: replaced
     assert sticky_session_id(session, "sid") != first and isinstance(session["sid"], str)
+
+
+def test_request_fields_leave_out_what_is_empty_or_fails(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> str:
+        raise LookupError("no session store")
+
+    with caplog.at_level(logging.DEBUG, "unleash_lite.test"):
+        fields = request_fields(
+            lambda: 42, broken, lambda: "", logging.getLogger("unleash_lite.test")
+        )
+    assert fields == {"userId": "42"}
+    assert [r.getMessage() for r in caplog.records] == [
+        "Unleash: no sessionId (the session failed)"
+    ]
+    assert request_fields(None, None, lambda: "10.0.0.1", logging.getLogger("x")) == {
+        "remoteAddress": "10.0.0.1"
+    }

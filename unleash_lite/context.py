@@ -132,6 +132,34 @@ class LazyContext(Mapping[str, Any]):
         return f"LazyContext({self._built!r})" if self.resolved else "LazyContext(<not built>)"
 
 
+def request_fields(
+    user_id: Callable[[], Any] | None,
+    session_id: Callable[[], str | None] | None,
+    remote_address: Callable[[], str | None] | None,
+    logger: logging.Logger,
+) -> dict[str, Any]:
+    """``userId``, ``sessionId`` and ``remoteAddress`` of a request, each read by its function
+    (``None``: not read): how the framework integrations build a request's context. A user id
+    becomes text; an empty answer is left out, and so is a part whose function raises
+    (logged at DEBUG on ``logger``)."""
+    context: dict[str, Any] = {}
+    for field, read, failed in (
+        ("userId", user_id, "the user id failed; no userId"),
+        ("sessionId", session_id, "no sessionId (the session failed)"),
+        ("remoteAddress", remote_address, "no remoteAddress"),
+    ):
+        if read is None:
+            continue
+        try:
+            value = read()
+        except Exception:
+            logger.debug("Unleash: %s", failed, exc_info=True)
+            continue
+        if value is not None and value != "":
+            context[field] = str(value)
+    return context
+
+
 def sticky_session_id(session: MutableMapping[str, Any], key: str) -> str:
     """The random ``sessionId`` kept in ``session[key]`` (a framework's session), made and
     stored on first use: how the Flask and Django integrations keep a visitor's rollouts

@@ -20,6 +20,7 @@ from ..context import (
     LazyContext,
     forwarded_address,
     merge_provided,
+    request_fields,
     reset_request_context,
     set_request_context,
 )
@@ -146,29 +147,22 @@ def build_context(
     """The context of the request of ``scope`` (see :class:`UnleashMiddleware`); a session id
     made now is appended to ``minted``. Each part that fails is left out."""
     connection = Request(scope) if scope["type"] == "http" else HTTPConnection(scope)
-    context: dict[str, Any] = {}
-    try:
-        user_id = (options.user_id or _authenticated_user)(connection)
-        if user_id is not None and user_id != "":
-            context["userId"] = str(user_id)
-    except Exception:
-        LOGGER.debug("Unleash: the user id failed; no userId", exc_info=True)
-    if options.session_cookie is not None:
-        try:
-            context["sessionId"] = _session_id(connection, options.session_cookie, minted)
-        except Exception:
-            LOGGER.debug("Unleash: no sessionId (the cookie failed)", exc_info=True)
-    try:
+    cookie = options.session_cookie
+
+    def address() -> str | None:
         client = scope.get("client")
-        address = forwarded_address(
+        return forwarded_address(
             client[0] if client else None,
             ",".join(connection.headers.getlist("x-forwarded-for")),
             options.trusted_proxy_count,
         )
-        if address:
-            context["remoteAddress"] = address
-    except Exception:
-        LOGGER.debug("Unleash: no remoteAddress", exc_info=True)
+
+    context = request_fields(
+        functools.partial(options.user_id or _authenticated_user, connection),
+        None if cookie is None else functools.partial(_session_id, connection, cookie, minted),
+        address,
+        LOGGER,
+    )
     providers = (functools.partial(provider, connection) for provider in options.context_providers)
     return merge_provided(context, providers, LOGGER)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from ..context import forwarded_address, merge_provided, sticky_session_id
+from ..context import forwarded_address, merge_provided, request_fields, sticky_session_id
 from .settings import DjangoOptions
 
 LOGGER = logging.getLogger("unleash_lite.django")
@@ -18,23 +18,13 @@ LOGGER = logging.getLogger("unleash_lite.django")
 
 def build_context(request: HttpRequest, options: DjangoOptions) -> dict[str, Any]:
     """The request's context: each part that fails is left out (logged at DEBUG)."""
-    context: dict[str, Any] = {}
-    try:
-        user_id = (options.user_id or _user_pk)(request)
-        if user_id is not None and user_id != "":
-            context["userId"] = str(user_id)
-    except Exception:
-        LOGGER.debug("Unleash: the user id failed; no userId", exc_info=True)
-    if options.session_key:
-        try:
-            session_id = _session_id(request, options.session_key)
-            if session_id:
-                context["sessionId"] = session_id
-        except Exception:
-            LOGGER.debug("Unleash: no sessionId (the session failed)", exc_info=True)
-    address = remote_address(request, options.trusted_proxy_count)
-    if address:
-        context["remoteAddress"] = address
+    key = options.session_key
+    context = request_fields(
+        functools.partial(options.user_id or _user_pk, request),
+        functools.partial(_session_id, request, key) if key else None,
+        functools.partial(remote_address, request, options.trusted_proxy_count),
+        LOGGER,
+    )
     providers = (functools.partial(provider, request) for provider in options.context_providers)
     return merge_provided(context, providers, LOGGER)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request, session
 
-from ..context import merge_provided, sticky_session_id
+from ..context import merge_provided, request_fields, sticky_session_id
 from .config import session_key
 
 LOGGER = logging.getLogger("unleash_lite.flask")
@@ -41,25 +41,13 @@ def build_context(
 ) -> dict[str, Any]:
     """``userId``, ``sessionId`` and ``remoteAddress`` of the current request, with each
     provider's fields merged over them in order. A part that fails is left out."""
-    context: dict[str, Any] = {}
-    try:
-        user_id = (user_id_loader or _flask_login_user_id)()
-        if user_id is not None and user_id != "":
-            context["userId"] = str(user_id)
-    except Exception:
-        LOGGER.debug("Unleash: the user id loader failed; no userId", exc_info=True)
-    if has_request_context():
-        try:
-            session_id = _session_id()
-            if session_id:
-                context["sessionId"] = session_id
-        except Exception:
-            LOGGER.debug("Unleash: no sessionId (the session failed)", exc_info=True)
-        try:
-            if request.remote_addr:
-                context["remoteAddress"] = request.remote_addr
-        except Exception:
-            LOGGER.debug("Unleash: no remoteAddress", exc_info=True)
+    in_request = has_request_context()
+    context = request_fields(
+        user_id_loader or _flask_login_user_id,
+        _session_id if in_request else None,
+        (lambda: request.remote_addr) if in_request else None,
+        LOGGER,
+    )
     return merge_provided(context, providers, LOGGER)
 
 
