@@ -319,12 +319,10 @@ def _top_level(
     imports: dict[str, tuple[str, str | None]] = {}
 
     def assigned(statement: ast.stmt, prefix: str) -> None:
-        if isinstance(statement, ast.Assign):
-            targets, value = statement.targets, statement.value
-        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-            targets, value = [statement.target], statement.value
-        else:
+        assignment = _assignment(statement)
+        if assignment is None:
             return
+        targets, value = assignment
         if isinstance(value, ast.Constant) and isinstance(value.value, str):
             for target in targets:
                 if isinstance(target, ast.Name):
@@ -487,12 +485,10 @@ class _PythonReader:
 
     def class_attributes(self, node: ast.ClassDef) -> None:
         for statement in node.body:
-            if isinstance(statement, ast.Assign):
-                targets, value = statement.targets, statement.value
-            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-                targets, value = [statement.target], statement.value
-            else:
+            assignment = _assignment(statement)
+            if assignment is None:
                 continue
+            targets, value = assignment
             if any(isinstance(t, ast.Name) and t.id == MIXIN_ATTRIBUTE for t in targets):
                 self.flag(value, f"{node.name}.{MIXIN_ATTRIBUTE}")
 
@@ -544,3 +540,12 @@ def _scan_template(text: str, path: str, result: Scan) -> None:
             else:
                 expression = (match.group("expr") or "").strip()
                 result.dynamic.append(Dynamic(path, line, shape, expression))
+
+
+def _assignment(statement: ast.stmt) -> tuple[list[ast.expr], ast.expr] | None:
+    """``(targets, value)`` of ``a = b = value`` or ``a: T = value``; ``None`` otherwise."""
+    if isinstance(statement, ast.Assign):
+        return statement.targets, statement.value
+    if isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        return [statement.target], statement.value
+    return None
