@@ -129,10 +129,13 @@ class UnleashLite(Sdk):
     def versions(self) -> dict[str, str]:
         return _installed("unleash-lite", "mmh3", "google-re2")
 
-    def client(self, payload: dict[str, Any], metrics: bool) -> Any:
-        from unleash_lite import InstanceAllowType, UnleashClient
+    client_class = "UnleashClient"  # the class offline per-call clients are made of
 
-        return UnleashClient(
+    def client(self, payload: dict[str, Any], metrics: bool) -> Any:
+        import unleash_lite
+        from unleash_lite import InstanceAllowType
+
+        return getattr(unleash_lite, self.client_class)(
             url="",
             app_name=APP_NAME,
             bootstrap=payload,
@@ -373,22 +376,11 @@ class UnleashLiteAsync(UnleashLite, AsyncSdk):
     """unleash_lite's ``AsyncUnleashClient``: offline (``url=""``), bootstrap given as the dict."""
 
     key = "unleash_lite_async"
+    client_class = "AsyncUnleashClient"
     imports = ("unleash_lite.async_client", "unleash_lite.sync.aiohttp_transport", "aiohttp")
 
     def versions(self) -> dict[str, str]:
         return _installed("unleash-lite", "mmh3", "google-re2", "aiohttp")
-
-    def client(self, payload: dict[str, Any], metrics: bool) -> Any:
-        from unleash_lite import AsyncUnleashClient, InstanceAllowType
-
-        return AsyncUnleashClient(
-            url="",
-            app_name=APP_NAME,
-            bootstrap=payload,
-            disable_metrics=not metrics,
-            disable_registration=True,
-            multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
-        )
 
     def server_client(self, url: str, refresh_interval: float) -> Any:
         from unleash_lite import AsyncUnleashClient, InstanceAllowType
